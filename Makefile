@@ -1,0 +1,37 @@
+# Berth developer commands. `make run` and `make test` are the whole quick start.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test test-unit lint format agent testbed-up testbed-down clean
+
+run:  ## install what is missing, then run Berth on 127.0.0.1:8000
+	scripts/run
+
+test:  ## the whole suite, against a test fleet it starts and stops itself
+	scripts/run-tests
+
+test-unit:  ## tests that need no test fleet
+	scripts/bootstrap test
+	$(VENV)/bin/pytest tests/unit -q
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format:
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+agent:  ## build build/berth-agent.pyz (reproducible)
+	$(PY) scripts/build-agent
+
+testbed-up:
+	scripts/testbed up 3
+
+testbed-down:
+	scripts/testbed down
+
+clean:
+	rm -rf build staticfiles .pytest_cache .ruff_cache .mypy_cache

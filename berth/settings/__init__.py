@@ -1,0 +1,180 @@
+"""Django settings for Berth, read from the environment with defaults that run on a laptop.
+
+Every knob is a ``BERTH_*`` environment variable (secrets also accept ``*_FILE``).
+With ``BERTH_DEBUG`` off, the process refuses to start without real secrets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from .env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("BERTH_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("BERTH_DEBUG", True)
+_dev_secrets = VAR_DIR / "secrets" if DEBUG else None
+SECRET_KEY = env_secret("BERTH_SECRET_KEY", dev_dir=_dev_secrets)
+# Comma-separated Fernet keys: the first encrypts, all decrypt (see rotate_encryption_key).
+BERTH_ENCRYPTION_KEYS = env_secret("BERTH_ENCRYPTION_KEY", dev_dir=_dev_secrets).split(",")
+
+ALLOWED_HOSTS = env_list("BERTH_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("BERTH_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_htmx",
+    "operations",
+    "hosts",
+    "containers",
+    "images",
+    "deployments",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "berth.urls"
+WSGI_APPLICATION = "berth.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'berth.sqlite3'}"),
+        conn_max_age=env_int("BERTH_DB_CONN_MAX_AGE", 0, minimum=0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat write to one SQLite file: WAL lets readers run beside a
+    # writer, and IMMEDIATE transactions wait for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # Integration tests share the test database with a real worker process.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("BERTH_TEST_DATABASE", str(VAR_DIR / "test-berth.sqlite3"))
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("BERTH_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Third-party CSS/JS come from npm (package.json); only the files we serve are exposed.
+STATICFILES_DIRS = [
+    ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+    ("vendor/pico", BASE_DIR / "node_modules" / "@picocss" / "pico" / "css"),
+]
+
+# Serve straight from the app and npm directories in development, no collectstatic needed.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "frontend:dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Berth API",
+    "DESCRIPTION": "Control plane for fleets of Docker hosts.",
+    "VERSION": "1",
+}
+
+# --- Celery -----------------------------------------------------------------
+CELERY_BROKER_URL = env_str("BERTH_REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_TASK_IGNORE_RESULT = True  # the Operation row is the record, not the result backend
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("BERTH_TASKS_EAGER", False)
+BERTH_REFRESH_INTERVAL = env_float("BERTH_REFRESH_INTERVAL", 30.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "refresh-fleet": {
+        "task": "hosts.tasks.refresh_fleet",
+        "schedule": BERTH_REFRESH_INTERVAL,
+        # A refresh that waits longer than one interval is superseded by the next one.
+        "options": {"expires": BERTH_REFRESH_INTERVAL},
+    },
+}
+
+# --- Agent link ---------------------------------------------------------------
+BERTH_AGENT_PYZ = Path(env_str("BERTH_AGENT_PYZ", str(BASE_DIR / "build" / "berth-agent.pyz")))
+BERTH_SSH_CONNECT_TIMEOUT = env_float("BERTH_SSH_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+BERTH_AGENT_START_TIMEOUT = env_float("BERTH_AGENT_START_TIMEOUT", 10.0, minimum=0.1)
+BERTH_AGENT_REQUEST_TIMEOUT = env_float("BERTH_AGENT_REQUEST_TIMEOUT", 30.0, minimum=0.1)
+BERTH_SSH_KEEPALIVE = env_int("BERTH_SSH_KEEPALIVE", 15, minimum=0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("BERTH_LOG_LEVEL", "INFO")},
+    "loggers": {"paramiko": {"level": "WARNING"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("BERTH_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

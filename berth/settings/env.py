@@ -1,0 +1,100 @@
+"""Typed readers for settings that come from the environment.
+
+Each reader fails loudly on a value it cannot parse, so a typo in a deployment
+stops the process at start-up instead of surfacing later as odd behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no, not {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_secret(name: str, *, dev_dir: Path | None) -> str:
+    """Read a secret from NAME, or from the file named by NAME_FILE.
+
+    With ``dev_dir`` set (development only), a missing secret is generated once
+    and kept in that directory, so a laptop runs without set-up while the secret
+    still never lives in the repository. Without it, a missing secret is fatal.
+    """
+    value = os.environ.get(name)
+    if value:
+        return value.strip()
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_name}: {exc.strerror}") from None
+    if dev_dir is None:
+        raise ImproperlyConfigured(f"{name} (or {name}_FILE) must be set when BERTH_DEBUG is off")
+    path = dev_dir / name.lower()
+    if not path.exists():
+        dev_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(_new_secret(name))
+    return path.read_text().strip()
+
+
+def _new_secret(name: str) -> str:
+    if name == "BERTH_ENCRYPTION_KEY":
+        from cryptography.fernet import Fernet
+
+        return Fernet.generate_key().decode()
+    return secrets.token_urlsafe(50)

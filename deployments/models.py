@@ -1,0 +1,1 @@
+"""Services, revisions and rollouts live here (see docs/architecture.md)."""

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .agent_link.ssh import load_private_key
+from .models import Host, SSHKey
+
+
+class SSHKeyAddForm(forms.ModelForm):
+    private_key = forms.CharField(widget=forms.Textarea, strip=False)
+    passphrase = forms.CharField(widget=forms.PasswordInput, required=False, strip=False)
+
+    class Meta:
+        model = SSHKey
+        fields = ["name", "private_key", "passphrase"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("private_key"):
+            try:
+                load_private_key(data["private_key"], data.get("passphrase", ""))
+            except ValueError as exc:
+                self.add_error("private_key", str(exc))
+        return data
+
+
+@admin.register(SSHKey)
+class SSHKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "fingerprint", "created_at"]
+    # The private key is write-once: after entry only the public half is shown.
+    readonly_fields = ["public_key", "fingerprint", "created_at"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = SSHKeyAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["name", "private_key", "passphrase"]
+        return ["name", "public_key", "fingerprint", "created_at"]
+
+    def save_model(self, request: HttpRequest, obj: SSHKey, form: Any, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        created = services.create_ssh_key(
+            name=form.cleaned_data["name"],
+            private_key=form.cleaned_data["private_key"],
+            passphrase=form.cleaned_data.get("passphrase", ""),
+        )
+        obj.pk = created.pk
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    list_display = ["name", "address", "transport", "status", "last_seen_at", "docker_version"]
+    list_filter = ["status", "transport"]
+    search_fields = ["name", "address"]
+    readonly_fields = [
+        "host_key_offered",
+        "status",
+        "status_reason",
+        "last_seen_at",
+        "last_checked_at",
+        "agent_version",
+        "docker_version",
+        "facts",
+    ]
+    actions = ["approve_offered_host_key", "refresh_now"]
+
+    def save_model(self, request: HttpRequest, obj: Host, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            services.request_refresh(obj, actor=request.user)
+
+    @admin.action(description="Approve the host key each host offered")
+    def approve_offered_host_key(self, request: HttpRequest, queryset: QuerySet[Host]) -> None:
+        for host in queryset:
+            try:
+                services.approve_host_key(host, actor=request.user)
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+
+    @admin.action(description="Refresh now")
+    def refresh_now(self, request: HttpRequest, queryset: QuerySet[Host]) -> None:
+        for host in queryset:
+            services.request_refresh(host, actor=request.user)
+        self.message_user(request, f"Refresh queued for {queryset.count()} host(s).")

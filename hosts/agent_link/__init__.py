@@ -1,0 +1,1 @@
+"""The server's link to the agent on each host: SSH or local transport, sessions, pool."""

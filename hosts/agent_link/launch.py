@@ -1,0 +1,189 @@
+"""Starting the agent on a host: over SSH (installing or upgrading it first when
+needed) or as a local child process."""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+import shlex
+import sys
+from dataclasses import dataclass
+
+import paramiko
+
+from .bundle import agent_bundle
+from .errors import AgentLinkError, AgentStartFailed, SessionClosed
+from .processes import LocalAgentProcess, SSHAgentProcess
+from .session import AgentSession
+from .ssh import SSHTarget, connect
+
+log = logging.getLogger(__name__)
+
+REMOTE_DIR = ".berth"  # relative to the SSH user's home directory
+REMOTE_PATH = f"{REMOTE_DIR}/berth-agent.pyz"
+SUPPORTED_PROTOCOLS = {1}
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """How to reach one host's agent; equal configs can share a link."""
+
+    name: str
+    transport: str  # "ssh" or "local"
+    docker_host: str
+    ssh: SSHTarget | None = None
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float
+    start: float
+    keepalive: int
+
+
+class AgentLink:
+    """An open link to one host: the SSH connection (if any) and the agent session on it."""
+
+    def __init__(self, session: AgentSession, client: paramiko.SSHClient | None) -> None:
+        self.session = session
+        self.client = client
+
+    @property
+    def alive(self) -> bool:
+        if not self.session.alive:
+            return False
+        if self.client is None:
+            return True
+        transport = self.client.get_transport()
+        return transport is not None and transport.is_active()
+
+    def close(self) -> None:
+        self.session.close()
+        if self.client is not None:
+            self.client.close()
+
+
+def agent_argv(docker_host: str) -> list[str]:
+    argv = ["serve"]
+    if docker_host:
+        argv += ["--docker-host", docker_host]
+    return argv
+
+
+def remote_command(docker_host: str) -> str:
+    """The command line run on the host; also the forced command for authorized_keys."""
+    return shlex.join(["python3", REMOTE_PATH, *agent_argv(docker_host)])
+
+
+def open_link(config: LinkConfig, timeouts: Timeouts) -> AgentLink:
+    if config.transport == "local":
+        return AgentLink(_start_local(config, timeouts), client=None)
+    if config.ssh is None:
+        raise AgentStartFailed(f"{config.name} has no SSH key configured")
+    client = connect(config.ssh, timeout=timeouts.connect, keepalive=timeouts.keepalive)
+    try:
+        return AgentLink(_start_remote(client, config, timeouts), client=client)
+    except BaseException:
+        client.close()
+        raise
+
+
+def _start_local(config: LinkConfig, timeouts: Timeouts) -> AgentSession:
+    bundle = agent_bundle()
+    argv = [sys.executable, str(bundle.path), *agent_argv(config.docker_host)]
+    session = AgentSession(LocalAgentProcess(argv, config.name), name=config.name)
+    _check_hello(session, session.start(timeouts.start), config.name)
+    return session
+
+
+def _start_remote(
+    client: paramiko.SSHClient, config: LinkConfig, timeouts: Timeouts
+) -> AgentSession:
+    bundle = agent_bundle()
+    session = _exec_agent(client, config, timeouts)
+    if session is not None and session.hello.get("sha256") == bundle.sha256:
+        _check_hello(session, session.hello, config.name)
+        return session
+    if session is not None:
+        log.info(
+            "agent on %s is %s, installing %s",
+            config.name,
+            session.hello.get("version"),
+            bundle.sha256[:12],
+        )
+        session.close()
+    _upload(client, bundle.data)
+    session = _exec_agent(client, config, timeouts)
+    if session is None:
+        raise AgentStartFailed(f"the agent uploaded to {config.name} could not be started")
+    if session.hello.get("sha256") != bundle.sha256:
+        session.close()
+        raise AgentStartFailed(
+            f"the agent on {config.name} reports SHA-256 {session.hello.get('sha256')}, "
+            f"not the {bundle.sha256} that was uploaded"
+        )
+    _check_hello(session, session.hello, config.name)
+    return session
+
+
+def _exec_agent(
+    client: paramiko.SSHClient, config: LinkConfig, timeouts: Timeouts
+) -> AgentSession | None:
+    """Start the installed agent; None when it is not installed."""
+    transport = client.get_transport()
+    assert transport is not None
+    channel = transport.open_session(timeout=timeouts.connect)
+    channel.exec_command(remote_command(config.docker_host))
+    process = SSHAgentProcess(channel, config.name)
+    session = AgentSession(process, name=config.name)
+    try:
+        session.start(timeouts.start)
+    except SessionClosed:
+        code = process.exit_code(wait=1.0)
+        stderr = process.stderr_text()
+        if code == 127 or "python3: not found" in stderr or "python3: command not found" in stderr:
+            raise AgentStartFailed(
+                f"python3 is not installed on {config.name}: the agent needs Python 3.9 or newer"
+            ) from None
+        if "can't open file" in stderr or "No such file or directory" in stderr:
+            return None
+        raise AgentStartFailed(
+            f"the agent on {config.name} exited with status {code}: "
+            f"{stderr.strip().splitlines()[-1] if stderr.strip() else 'no message'}"
+        ) from None
+    return session
+
+
+def _upload(client: paramiko.SSHClient, data: bytes) -> None:
+    temporary = f"{REMOTE_DIR}/berth-agent.pyz.{secrets.token_hex(6)}.tmp"
+    try:
+        sftp = client.open_sftp()
+    except paramiko.SSHException as exc:
+        raise AgentStartFailed(f"cannot open SFTP to install the agent: {exc}") from None
+    try:
+        try:
+            sftp.stat(REMOTE_DIR)
+        except FileNotFoundError:
+            sftp.mkdir(REMOTE_DIR, mode=0o700)
+        sftp.putfo(io.BytesIO(data), temporary, file_size=len(data), confirm=True)
+        sftp.chmod(temporary, 0o600)
+        # rename() is atomic: a concurrent start sees the old agent or the new, never half
+        sftp.posix_rename(temporary, REMOTE_PATH)
+    except OSError as exc:
+        raise AgentStartFailed(f"installing the agent over SFTP failed: {exc}") from None
+    finally:
+        sftp.close()
+
+
+def _check_hello(session: AgentSession, hello: dict, name: str) -> None:
+    protocol = hello.get("protocol")
+    if protocol not in SUPPORTED_PROTOCOLS:
+        session.close()
+        raise AgentStartFailed(
+            f"the agent on {name} speaks protocol {protocol}; this server supports "
+            f"{sorted(SUPPORTED_PROTOCOLS)}"
+        )
+
+
+__all__ = ["AgentLink", "AgentLinkError", "LinkConfig", "Timeouts", "open_link", "remote_command"]

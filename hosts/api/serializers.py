@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from rest_framework import serializers
+
+from hosts import services
+from hosts.agent_link.ssh import load_private_key
+from hosts.choices import Transport
+from hosts.models import Host, SSHKey
+from hosts.validators import normalize_host_key
+
+
+class HostSerializer(serializers.ModelSerializer):
+    """A host. The private key is write-only: it is stored encrypted and never returned."""
+
+    private_key = serializers.CharField(
+        write_only=True,
+        required=False,
+        trim_whitespace=False,
+        style={"base_template": "textarea.html"},
+        help_text="OpenSSH/PEM private key Berth logs in with (stored encrypted, never shown)",
+    )
+    private_key_passphrase = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, default=""
+    )
+    ssh_key = serializers.PrimaryKeyRelatedField(
+        queryset=SSHKey.objects.all(), required=False, allow_null=True
+    )
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+
+    class Meta:
+        model = Host
+        fields = [
+            "id",
+            "url",
+            "name",
+            "transport",
+            "address",
+            "port",
+            "username",
+            "ssh_key",
+            "private_key",
+            "private_key_passphrase",
+            "docker_host",
+            "host_key",
+            "host_key_offered",
+            "labels",
+            "status",
+            "status_display",
+            "status_reason",
+            "last_seen_at",
+            "last_checked_at",
+            "agent_version",
+            "docker_version",
+            "facts",
+            "created_at",
+        ]
+        read_only_fields = [
+            "host_key_offered",
+            "status",
+            "status_reason",
+            "last_seen_at",
+            "last_checked_at",
+            "agent_version",
+            "docker_version",
+            "facts",
+            "created_at",
+        ]
+
+    def validate_host_key(self, value: str) -> str:
+        if not value:
+            return value
+        try:
+            return normalize_host_key(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        transport = attrs.get("transport", getattr(self.instance, "transport", Transport.SSH))
+        if transport == Transport.SSH:
+            if not attrs.get("address", getattr(self.instance, "address", "")):
+                raise serializers.ValidationError({"address": "An SSH host needs an address."})
+            has_key = (
+                attrs.get("private_key")
+                or attrs.get("ssh_key")
+                or (self.instance is not None and self.instance.ssh_key_id)
+            )
+            if not has_key:
+                raise serializers.ValidationError(
+                    {"private_key": "Give the private key Berth logs in with, or an ssh_key id."}
+                )
+        if attrs.get("private_key"):
+            try:
+                load_private_key(attrs["private_key"], attrs.get("private_key_passphrase", ""))
+            except ValueError as exc:
+                raise serializers.ValidationError({"private_key": str(exc)}) from None
+        return attrs
+
+    @transaction.atomic
+    def create(self, validated_data: dict[str, Any]) -> Host:
+        ssh_key = validated_data.pop("ssh_key", None)
+        private_key = validated_data.pop("private_key", "")
+        passphrase = validated_data.pop("private_key_passphrase", "")
+        if private_key:
+            ssh_key = services.create_ssh_key(
+                name=f"{validated_data['name']} key", private_key=private_key, passphrase=passphrase
+            )
+        try:
+            return services.register_host(ssh_key=ssh_key, **validated_data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+
+
+class HostActionAcceptedSerializer(serializers.Serializer):
+    operation = serializers.IntegerField()
+    operation_url = serializers.URLField()
+    status = serializers.CharField()

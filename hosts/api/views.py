@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hosts import services
+from hosts.models import Host
+
+from .serializers import HostActionAcceptedSerializer, HostSerializer
+
+
+class HostViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Host.objects.all()
+    serializer_class = HostSerializer
+    filterset_fields = ["status", "transport"]
+    ordering_fields = ["name", "status", "last_seen_at"]
+
+    @extend_schema(request=None, responses={202: HostActionAcceptedSerializer})
+    @action(detail=True, methods=["post"])
+    def refresh(self, request: Request, pk: str | None = None) -> Response:
+        """Queue a refresh of the host; poll the operation for its outcome."""
+        operation = services.request_refresh(self.get_object(), actor=request.user)
+        url = request.build_absolute_uri(reverse("operation-detail", args=[operation.pk]))
+        return Response(
+            {"operation": operation.pk, "operation_url": url, "status": operation.status},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": url},
+        )
+
+    @extend_schema(request=None, responses={200: HostSerializer})
+    @action(detail=True, methods=["post"], url_path="approve-host-key")
+    def approve_host_key(self, request: Request, pk: str | None = None) -> Response:
+        """Pin the host key the host last offered."""
+        host = self.get_object()
+        try:
+            services.approve_host_key(host, actor=request.user)
+        except ValueError as exc:
+            raise ValidationError({"host_key_offered": str(exc)}) from None
+        return Response(self.get_serializer(host).data)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from django.db import models
+
+from berth.fields import EncryptedTextField
+
+from .choices import HostStatus, Transport
+from .validators import validate_address, validate_docker_host, validate_host_key
+
+
+class SSHKey(models.Model):
+    """A private key Berth logs in with; one key may serve many hosts.
+
+    The private key and its passphrase are encrypted at rest and never leave the
+    server except as the SSH authentication itself.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    private_key = EncryptedTextField()
+    passphrase = EncryptedTextField(blank=True, default="")
+    public_key = models.TextField(blank=True, help_text="Derived from the private key")
+    fingerprint = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "SSH key"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Host(models.Model):
+    """A Docker host Berth manages, how to reach it, and what it last reported."""
+
+    name = models.CharField(max_length=100, unique=True)
+    transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.SSH)
+    address = models.CharField(max_length=255, blank=True, validators=[validate_address])
+    port = models.PositiveIntegerField(default=22)
+    username = models.CharField(max_length=64, default="root")
+    ssh_key = models.ForeignKey(
+        SSHKey, null=True, blank=True, on_delete=models.PROTECT, related_name="hosts"
+    )
+    docker_host = models.CharField(
+        max_length=255,
+        blank=True,
+        validators=[validate_docker_host],
+        help_text="Where the agent finds dockerd; empty for unix:///var/run/docker.sock",
+    )
+    host_key = models.TextField(
+        blank=True,
+        validators=[validate_host_key],
+        help_text="Pinned SSH host key ('ssh-ed25519 AAAA…'); connections offering another "
+        "key are refused",
+    )
+    host_key_offered = models.TextField(
+        blank=True, help_text="Key the host presented that is not (yet) pinned"
+    )
+    labels = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(max_length=24, choices=HostStatus.choices, default=HostStatus.NEW)
+    status_reason = models.TextField(blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    facts = models.JSONField(default=dict, blank=True)
+    agent_version = models.CharField(max_length=32, blank=True)
+    docker_version = models.CharField(max_length=32, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,254 @@
+"""Registering hosts, pinning their keys and refreshing what Berth knows about them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import transaction
+from django.utils import timezone
+
+from containers.services import reconcile_containers
+from images.services import reconcile_images
+from operations.models import Operation
+from operations.services import (
+    claim_operation,
+    fail_operation,
+    start_operation,
+    succeed_operation,
+)
+
+from .agent_link.errors import AgentError, AgentLinkError, HostKeyError
+from .agent_link.launch import AgentLink, LinkConfig, Timeouts, remote_command
+from .agent_link.pool import pool
+from .agent_link.ssh import SSHTarget, load_private_key, public_key_line
+from .choices import HostStatus, Transport
+from .models import Host, SSHKey
+from .validators import normalize_host_key
+
+log = logging.getLogger(__name__)
+
+Actor = User | AnonymousUser | None
+
+
+# --- keys and registration ----------------------------------------------------------
+
+
+def create_ssh_key(*, name: str, private_key: str, passphrase: str = "") -> SSHKey:
+    """Store a private key (encrypted) with its derived public key and fingerprint.
+
+    Raises ValueError with a message for the operator when the key is unusable.
+    """
+    pkey = load_private_key(private_key, passphrase)
+    return SSHKey.objects.create(
+        name=name,
+        private_key=private_key,
+        passphrase=passphrase,
+        public_key=public_key_line(pkey),
+        fingerprint=pkey.fingerprint,
+    )
+
+
+def register_host(
+    *,
+    name: str,
+    address: str = "",
+    port: int = 22,
+    username: str = "root",
+    ssh_key: SSHKey | None = None,
+    docker_host: str = "",
+    host_key: str = "",
+    transport: str = Transport.SSH,
+    labels: dict[str, str] | None = None,
+) -> Host:
+    """Add a host to the fleet; its first refresh is queued once the row is committed."""
+    host = Host(
+        name=name,
+        transport=transport,
+        address=address,
+        port=port,
+        username=username,
+        ssh_key=ssh_key,
+        docker_host=docker_host,
+        host_key=normalize_host_key(host_key) if host_key else "",
+        labels=labels or {},
+    )
+    host.full_clean()
+    host.save()
+    _enqueue_refresh(host)
+    return host
+
+
+def _enqueue_refresh(host: Host) -> None:
+    from .tasks import refresh_host as refresh_task
+
+    transaction.on_commit(lambda: refresh_task.delay(host.pk))
+
+
+def approve_host_key(host: Host, *, actor: Actor) -> Operation:
+    """Pin the key the host last offered, so Berth will connect to it from now on."""
+    if not host.host_key_offered:
+        raise ValueError(f"{host.name} has not offered a host key to approve")
+    operation = start_operation(
+        action="host.approve_key",
+        target=host,
+        actor=actor,
+        host=host,
+        params={"host_key": host.host_key_offered, "previous": host.host_key},
+    )
+    host.host_key = host.host_key_offered
+    host.host_key_offered = ""
+    host.status = HostStatus.NEW
+    host.status_reason = "host key approved; waiting for the next refresh"
+    host.save(update_fields=["host_key", "host_key_offered", "status", "status_reason"])
+    succeed_operation(operation, {"host_key": host.host_key})
+    _enqueue_refresh(host)
+    return operation
+
+
+def authorized_keys_line(host: Host) -> str:
+    """An authorized_keys line that lets Berth's key run the agent and nothing else."""
+    public_key = host.ssh_key.public_key if host.ssh_key else "<public key>"
+    options = f'command="{remote_command(host.docker_host)}",restrict'
+    return f"{options} {public_key} berth"
+
+
+# --- talking to the agent -------------------------------------------------------------
+
+
+def link_config(host: Host) -> LinkConfig:
+    ssh = None
+    if host.transport == Transport.SSH and host.ssh_key is not None:
+        ssh = SSHTarget(
+            address=host.address,
+            port=host.port,
+            username=host.username,
+            private_key=host.ssh_key.private_key,
+            passphrase=host.ssh_key.passphrase,
+            host_key=host.host_key,
+        )
+    return LinkConfig(
+        name=host.name, transport=host.transport, docker_host=host.docker_host, ssh=ssh
+    )
+
+
+def _timeouts() -> Timeouts:
+    return Timeouts(
+        connect=settings.BERTH_SSH_CONNECT_TIMEOUT,
+        start=settings.BERTH_AGENT_START_TIMEOUT,
+        keepalive=settings.BERTH_SSH_KEEPALIVE,
+    )
+
+
+def agent_link(host: Host) -> AgentLink:
+    """This process's link to the host's agent, opened on first use."""
+    return pool.get(host.pk, link_config(host), _timeouts())
+
+
+# --- refresh ---------------------------------------------------------------------------
+
+
+def refresh_host(host: Host) -> bool:
+    """Ask the host's agent for facts, containers and images and store them.
+
+    Never raises for a host problem: the outcome is recorded in the host's status
+    and reason. Returns whether the host answered.
+    """
+    timeout = settings.BERTH_AGENT_REQUEST_TIMEOUT
+    try:
+        link = agent_link(host)
+        pending = [
+            link.session.request("host.facts"),
+            link.session.request("containers.list", {"all": True}),
+            link.session.request("images.list"),
+        ]
+        facts, containers, images = (request.wait(timeout) for request in pending)
+    except HostKeyError as exc:
+        pool.discard(host.pk)
+        _record_failure(host, exc.status, str(exc), offered_key=exc.offered_key)
+        return False
+    except AgentLinkError as exc:
+        pool.discard(host.pk)
+        _record_failure(host, exc.status, str(exc))
+        return False
+    except AgentError as exc:
+        status = (
+            HostStatus.DOCKER_UNAVAILABLE
+            if exc.code == "docker_unavailable"
+            else HostStatus.AGENT_FAILED
+        )
+        _record_failure(host, status, exc.message)
+        return False
+    _record_state(host, link.session.hello, facts, containers, images)
+    return True
+
+
+def _record_state(
+    host: Host,
+    hello: dict[str, Any],
+    facts: dict[str, Any],
+    containers: list[dict[str, Any]],
+    images: list[dict[str, Any]],
+) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        reconcile_containers(host, containers)
+        reconcile_images(host, images)
+        host.facts = facts
+        host.agent_version = str(hello.get("version", ""))
+        host.docker_version = str(facts.get("docker_version", ""))
+        host.status = HostStatus.ONLINE
+        host.status_reason = ""
+        host.last_seen_at = now
+        host.last_checked_at = now
+        host.save(
+            update_fields=[
+                "facts",
+                "agent_version",
+                "docker_version",
+                "status",
+                "status_reason",
+                "last_seen_at",
+                "last_checked_at",
+            ]
+        )
+
+
+def _record_failure(host: Host, status: str, reason: str, *, offered_key: str = "") -> None:
+    log.info("refresh of %s failed: %s", host.name, reason)
+    host.status = status
+    host.status_reason = reason
+    host.last_checked_at = timezone.now()
+    fields = ["status", "status_reason", "last_checked_at"]
+    if offered_key:
+        host.host_key_offered = offered_key
+        fields.append("host_key_offered")
+    host.save(update_fields=fields)
+
+
+def request_refresh(host: Host, *, actor: Actor) -> Operation:
+    """Record a refresh operation and queue it; the worker records the outcome."""
+    from .tasks import run_refresh_operation
+
+    operation = start_operation(action="host.refresh", target=host, actor=actor, host=host)
+    transaction.on_commit(lambda: run_refresh_operation.delay(operation.pk))
+    return operation
+
+
+def run_refresh_operation(operation_id: int) -> None:
+    operation = claim_operation(operation_id)
+    if operation is None:
+        return
+    host = Host.objects.select_related("ssh_key").filter(pk=operation.target_id).first()
+    if host is None:
+        fail_operation(operation, "the host was removed before the refresh ran")
+        return
+    if refresh_host(host):
+        succeed_operation(
+            operation,
+            {"containers": host.containers.count(), "images": host.images.count()},
+        )
+    else:
+        fail_operation(operation, f"{host.get_status_display()}: {host.status_reason}")

@@ -1,0 +1,59 @@
+"""Checks on host connection fields, shared by the model, the API and the admin."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from django.core.exceptions import ValidationError
+
+# Where the agent finds dockerd. Passed as one argv word to the agent, but still
+# held to a strict charset: it ends up on a remote command line.
+_DOCKER_HOST = re.compile(r"^(unix:///[A-Za-z0-9._/-]+|tcp://[A-Za-z0-9.-]+:[0-9]{1,5})$")
+_HOST_KEY_TYPES = {
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+}
+_ADDRESS = re.compile(r"^[A-Za-z0-9.:-]+$")
+
+
+def validate_docker_host(value: str) -> None:
+    if value and not _DOCKER_HOST.match(value):
+        raise ValidationError(
+            "Enter unix:///absolute/path/docker.sock or tcp://host:port "
+            "(letters, digits, '.', '_', '-' and '/' only)."
+        )
+
+
+def validate_address(value: str) -> None:
+    if not _ADDRESS.match(value):
+        raise ValidationError("Enter a host name or an IP address.")
+
+
+def normalize_host_key(value: str) -> str:
+    """Return 'TYPE BASE64' from an OpenSSH public key line, dropping any comment.
+
+    Accepts the formats operators paste: a bare 'TYPE BASE64 [comment]' line or a
+    known_hosts line 'HOST TYPE BASE64'.
+    """
+    words = value.split()
+    for index, word in enumerate(words):
+        if word in _HOST_KEY_TYPES and index + 1 < len(words):
+            blob = words[index + 1]
+            try:
+                base64.b64decode(blob, validate=True)
+            except ValueError:
+                break
+            return f"{word} {blob}"
+    raise ValidationError(
+        "Enter the host's public key as 'ssh-ed25519 AAAA…' "
+        "(as printed by ssh-keyscan or found in /etc/ssh/ssh_host_*_key.pub)."
+    )
+
+
+def validate_host_key(value: str) -> None:
+    if value:
+        normalize_host_key(value)

@@ -1,0 +1,28 @@
+from rest_framework import serializers
+
+from operations.models import Operation
+
+
+class OperationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Operation
+        fields = [
+            "id",
+            "url",
+            "action",
+            "status",
+            "actor_name",
+            "target_type",
+            "target_id",
+            "target_name",
+            "host",
+            "parent",
+            "params",
+            "progress",
+            "result",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields

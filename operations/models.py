@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from .choices import OperationStatus
+
+
+class Operation(models.Model):
+    """One action Berth takes on the fleet, and the audit record of it.
+
+    The row is created (pending) before anything runs; the worker that claims it
+    records progress, the result and a readable error. It is the source of truth
+    for what happened: Celery's own result store is never consulted.
+    """
+
+    action = models.CharField(max_length=64, help_text="What was done, as noun.verb")
+    status = models.CharField(
+        max_length=16, choices=OperationStatus.choices, default=OperationStatus.PENDING
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_name = models.CharField(max_length=150, help_text="Who asked, kept if the user goes")
+    target_type = models.CharField(max_length=32)
+    target_id = models.CharField(max_length=128, blank=True)
+    target_name = models.CharField(max_length=255, blank=True)
+    host = models.ForeignKey(
+        "hosts.Host",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="operations",
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    progress = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["action"]),
+            models.Index(fields=["target_type", "target_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_name or self.target_id} ({self.status})"

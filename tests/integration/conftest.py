@@ -1,0 +1,151 @@
+"""Real services for integration tests: the test fleet, a private Redis and a real
+Celery worker sharing the test database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from berth.celery import app as celery_app
+from hosts import services
+from hosts.models import Host
+from tests.fleet import REPO, Fleet, FleetHost, load_fleet, testbed
+
+# Short timeouts so fault tests finish quickly; the worker gets the same values.
+TEST_TIMEOUTS = {
+    "BERTH_SSH_CONNECT_TIMEOUT": "3",
+    "BERTH_AGENT_START_TIMEOUT": "10",
+    "BERTH_AGENT_REQUEST_TIMEOUT": "8",
+}
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Fleet:
+    try:
+        loaded = load_fleet()
+        testbed("status")
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return loaded
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server)", pytrace=False)
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("redis-server did not start within 10 s", pytrace=False)
+        time.sleep(0.05)
+    url = f"redis://127.0.0.1:{port}/0"
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
+    """A real Celery worker (prefork, 3 processes) on the test database and Redis."""
+    settings.CELERY_BROKER_URL = redis_url
+    celery_app.conf.broker_url = redis_url
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        database_url = f"sqlite:///{database['NAME']}"
+    else:
+        database_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + database["NAME"]
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {
+        **os.environ,
+        **TEST_TIMEOUTS,
+        "DJANGO_SETTINGS_MODULE": "berth.settings",
+        "BERTH_REDIS_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "BERTH_SECRET_KEY": settings.SECRET_KEY,
+        "BERTH_ENCRYPTION_KEY": ",".join(settings.BERTH_ENCRYPTION_KEYS),
+    }
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "berth", "worker",
+                "--pool", "prefork", "--concurrency", "3", "--loglevel", "INFO",
+                "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(timeout=0.5):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(
+                f"the Celery worker did not start; its log:\n{log_path.read_text()}",
+                pytrace=False,
+            )
+    yield process
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    print(f"worker log: {log_path}")
+
+
+@pytest.fixture(autouse=True)
+def _short_timeouts(settings):
+    for name, value in TEST_TIMEOUTS.items():
+        setattr(settings, name, float(value))
+
+
+@pytest.fixture
+def register(fleet, celery_worker):
+    """Register a fleet host in Berth (the worker starts refreshing it at once)."""
+
+    def _register(host: FleetHost, *, name: str | None = None, **overrides) -> Host:
+        ssh_key = services.create_ssh_key(
+            name=f"key for {name or host.name}", private_key=Path(host.private_key).read_text()
+        )
+        fields = {
+            "name": name or host.name,
+            "address": host.address,
+            "port": host.port,
+            "username": host.user,
+            "ssh_key": ssh_key,
+            "docker_host": host.docker_host,
+            "host_key": host.host_key,
+        }
+        fields.update(overrides)
+        return services.register_host(**fields)
+
+    return _register

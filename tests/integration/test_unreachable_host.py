@@ -1,0 +1,64 @@
+"""A host that cannot be reached is reported as such, with a reason an operator can
+act on, and never holds up the refresh of the others."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from hosts.choices import HostStatus
+from hosts.models import Host
+from hosts.tasks import refresh_fleet
+from tests.fleet import testbed, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _online(host: Host) -> Host:
+    return wait_for(
+        lambda: Host.objects.filter(pk=host.pk, status=HostStatus.ONLINE).first(),
+        what=f"{host.name} to come online",
+    )
+
+
+def _checked_after(host: Host, moment) -> Host | None:
+    return Host.objects.filter(pk=host.pk, last_checked_at__gt=moment).first()
+
+
+def test_host_with_sshd_stopped_is_unreachable_while_others_refresh(
+    register, admin_client, fleet
+):
+    h1, h2 = _online(register(fleet["h1"])), _online(register(fleet["h2"]))
+    testbed("sshd", "stop", "h2")
+    try:
+        before = max(h1.last_checked_at, h2.last_checked_at)
+        refresh_fleet.delay()
+        h2 = wait_for(lambda: _checked_after(h2, before), what="h2's refresh")
+        h1 = wait_for(lambda: _checked_after(h1, before), what="h1's refresh")
+    finally:
+        testbed("sshd", "start", "h2")
+
+    assert h1.status == HostStatus.ONLINE
+    assert h2.status == HostStatus.UNREACHABLE
+    assert "connection refused" in h2.status_reason
+    assert h2.address in h2.status_reason
+    page = admin_client.get(reverse("frontend:dashboard")).content.decode()
+    assert "Unreachable" in page and "connection refused" in page
+
+
+def test_host_cut_off_the_network_does_not_hold_up_the_others(register, fleet):
+    h1, h2 = _online(register(fleet["h1"])), _online(register(fleet["h2"]))
+    testbed("link", "down", "h2")
+    try:
+        before = max(h1.last_checked_at, h2.last_checked_at)
+        refresh_fleet.delay()
+        h2 = wait_for(lambda: _checked_after(h2, before), timeout=40, what="h2's refresh")
+        h1 = Host.objects.get(pk=h1.pk)
+    finally:
+        testbed("link", "up", "h2")
+
+    assert h2.status == HostStatus.UNREACHABLE
+    assert "within" in h2.status_reason  # the connect or request timed out
+    # h1 finished its refresh while h2 was still waiting for its timeout
+    assert h1.status == HostStatus.ONLINE
+    assert before < h1.last_checked_at < h2.last_checked_at

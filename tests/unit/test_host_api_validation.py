@@ -1,0 +1,58 @@
+"""Bad host input is answered with a 400 that says what to fix, and stores nothing."""
+
+import pytest
+from django.urls import reverse
+
+from hosts.models import Host, SSHKey
+
+pytestmark = pytest.mark.django_db
+
+VALID_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmDCNUfA2wM0QU7Hf6UaLXQy+pNdoisoyr/PE1ctZ83"
+
+
+def _create(client, **fields):
+    body = {"name": "web-1", "address": "198.18.99.2", "host_key": VALID_HOST_KEY, **fields}
+    return client.post(reverse("host-list"), body, content_type="application/json")
+
+
+def test_ssh_host_without_a_key_is_rejected(admin_client):
+    response = _create(admin_client)
+    assert response.status_code == 400
+    assert "private key" in response.json()["private_key"][0]
+    assert not Host.objects.exists()
+
+
+def test_garbage_private_key_is_rejected_with_a_readable_message(admin_client):
+    response = _create(admin_client, private_key="not a key")
+    assert response.status_code == 400
+    assert "not a private key" in response.json()["private_key"][0]
+    assert not Host.objects.exists()
+    assert not SSHKey.objects.exists()
+
+
+def test_docker_host_with_shell_characters_is_rejected(admin_client, tmp_path):
+    response = _create(
+        admin_client, transport="local", docker_host="unix:///run/docker.sock; rm -rf /"
+    )
+    assert response.status_code == 400
+    assert "unix:///" in response.json()["docker_host"][0]
+    assert not Host.objects.exists()
+
+
+def test_malformed_host_key_is_rejected(admin_client):
+    response = _create(admin_client, transport="local", host_key="ssh-ed25519 not-base64!")
+    assert response.status_code == 400
+    assert "ssh-ed25519 AAAA" in response.json()["host_key"][0]
+
+
+def test_known_hosts_line_is_accepted_and_normalised(admin_client):
+    response = _create(
+        admin_client, transport="local", host_key=f"198.18.99.2 {VALID_HOST_KEY} root@web-1"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["host_key"] == VALID_HOST_KEY
+
+
+def test_anonymous_requests_are_refused(client):
+    assert client.get(reverse("host-list")).status_code in {401, 403}
+    assert client.get(reverse("frontend:dashboard")).status_code == 302
