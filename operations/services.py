@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Model
 from django.utils import timezone

@@ -72,7 +72,7 @@ def load_fleet() -> Fleet:
     return Fleet(hosts=hosts, registry=data["registry"], raw=data)
 
 
-def testbed(*args: str) -> str:
+def run_testbed(*args: str) -> str:
     """Run a scripts/testbed subcommand (fault injection: sshd stop, link down, ...)."""
     result = subprocess.run(
         [str(TESTBED), *args], capture_output=True, text=True, timeout=120, check=False

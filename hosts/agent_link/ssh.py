@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import errno
 import io
 import socket
@@ -78,7 +79,9 @@ def connect(target: SSHTarget, *, timeout: float, keepalive: int) -> paramiko.SS
     if target.host_key:
         key_type, blob = target.host_key.split()[:2]
         client.get_host_keys().add(
-            _known_hosts_name(target), key_type, paramiko.PKey.from_type_string(key_type, blob)
+            _known_hosts_name(target),
+            key_type,
+            paramiko.PKey.from_type_string(key_type, base64.b64decode(blob)),
         )
     try:
         pkey = load_private_key(target.private_key, target.passphrase)

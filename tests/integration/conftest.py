@@ -17,7 +17,7 @@ from django.conf import settings
 from berth.celery import app as celery_app
 from hosts import services
 from hosts.models import Host
-from tests.fleet import REPO, Fleet, FleetHost, load_fleet, testbed
+from tests.fleet import REPO, Fleet, FleetHost, load_fleet, run_testbed
 
 # Short timeouts so fault tests finish quickly; the worker gets the same values.
 TEST_TIMEOUTS = {
@@ -31,7 +31,7 @@ TEST_TIMEOUTS = {
 def fleet() -> Fleet:
     try:
         loaded = load_fleet()
-        testbed("status")
+        run_testbed("status")
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     return loaded

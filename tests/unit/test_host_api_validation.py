@@ -4,14 +4,13 @@ import pytest
 from django.urls import reverse
 
 from hosts.models import Host, SSHKey
+from tests.examples import EXAMPLE_HOST_KEY
 
 pytestmark = pytest.mark.django_db
 
-VALID_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmDCNUfA2wM0QU7Hf6UaLXQy+pNdoisoyr/PE1ctZ83"
-
 
 def _create(client, **fields):
-    body = {"name": "web-1", "address": "198.18.99.2", "host_key": VALID_HOST_KEY, **fields}
+    body = {"name": "web-1", "address": "198.18.99.2", "host_key": EXAMPLE_HOST_KEY, **fields}
     return client.post(reverse("host-list"), body, content_type="application/json")
 
 
@@ -47,10 +46,10 @@ def test_malformed_host_key_is_rejected(admin_client):
 
 def test_known_hosts_line_is_accepted_and_normalised(admin_client):
     response = _create(
-        admin_client, transport="local", host_key=f"198.18.99.2 {VALID_HOST_KEY} root@web-1"
+        admin_client, transport="local", host_key=f"198.18.99.2 {EXAMPLE_HOST_KEY} root@web-1"
     )
     assert response.status_code == 201, response.content
-    assert response.json()["host_key"] == VALID_HOST_KEY
+    assert response.json()["host_key"] == EXAMPLE_HOST_KEY
 
 
 def test_anonymous_requests_are_refused(client):

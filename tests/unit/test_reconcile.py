@@ -10,8 +10,16 @@ pytestmark = pytest.mark.django_db
 
 
 def _reported(container_id, name, state="running"):
-    return {"id": container_id, "name": name, "image": "demo/web:v1", "state": state,
-            "status": "Up", "labels": {"app": "web"}, "ports": [], "created": 1_700_000_000}  # fmt: skip
+    return {
+        "id": container_id,
+        "name": name,
+        "image": "demo/web:v1",
+        "state": state,
+        "status": "Up",
+        "labels": {"app": "web"},
+        "ports": [],
+        "created": 1_700_000_000,
+    }
 
 
 def test_reconcile_adds_updates_and_removes_containers():

@@ -8,14 +8,13 @@ from django.urls import reverse
 
 from hosts.models import SSHKey
 from hosts.services import create_ssh_key
+from tests.examples import EXAMPLE_HOST_KEY
 
 
 @pytest.fixture
 def private_key(tmp_path):
     path = tmp_path / "id_ed25519"
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True
-    )
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     return path.read_text()
 
 
@@ -40,7 +39,7 @@ def test_host_api_never_returns_the_private_key(admin_client, private_key):
             "name": "web-1",
             "address": "198.18.99.2",
             "private_key": private_key,
-            "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmDCNUfA2wM0QU7Hf6UaLXQy+pNdoisoyr/PE1ctZ83",
+            "host_key": EXAMPLE_HOST_KEY,
         },
         content_type="application/json",
         headers={},
