@@ -31,22 +31,14 @@ class SSHKey(models.Model):
         return self.name
 
 
-class Host(models.Model):
-    """A Docker host Berth manages, how to reach it, and what it last reported."""
+class SSHEndpoint(models.Model):
+    """Where and how to log in over SSH, with the host key pinned for that address."""
 
-    name = models.CharField(max_length=100, unique=True)
-    transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.SSH)
     address = models.CharField(max_length=255, blank=True, validators=[validate_address])
     port = models.PositiveIntegerField(default=22)
     username = models.CharField(max_length=64, default="root")
     ssh_key = models.ForeignKey(
-        SSHKey, null=True, blank=True, on_delete=models.PROTECT, related_name="hosts"
-    )
-    docker_host = models.CharField(
-        max_length=255,
-        blank=True,
-        validators=[validate_docker_host],
-        help_text="Where the agent finds dockerd; empty for unix:///var/run/docker.sock",
+        SSHKey, null=True, blank=True, on_delete=models.PROTECT, related_name="%(class)ss"
     )
     host_key = models.TextField(
         blank=True,
@@ -56,6 +48,37 @@ class Host(models.Model):
     )
     host_key_offered = models.TextField(
         blank=True, help_text="Key the host presented that is not (yet) pinned"
+    )
+
+    class Meta:
+        abstract = True
+
+
+class JumpHost(SSHEndpoint):
+    """A bastion that SSH connections to some hosts go through (like ProxyJump)."""
+
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Host(SSHEndpoint):
+    """A Docker host Berth manages, how to reach it, and what it last reported."""
+
+    name = models.CharField(max_length=100, unique=True)
+    transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.SSH)
+    jump_host = models.ForeignKey(
+        JumpHost, null=True, blank=True, on_delete=models.PROTECT, related_name="hosts"
+    )
+    docker_host = models.CharField(
+        max_length=255,
+        blank=True,
+        validators=[validate_docker_host],
+        help_text="Where the agent finds dockerd; empty for unix:///var/run/docker.sock",
     )
     labels = models.JSONField(default=dict, blank=True)
 

@@ -25,7 +25,7 @@ from .agent_link.launch import AgentLink, LinkConfig, Timeouts, remote_command
 from .agent_link.pool import pool
 from .agent_link.ssh import SSHTarget, load_private_key, public_key_line
 from .choices import HostStatus, Transport
-from .models import Host, SSHKey
+from .models import Host, JumpHost, SSHEndpoint, SSHKey
 from .validators import normalize_host_key
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,13 @@ def register_host(
     docker_host: str = "",
     host_key: str = "",
     transport: str = Transport.SSH,
+    jump_host: JumpHost | None = None,
     labels: dict[str, str] | None = None,
 ) -> Host:
     """Add a host to the fleet; its first refresh is queued once the row is committed."""
     host = Host(
         name=name,
+        jump_host=jump_host,
         transport=transport,
         address=address,
         port=port,
@@ -87,24 +89,33 @@ def _enqueue_refresh(host: Host) -> None:
     transaction.on_commit(lambda: refresh_task.delay(host.pk))
 
 
-def approve_host_key(host: Host, *, actor: Actor) -> Operation:
-    """Pin the key the host last offered, so Berth will connect to it from now on."""
-    if not host.host_key_offered:
-        raise ValueError(f"{host.name} has not offered a host key to approve")
+@transaction.atomic
+def approve_host_key(endpoint: Host | JumpHost, *, actor: Actor) -> Operation:
+    """Pin the key a host (or jump host) last offered, so Berth connects to it from now on.
+
+    This is also how an admin accepts a changed key after checking it out of band.
+    """
+    if not endpoint.host_key_offered:
+        raise ValueError(f"{endpoint.name} has not offered a host key to approve")
+    host = endpoint if isinstance(endpoint, Host) else None
     operation = start_operation(
-        action="host.approve_key",
-        target=host,
+        action="host.approve_key" if host else "jump_host.approve_key",
+        target=endpoint,
         actor=actor,
         host=host,
-        params={"host_key": host.host_key_offered, "previous": host.host_key},
+        params={"host_key": endpoint.host_key_offered, "previous": endpoint.host_key},
     )
-    host.host_key = host.host_key_offered
-    host.host_key_offered = ""
-    host.status = HostStatus.NEW
-    host.status_reason = "host key approved; waiting for the next refresh"
-    host.save(update_fields=["host_key", "host_key_offered", "status", "status_reason"])
-    succeed_operation(operation, {"host_key": host.host_key})
-    _enqueue_refresh(host)
+    endpoint.host_key = endpoint.host_key_offered
+    endpoint.host_key_offered = ""
+    endpoint.save(update_fields=["host_key", "host_key_offered"])
+    if isinstance(endpoint, Host):
+        endpoint.status = HostStatus.NEW
+        endpoint.status_reason = "host key approved; waiting for the next refresh"
+        endpoint.save(update_fields=["status", "status_reason"])
+    succeed_operation(operation, {"host_key": endpoint.host_key})
+    hosts = [endpoint] if isinstance(endpoint, Host) else list(endpoint.hosts.all())
+    for host in hosts:
+        _enqueue_refresh(host)
     return operation
 
 
@@ -118,19 +129,28 @@ def authorized_keys_line(host: Host) -> str:
 # --- talking to the agent -------------------------------------------------------------
 
 
+def _ssh_target(endpoint: SSHEndpoint) -> SSHTarget | None:
+    if endpoint.ssh_key is None:
+        return None
+    return SSHTarget(
+        address=endpoint.address,
+        port=endpoint.port,
+        username=endpoint.username,
+        private_key=endpoint.ssh_key.private_key,
+        passphrase=endpoint.ssh_key.passphrase,
+        host_key=endpoint.host_key,
+    )
+
+
 def link_config(host: Host) -> LinkConfig:
-    ssh = None
-    if host.transport == Transport.SSH and host.ssh_key is not None:
-        ssh = SSHTarget(
-            address=host.address,
-            port=host.port,
-            username=host.username,
-            private_key=host.ssh_key.private_key,
-            passphrase=host.ssh_key.passphrase,
-            host_key=host.host_key,
-        )
+    if host.transport != Transport.SSH:
+        return LinkConfig(name=host.name, transport=host.transport, docker_host=host.docker_host)
     return LinkConfig(
-        name=host.name, transport=host.transport, docker_host=host.docker_host, ssh=ssh
+        name=host.name,
+        transport=host.transport,
+        docker_host=host.docker_host,
+        ssh=_ssh_target(host),
+        jump=_ssh_target(host.jump_host) if host.jump_host else None,
     )
 
 
@@ -167,7 +187,11 @@ def refresh_host(host: Host) -> bool:
         facts, containers, images = (request.wait(timeout) for request in pending)
     except HostKeyError as exc:
         pool.discard(host.pk)
-        _record_failure(host, exc.status, str(exc), offered_key=exc.offered_key)
+        if exc.role == "jump host" and host.jump_host is not None:
+            _record_offered_key(host.jump_host, exc.offered_key)
+            _record_failure(host, exc.status, str(exc))
+        else:
+            _record_failure(host, exc.status, str(exc), offered_key=exc.offered_key)
         return False
     except AgentLinkError as exc:
         pool.discard(host.pk)
@@ -216,6 +240,11 @@ def _record_state(
         )
 
 
+def _record_offered_key(endpoint: SSHEndpoint, offered_key: str) -> None:
+    endpoint.host_key_offered = offered_key
+    endpoint.save(update_fields=["host_key_offered"])
+
+
 def _record_failure(host: Host, status: str, reason: str, *, offered_key: str = "") -> None:
     log.info("refresh of %s failed: %s", host.name, reason)
     host.status = status
@@ -241,10 +270,15 @@ def run_refresh_operation(operation_id: int) -> None:
     operation = claim_operation(operation_id)
     if operation is None:
         return
-    host = Host.objects.select_related("ssh_key").filter(pk=operation.target_id).first()
+    host = (
+        Host.objects.select_related("ssh_key", "jump_host__ssh_key")
+        .filter(pk=operation.target_id)
+        .first()
+    )
     if host is None:
         fail_operation(operation, "the host was removed before the refresh ran")
         return
+    pool.reset_backoff(host.pk)  # someone asked for this refresh: dial now, not later
     if refresh_host(host):
         succeed_operation(
             operation,

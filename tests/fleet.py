@@ -47,6 +47,9 @@ class Fleet:
     def __getitem__(self, name: str) -> FleetHost:
         return next(host for host in self.hosts if host.name == name)
 
+    def raw_host(self, name: str) -> dict[str, Any]:
+        return next(entry for entry in self.raw["hosts"] if entry["name"] == name)
+
 
 def load_fleet() -> Fleet:
     path = TESTBED_DIR / "inventory.json"

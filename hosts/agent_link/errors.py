@@ -3,12 +3,20 @@ whether trying again later can help."""
 
 from __future__ import annotations
 
+import copy
+
 
 class AgentLinkError(Exception):
     """The host could not be reached or the agent could not be started."""
 
     status = "unreachable"
     retryable = True
+
+    def with_note(self, note: str) -> AgentLinkError:
+        """The same error with ``note`` appended to its message."""
+        clone = copy.copy(self)
+        clone.args = (f"{self.args[0] if self.args else ''} {note}".strip(),)
+        return clone
 
 
 class HostUnreachable(AgentLinkError):
@@ -31,9 +39,10 @@ class AuthenticationFailed(AgentLinkError):
 class HostKeyError(AgentLinkError):
     retryable = False
 
-    def __init__(self, message: str, offered_key: str) -> None:
+    def __init__(self, message: str, offered_key: str, role: str = "host") -> None:
         super().__init__(message)
         self.offered_key = offered_key
+        self.role = role  # "host", or "jump host" when the bastion's key is the problem
 
 
 class HostKeyUnknown(HostKeyError):

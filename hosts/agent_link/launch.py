@@ -33,6 +33,7 @@ class LinkConfig:
     transport: str  # "ssh" or "local"
     docker_host: str
     ssh: SSHTarget | None = None
+    jump: SSHTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -43,25 +44,27 @@ class Timeouts:
 
 
 class AgentLink:
-    """An open link to one host: the SSH connection (if any) and the agent session on it."""
+    """An open link to one host: the agent session and the SSH connections under it
+    (none for the local transport; the jump host's and the host's with a jump host)."""
 
-    def __init__(self, session: AgentSession, client: paramiko.SSHClient | None) -> None:
+    def __init__(self, session: AgentSession, clients: list[paramiko.SSHClient]) -> None:
         self.session = session
-        self.client = client
+        self.clients = clients
 
     @property
     def alive(self) -> bool:
         if not self.session.alive:
             return False
-        if self.client is None:
-            return True
-        transport = self.client.get_transport()
-        return transport is not None and transport.is_active()
+        for client in self.clients:
+            transport = client.get_transport()
+            if transport is None or not transport.is_active():
+                return False
+        return True
 
     def close(self) -> None:
         self.session.close()
-        if self.client is not None:
-            self.client.close()
+        for client in reversed(self.clients):
+            client.close()
 
 
 def agent_argv(docker_host: str) -> list[str]:
@@ -78,14 +81,17 @@ def remote_command(docker_host: str) -> str:
 
 def open_link(config: LinkConfig, timeouts: Timeouts) -> AgentLink:
     if config.transport == "local":
-        return AgentLink(_start_local(config, timeouts), client=None)
+        return AgentLink(_start_local(config, timeouts), clients=[])
     if config.ssh is None:
         raise AgentStartFailed(f"{config.name} has no SSH key configured")
-    client = connect(config.ssh, timeout=timeouts.connect, keepalive=timeouts.keepalive)
+    clients = connect(
+        config.ssh, timeout=timeouts.connect, keepalive=timeouts.keepalive, jump=config.jump
+    )
     try:
-        return AgentLink(_start_remote(client, config, timeouts), client=client)
+        return AgentLink(_start_remote(clients[-1], config, timeouts), clients=clients)
     except BaseException:
-        client.close()
+        for client in reversed(clients):
+            client.close()
         raise
 
 

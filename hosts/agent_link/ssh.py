@@ -59,10 +59,15 @@ def public_key_line(key: paramiko.PKey) -> str:
 class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
     """Refuse hosts without a pinned key, remembering the key they offered."""
 
+    def __init__(self, role: str) -> None:
+        self.role = role
+
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey):
         raise HostKeyUnknown(
-            f"{hostname} offered host key {key.fingerprint}, which no admin has approved yet",
+            f"{self.role} {hostname} offered host key {key.fingerprint}, which no admin has "
+            "approved yet",
             offered_key=public_key_line(key),
+            role=self.role,
         )
 
 
@@ -72,10 +77,47 @@ def _known_hosts_name(target: SSHTarget) -> str:
     return f"[{target.address}]:{target.port}"
 
 
-def connect(target: SSHTarget, *, timeout: float, keepalive: int) -> paramiko.SSHClient:
-    """Open an authenticated SSH connection, or raise a typed AgentLinkError."""
+def connect(
+    target: SSHTarget, *, timeout: float, keepalive: int, jump: SSHTarget | None = None
+) -> list[paramiko.SSHClient]:
+    """Open an authenticated SSH connection to ``target``, through ``jump`` if given.
+
+    Returns the clients to close (the target's last), or raises a typed AgentLinkError.
+    """
+    if jump is None:
+        return [_connect_one(target, timeout=timeout, keepalive=keepalive, role="host")]
+    jump_client = _connect_one(jump, timeout=timeout, keepalive=keepalive, role="jump host")
+    try:
+        transport = jump_client.get_transport()
+        assert transport is not None
+        try:
+            channel = transport.open_channel(
+                "direct-tcpip", (target.address, target.port), ("127.0.0.1", 0), timeout=timeout
+            )
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostUnreachable(
+                f"jump host {jump.label} cannot reach {target.address}:{target.port}: "
+                f"{_describe(exc, timeout)}"
+            ) from None
+        client = _connect_one(
+            target, timeout=timeout, keepalive=keepalive, role="host", sock=channel
+        )
+    except BaseException:
+        jump_client.close()
+        raise
+    return [jump_client, client]
+
+
+def _connect_one(
+    target: SSHTarget,
+    *,
+    timeout: float,
+    keepalive: int,
+    role: str,
+    sock: paramiko.Channel | None = None,
+) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(_RefuseUnknownKey())
+    client.set_missing_host_key_policy(_RefuseUnknownKey(role))
     if target.host_key:
         key_type, blob = target.host_key.split()[:2]
         client.get_host_keys().add(
@@ -86,13 +128,14 @@ def connect(target: SSHTarget, *, timeout: float, keepalive: int) -> paramiko.SS
     try:
         pkey = load_private_key(target.private_key, target.passphrase)
     except ValueError as exc:
-        raise AuthenticationFailed(f"SSH key for {target.label}: {exc}") from None
+        raise AuthenticationFailed(f"SSH key for {role} {target.label}: {exc}") from None
     try:
         client.connect(
             target.address,
             port=target.port,
             username=target.username,
             pkey=pkey,
+            sock=sock,
             timeout=timeout,
             banner_timeout=timeout,
             auth_timeout=timeout,
@@ -106,16 +149,19 @@ def connect(target: SSHTarget, *, timeout: float, keepalive: int) -> paramiko.SS
     except paramiko.BadHostKeyException as exc:
         client.close()
         raise HostKeyMismatch(
-            f"{target.address} presented host key {exc.key.fingerprint}, but the pinned key is "
-            f"{exc.expected_key.fingerprint}; the connection was refused",
+            f"{role} {target.address} presented host key {exc.key.fingerprint}, but the pinned "
+            f"key is {exc.expected_key.fingerprint}; the connection was refused",
             offered_key=public_key_line(exc.key),
+            role=role,
         ) from None
     except paramiko.AuthenticationException as exc:
         client.close()
-        raise AuthenticationFailed(f"{target.label} refused the SSH key: {exc}") from None
+        raise AuthenticationFailed(f"{role} {target.label} refused the SSH key: {exc}") from None
     except (OSError, paramiko.SSHException, EOFError) as exc:
         client.close()
-        raise HostUnreachable(f"cannot reach {target.label}: {_describe(exc, timeout)}") from None
+        raise HostUnreachable(
+            f"cannot reach {role} {target.label}: {_describe(exc, timeout)}"
+        ) from None
     transport = client.get_transport()
     assert transport is not None
     if keepalive:
@@ -134,4 +180,6 @@ def _describe(exc: BaseException, timeout: float) -> str:
         return "connection refused (is sshd running?)"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
+    if isinstance(exc, paramiko.SSHException) and "banner" in str(exc):
+        return f"no SSH greeting within {timeout:g} s (is this an SSH server?)"
     return str(exc) or type(exc).__name__

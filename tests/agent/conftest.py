@@ -1,8 +1,9 @@
 """Fixtures for the agent tests: a real dockerd, the built pyz, a test image, agent drivers.
 
-The Docker endpoint comes from BERTH_TEST_DOCKER_HOST (required: the tests fail, not skip,
-without a reachable engine). BERTH_AGENT_PYZ may point at a prebuilt pyz; otherwise the
-session builds build/berth-agent.pyz with scripts/build-agent.
+The Docker endpoint comes from BERTH_TEST_DOCKER_HOST, else from the first host of the
+test fleet (scripts/testbed); the tests fail, not skip, without a reachable engine.
+BERTH_AGENT_PYZ may point at a prebuilt pyz; otherwise the session builds
+build/berth-agent.pyz with scripts/build-agent.
 """
 
 from __future__ import annotations
@@ -32,17 +33,20 @@ from tests.agent.helpers import (
     free_port,
     unique,
 )
+from tests.fleet import load_fleet
 
 
 @pytest.fixture(scope="session")
 def docker_host() -> str:
     url = os.environ.get("BERTH_TEST_DOCKER_HOST")
     if not url:
-        pytest.fail(
-            "BERTH_TEST_DOCKER_HOST is not set: point it at a test dockerd, "
-            "e.g. unix:///run/berth-agentdev/docker.sock",
-            pytrace=False,
-        )
+        try:
+            url = load_fleet().hosts[0].docker_host
+        except RuntimeError as exc:
+            pytest.fail(
+                f"set BERTH_TEST_DOCKER_HOST to a test dockerd, or start the test fleet: {exc}",
+                pytrace=False,
+            )
     r = docker_cli(url, "version", "--format", "{{.Server.Version}}", check=False, timeout=30)
     if r.returncode != 0:
         pytest.fail(f"the test dockerd at {url} is not reachable: {r.stderr!r}", pytrace=False)
