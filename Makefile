@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-unit lint format agent testbed-up testbed-down clean
+.PHONY: run test test-unit lint format agent bench testbed-up testbed-down clean
 
 run:  ## install what is missing, then run Berth on 127.0.0.1:8000
 	scripts/run
@@ -26,6 +26,11 @@ format:
 
 agent:  ## build build/berth-agent.pyz (reproducible)
 	$(PY) scripts/build-agent
+
+bench:  ## benchmarks against the test fleet (started if it is not up); JSON in bench/results/
+	scripts/bootstrap test
+	scripts/testbed status >/dev/null 2>&1 || scripts/testbed up 3
+	$(PY) bench/agent_latency.py
 
 testbed-up:
 	scripts/testbed up 3

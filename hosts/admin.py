@@ -9,7 +9,17 @@ from django.http import HttpRequest
 
 from . import services
 from .agent_link.ssh import load_private_key
-from .models import Host, SSHKey
+from .models import Host, JumpHost, SSHKey
+
+
+def _approve_offered_keys(
+    model_admin: admin.ModelAdmin, request: HttpRequest, endpoints: QuerySet[Any]
+) -> None:
+    for endpoint in endpoints:
+        try:
+            services.approve_host_key(endpoint, actor=request.user)
+        except ValueError as exc:
+            model_admin.message_user(request, str(exc), messages.WARNING)
 
 
 class SSHKeyAddForm(forms.ModelForm):
@@ -67,6 +77,7 @@ class HostAdmin(admin.ModelAdmin):
     search_fields = ["name", "address"]
     readonly_fields = [
         "host_key_offered",
+        "authorized_keys_line",
         "status",
         "status_reason",
         "last_seen_at",
@@ -77,6 +88,10 @@ class HostAdmin(admin.ModelAdmin):
     ]
     actions = ["approve_offered_host_key", "refresh_now"]
 
+    @admin.display(description="authorized_keys line (agent only)")
+    def authorized_keys_line(self, obj: Host) -> str:
+        return services.authorized_keys_line(obj)
+
     def save_model(self, request: HttpRequest, obj: Host, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if not change:
@@ -84,14 +99,21 @@ class HostAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve the host key each host offered")
     def approve_offered_host_key(self, request: HttpRequest, queryset: QuerySet[Host]) -> None:
-        for host in queryset:
-            try:
-                services.approve_host_key(host, actor=request.user)
-            except ValueError as exc:
-                self.message_user(request, str(exc), messages.WARNING)
+        _approve_offered_keys(self, request, queryset)
 
     @admin.action(description="Refresh now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Host]) -> None:
         for host in queryset:
             services.request_refresh(host, actor=request.user)
         self.message_user(request, f"Refresh queued for {queryset.count()} host(s).")
+
+
+@admin.register(JumpHost)
+class JumpHostAdmin(admin.ModelAdmin):
+    list_display = ["name", "address", "port", "username"]
+    readonly_fields = ["host_key_offered"]
+    actions = ["approve_offered_host_key"]
+
+    @admin.action(description="Approve the host key each jump host offered")
+    def approve_offered_host_key(self, request: HttpRequest, queryset: QuerySet[JumpHost]) -> None:
+        _approve_offered_keys(self, request, queryset)

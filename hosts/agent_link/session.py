@@ -63,7 +63,7 @@ class PendingRequest:
 
 
 class AgentSession:
-    """A conversation with one agent process (see the protocol in docs/agent.md)."""
+    """A conversation with one agent process (protocol: agent/README.md)."""
 
     def __init__(self, process: AgentProcess, *, name: str) -> None:
         self.process = process

@@ -30,6 +30,9 @@ class HostSerializer(serializers.ModelSerializer):
         queryset=SSHKey.objects.all(), required=False, allow_null=True
     )
     status_display = serializers.CharField(source="get_status_display", read_only=True)
+    authorized_keys_line = serializers.SerializerMethodField(
+        help_text="authorized_keys line that lets Berth's key run the agent and nothing else"
+    )
 
     class Meta:
         model = Host
@@ -47,7 +50,9 @@ class HostSerializer(serializers.ModelSerializer):
             "docker_host",
             "host_key",
             "host_key_offered",
+            "jump_host",
             "labels",
+            "authorized_keys_line",
             "status",
             "status_display",
             "status_reason",
@@ -69,6 +74,9 @@ class HostSerializer(serializers.ModelSerializer):
             "facts",
             "created_at",
         ]
+
+    def get_authorized_keys_line(self, host: Host) -> str:
+        return services.authorized_keys_line(host)
 
     def validate_host_key(self, value: str) -> str:
         if not value:
