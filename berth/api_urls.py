@@ -1,12 +1,10 @@
-"""The /api/v1/ router: each app registers its viewsets here."""
+"""/api/v1/: each app contributes its own routes (see <app>/api/urls.py)."""
 
-from rest_framework.routers import DefaultRouter
+from django.urls import include, path
 
-from hosts.api.views import HostViewSet
-from operations.api.views import OperationViewSet
-
-router = DefaultRouter()
-router.register("hosts", HostViewSet, basename="host")
-router.register("operations", OperationViewSet, basename="operation")
-
-urlpatterns = router.urls
+urlpatterns = [
+    path("", include("hosts.api.urls")),
+    path("", include("operations.api.urls")),
+    path("", include("containers.api.urls")),
+    path("", include("images.api.urls")),
+]

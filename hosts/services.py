@@ -12,13 +12,10 @@ from django.utils import timezone
 
 from containers.services import reconcile_containers
 from images.services import reconcile_images
+from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
-from operations.services import (
-    claim_operation,
-    fail_operation,
-    start_operation,
-    succeed_operation,
-)
+from operations.registry import action
+from operations.services import record_operation, submit
 
 from .agent_link.errors import AgentError, AgentLinkError, HostKeyError
 from .agent_link.launch import AgentLink, LinkConfig, Timeouts, remote_command
@@ -98,12 +95,13 @@ def approve_host_key(endpoint: Host | JumpHost, *, actor: Actor) -> Operation:
     if not endpoint.host_key_offered:
         raise ValueError(f"{endpoint.name} has not offered a host key to approve")
     host = endpoint if isinstance(endpoint, Host) else None
-    operation = start_operation(
+    operation = record_operation(
         action="host.approve_key" if host else "jump_host.approve_key",
         target=endpoint,
         actor=actor,
         host=host,
         params={"host_key": endpoint.host_key_offered, "previous": endpoint.host_key},
+        result={"host_key": endpoint.host_key_offered},
     )
     endpoint.host_key = endpoint.host_key_offered
     endpoint.host_key_offered = ""
@@ -112,7 +110,6 @@ def approve_host_key(endpoint: Host | JumpHost, *, actor: Actor) -> Operation:
         endpoint.status = HostStatus.NEW
         endpoint.status_reason = "host key approved; waiting for the next refresh"
         endpoint.save(update_fields=["status", "status_reason"])
-    succeed_operation(operation, {"host_key": endpoint.host_key})
     hosts = [endpoint] if isinstance(endpoint, Host) else list(endpoint.hosts.all())
     for host in hosts:
         _enqueue_refresh(host)
@@ -259,30 +256,19 @@ def _record_failure(host: Host, status: str, reason: str, *, offered_key: str = 
 
 def request_refresh(host: Host, *, actor: Actor) -> Operation:
     """Record a refresh operation and queue it; the worker records the outcome."""
-    from .tasks import run_refresh_operation
-
-    operation = start_operation(action="host.refresh", target=host, actor=actor, host=host)
-    transaction.on_commit(lambda: run_refresh_operation.delay(operation.pk))
-    return operation
+    return submit(action="host.refresh", target=host, actor=actor, host=host)
 
 
-def run_refresh_operation(operation_id: int) -> None:
-    operation = claim_operation(operation_id)
-    if operation is None:
-        return
+@action("host.refresh", time_limit=120, retry_transport=False)
+def _run_refresh(operation: Operation, context: OperationContext) -> dict[str, int]:
     host = (
         Host.objects.select_related("ssh_key", "jump_host__ssh_key")
         .filter(pk=operation.target_id)
         .first()
     )
     if host is None:
-        fail_operation(operation, "the host was removed before the refresh ran")
-        return
+        raise OperationFailed("the host was removed before the refresh ran")
     pool.reset_backoff(host.pk)  # someone asked for this refresh: dial now, not later
-    if refresh_host(host):
-        succeed_operation(
-            operation,
-            {"containers": host.containers.count(), "images": host.images.count()},
-        )
-    else:
-        fail_operation(operation, f"{host.get_status_display()}: {host.status_reason}")
+    if not refresh_host(host):
+        raise OperationFailed(f"{host.get_status_display()}: {host.status_reason}")
+    return {"containers": host.containers.count(), "images": host.images.count()}

@@ -24,8 +24,3 @@ def refresh_fleet() -> int:
         expires = settings.BERTH_REFRESH_INTERVAL * 2
         group(refresh_host.s(pk).set(expires=expires) for pk in host_ids).apply_async()
     return len(host_ids)
-
-
-@shared_task(soft_time_limit=120, time_limit=150)
-def run_refresh_operation(operation_id: int) -> None:
-    services.run_refresh_operation(operation_id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .choices import OperationStatus
+from .choices import FINISHED_STATUSES, OperationStatus
 
 
 class Operation(models.Model):
@@ -42,6 +42,14 @@ class Operation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reaper gives up on this operation"
+    )
+    cancel_requested = models.BooleanField(default=False)
+    claimed_by = models.CharField(
+        max_length=255, blank=True, help_text="worker node and process running it"
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -53,3 +61,7 @@ class Operation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_name or self.target_id} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES

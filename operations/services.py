@@ -1,65 +1,407 @@
-"""Creating, claiming and finishing operations: the audit trail of every action."""
+"""The operation life cycle: record, claim, run, retry, cancel, fan out, reap.
+
+Every action that changes a host goes through here. A request records a pending
+Operation and queues its id; a worker claims it atomically, runs the handler the
+owning app registered for the action, and records the outcome in plain words.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from celery import group
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Model
+from django.db import transaction
+from django.db.models import Count, F, Model, Q
 from django.utils import timezone
 
-from .choices import OperationStatus
+from hosts.agent_link.errors import AgentError, AgentLinkError
+
+from . import registry
+from .choices import FINISHED_STATUSES, OperationStatus
+from .context import OperationCancelled, OperationContext, OperationFailed
 from .models import Operation
 
 if TYPE_CHECKING:
     from hosts.models import Host
 
+log = logging.getLogger(__name__)
+
 SYSTEM_ACTOR = "system"
+# Keys and values that never go into an operation's recorded parameters.
+SECRET_PARAM_NAMES = {"password", "passphrase", "private_key", "token", "secret", "auth"}
+
+Actor = User | AnonymousUser | None
+
+
+def redact(params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``params`` with secrets replaced, at any depth."""
+    clean: dict[str, Any] = {}
+    for key, value in params.items():
+        if key.lower() in SECRET_PARAM_NAMES:
+            clean[key] = "***"
+        elif isinstance(value, dict):
+            clean[key] = redact(value)
+        else:
+            clean[key] = value
+    return clean
+
+
+# --- recording ---------------------------------------------------------------------
 
 
 def start_operation(
     *,
     action: str,
-    target: Model,
-    actor: User | AnonymousUser | None,
+    target: Model | None,
+    actor: Actor,
     params: dict[str, Any] | None = None,
     host: Host | None = None,
     parent: Operation | None = None,
+    target_name: str = "",
+    status: str = OperationStatus.PENDING,
 ) -> Operation:
-    """Record a pending operation before anything runs."""
+    """Record an operation (pending, unless told otherwise) before anything runs."""
     user = actor if isinstance(actor, User) and actor.is_authenticated else None
     return Operation.objects.create(
         action=action,
         actor=user,
         actor_name=user.get_username() if user else SYSTEM_ACTOR,
-        target_type=target._meta.model_name or "",
-        target_id=str(target.pk),
-        target_name=str(target),
+        target_type=target._meta.model_name or "" if target is not None else "selection",
+        target_id=str(target.pk) if target is not None else "",
+        target_name=str(target) if target is not None else target_name,
         host=host,
         parent=parent,
-        params=params or {},
+        params=redact(params or {}),
+        status=status,
+        started_at=timezone.now() if status == OperationStatus.RUNNING else None,
     )
+
+
+def enqueue(operation: Operation) -> Operation:
+    """Queue the operation's run once the current transaction commits."""
+    from .tasks import execute_operation
+
+    spec = registry.get_action(operation.action)
+    if spec is None:
+        raise ValueError(f"no handler is registered for {operation.action}")
+    transaction.on_commit(
+        lambda: execute_operation.apply_async(
+            (operation.pk,), soft_time_limit=spec.time_limit, time_limit=spec.time_limit + 30
+        )
+    )
+    return operation
+
+
+def submit(
+    *,
+    action: str,
+    target: Model,
+    actor: Actor,
+    host: Host | None,
+    params: dict[str, Any] | None = None,
+) -> Operation:
+    """Record an operation and queue it.
+
+    Params are recorded for the audit trail, so they never carry secrets: a
+    handler that needs one (a registry password) looks up the stored, encrypted
+    credential by id.
+    """
+    operation = start_operation(action=action, target=target, actor=actor, params=params, host=host)
+    return enqueue(operation)
+
+
+def record_operation(
+    *,
+    action: str,
+    target: Model,
+    actor: Actor,
+    host: Host | None = None,
+    params: dict[str, Any] | None = None,
+    result: Any = None,
+) -> Operation:
+    """Record an action that completed inside the request (nothing ran on a host)."""
+    operation = start_operation(
+        action=action, target=target, actor=actor, host=host, params=params,
+        status=OperationStatus.RUNNING,
+    )  # fmt: skip
+    _finish(operation, OperationStatus.SUCCEEDED, result=result)
+    return operation
+
+
+# --- running -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    retry_in: float | None = None
+
+
+def _worker_name() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
+def _process_alive(claimed_by: str) -> bool:
+    node, _, pid = claimed_by.rpartition(":")
+    if node != os.uname().nodename or not pid.isdigit():
+        return True  # another machine's worker: only the reaper can judge it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def claim_operation(operation_id: int) -> Operation | None:
-    """Move a pending operation to running; None when another worker got it first."""
+    """Move a pending operation to running; None when someone else has it.
+
+    A running operation whose worker process on this machine has died (killed in
+    the middle, the task message redelivered) is claimed again and re-run:
+    every handler is written to be safe to repeat.
+    """
+    operation = Operation.objects.filter(pk=operation_id).first()
+    if operation is None:
+        return None
+    spec = registry.get_action(operation.action)
+    limit = spec.time_limit if spec else 120
+    now = timezone.now()
+    fields = {
+        "status": OperationStatus.RUNNING,
+        "started_at": now,
+        "claimed_by": _worker_name(),
+        "attempts": F("attempts") + 1,
+        "deadline_at": now + timedelta(seconds=limit + 60),
+    }
     claimed = Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
-        status=OperationStatus.RUNNING, started_at=timezone.now()
+        **fields
     )
+    lost = operation.status == OperationStatus.RUNNING and not _process_alive(operation.claimed_by)
+    if not claimed and lost:
+        claimed = Operation.objects.filter(
+            pk=operation_id, status=OperationStatus.RUNNING, claimed_by=operation.claimed_by
+        ).update(**fields)
+        if claimed:
+            log.warning("operation %s: its worker was lost; running it again", operation_id)
     if claimed != 1:
         return None
-    return Operation.objects.get(pk=operation_id)
+    return Operation.objects.select_related("host").get(pk=operation_id)
 
 
-def succeed_operation(operation: Operation, result: Any = None) -> None:
-    operation.status = OperationStatus.SUCCEEDED
+def execute(operation_id: int) -> Outcome:
+    """Run a queued operation to its end (or to a retry); never raises for host trouble."""
+    operation = claim_operation(operation_id)
+    if operation is None:
+        return Outcome()
+    spec = registry.get_action(operation.action)
+    if spec is None:
+        _finish(operation, OperationStatus.FAILED, error=f"unknown action {operation.action}")
+        return Outcome()
+    context = OperationContext(operation)
+    try:
+        if operation.cancel_requested:
+            raise OperationCancelled()
+        result = spec.handler(operation, context)
+    except OperationCancelled:
+        _finish(operation, OperationStatus.CANCELLED, error="cancelled before it finished")
+    except OperationFailed as exc:
+        _finish(operation, OperationStatus.FAILED, error=str(exc))
+    except AgentError as exc:
+        if exc.code == "cancelled":
+            _finish(operation, OperationStatus.CANCELLED, error="cancelled before it finished")
+        else:
+            _finish(operation, OperationStatus.FAILED, error=exc.message)
+    except AgentLinkError as exc:
+        if (
+            exc.retryable
+            and spec.retry_transport
+            and operation.attempts <= settings.BERTH_OPERATION_RETRIES
+        ):
+            delay = settings.BERTH_RETRY_BACKOFF * 2 ** (operation.attempts - 1)
+            delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter
+            Operation.objects.filter(pk=operation.pk).update(
+                status=OperationStatus.PENDING,
+                error=f"attempt {operation.attempts} failed, retrying: {exc}",
+            )
+            return Outcome(retry_in=delay)
+        _finish(operation, OperationStatus.FAILED, error=f"{operation.host or 'host'}: {exc}")
+    except SoftTimeLimitExceeded:
+        _finish(
+            operation,
+            OperationStatus.FAILED,
+            error=f"did not finish within its time limit of {spec.time_limit} s",
+        )
+    except Exception as exc:
+        log.exception("operation %s (%s) failed with a bug", operation.pk, operation.action)
+        _finish(
+            operation,
+            OperationStatus.FAILED,
+            error=f"Berth hit an unexpected error ({type(exc).__name__}); see the worker log",
+        )
+    else:
+        _finish(operation, OperationStatus.SUCCEEDED, result=result)
+    finally:
+        context.flush()
+    return Outcome()
+
+
+def _finish(operation: Operation, status: str, *, result: Any = None, error: str = "") -> None:
+    operation.status = status
     operation.result = result
-    operation.finished_at = timezone.now()
-    operation.save(update_fields=["status", "result", "finished_at"])
-
-
-def fail_operation(operation: Operation, error: str) -> None:
-    operation.status = OperationStatus.FAILED
     operation.error = error
     operation.finished_at = timezone.now()
-    operation.save(update_fields=["status", "error", "finished_at"])
+    operation.save(update_fields=["status", "result", "error", "finished_at", "progress"])
+    if operation.parent_id:
+        update_parent(operation.parent_id)
+
+
+# --- cancelling -------------------------------------------------------------------------
+
+
+def request_cancel(operation: Operation, *, actor: Actor) -> Operation:
+    """Cancel a pending operation at once; ask a running one to stop.
+
+    A running operation stops where its agent op allows it (a pull, a log follow);
+    one that cannot be interrupted finishes and keeps its outcome.
+    """
+    if operation.finished:
+        raise ValueError(f"operation {operation.pk} has already {operation.status}")
+    targets = [operation, *operation.children.exclude(status__in=FINISHED_STATUSES)]
+    for target in targets:
+        cancelled = Operation.objects.filter(pk=target.pk, status=OperationStatus.PENDING).update(
+            status=OperationStatus.CANCELLED,
+            error=f"cancelled by {actor or SYSTEM_ACTOR} before it started",
+            finished_at=timezone.now(),
+            cancel_requested=True,
+        )
+        if not cancelled:
+            Operation.objects.filter(pk=target.pk).update(cancel_requested=True)
+    if operation.parent_id is not None:
+        update_parent(operation.parent_id)
+    if len(targets) > 1:
+        update_parent(operation.pk)
+    operation.refresh_from_db()
+    return operation
+
+
+# --- bulk --------------------------------------------------------------------------------
+
+
+def submit_bulk(
+    *,
+    action: str,
+    targets: Iterable[tuple[Model, Host]],
+    actor: Actor,
+    params: dict[str, Any] | None = None,
+    label: str,
+) -> Operation:
+    """One parent operation with a child per target, run in parallel (a Celery group).
+
+    A child's failure does not stop the others; the parent ends when all have, with
+    per-target results.
+    """
+    parent = start_operation(
+        action=f"bulk.{action}",
+        target=None,
+        target_name=label,
+        actor=actor,
+        params=params,
+        status=OperationStatus.RUNNING,
+    )
+    children = [
+        start_operation(
+            action=action, target=target, actor=actor, params=params, host=host, parent=parent
+        )
+        for target, host in targets
+    ]
+    if not children:
+        _finish(parent, OperationStatus.SUCCEEDED, result={"targets": []})
+        return parent
+    from .tasks import execute_operation
+
+    spec = registry.get_action(action)
+    if spec is None:
+        raise ValueError(f"no handler is registered for {action}")
+    limits = {"soft_time_limit": spec.time_limit, "time_limit": spec.time_limit + 30}
+    tasks = group(
+        execute_operation.signature((child.pk,), options=limits, immutable=True)
+        for child in children
+    )
+    transaction.on_commit(tasks.apply_async)
+    return parent
+
+
+def update_parent(parent_id: int) -> None:
+    """Finish a bulk parent once none of its children is still pending or running."""
+    counts = Operation.objects.filter(parent_id=parent_id).aggregate(
+        total=Count("id"),
+        open=Count("id", filter=~Q(status__in=FINISHED_STATUSES)),
+        succeeded=Count("id", filter=Q(status=OperationStatus.SUCCEEDED)),
+    )
+    if counts["open"]:
+        return
+    children = Operation.objects.filter(parent_id=parent_id).order_by("id")
+    results = [
+        {
+            "operation": child.pk,
+            "target": child.target_name,
+            "host": child.host_id,
+            "status": child.status,
+            "error": child.error,
+        }
+        for child in children
+    ]
+    failed = [row for row in results if row["status"] != OperationStatus.SUCCEEDED]
+    status = OperationStatus.SUCCEEDED if not failed else OperationStatus.FAILED
+    error = ""
+    if failed:
+        error = f"{counts['succeeded']} of {counts['total']} succeeded; " + "; ".join(
+            f"{row['target']}: {row['error'] or row['status']}" for row in failed
+        )
+    Operation.objects.filter(pk=parent_id).exclude(status__in=FINISHED_STATUSES).update(
+        status=status,
+        result={"targets": results},
+        error=error,
+        finished_at=timezone.now(),
+        progress={"done": counts["total"], "total": counts["total"]},
+    )
+
+
+# --- reaping ------------------------------------------------------------------------------
+
+
+def reap_stuck_operations() -> int:
+    """Fail operations no worker will finish: past their deadline, or never picked up."""
+    now = timezone.now()
+    reaped = 0
+    for operation in Operation.objects.filter(status=OperationStatus.RUNNING, deadline_at__lt=now):
+        _finish(
+            operation,
+            OperationStatus.FAILED,
+            error=(
+                f"no worker reported back by its deadline ({operation.deadline_at:%H:%M:%S} UTC); "
+                "the worker running it was probably lost"
+            ),
+        )
+        reaped += 1
+    never_started = now - timedelta(seconds=settings.BERTH_PENDING_TIMEOUT)
+    for operation in Operation.objects.filter(
+        status=OperationStatus.PENDING, created_at__lt=never_started
+    ):
+        _finish(
+            operation,
+            OperationStatus.FAILED,
+            error=f"no worker picked it up within {settings.BERTH_PENDING_TIMEOUT} s "
+            "(are the workers and Redis running?)",
+        )
+        reaped += 1
+    return reaped

@@ -178,3 +178,12 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("BERTH_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Operations ----------------------------------------------------------------
+BERTH_OPERATION_RETRIES = env_int("BERTH_OPERATION_RETRIES", 3, minimum=0)
+BERTH_RETRY_BACKOFF = env_float("BERTH_RETRY_BACKOFF", 2.0, minimum=0.0)
+BERTH_PENDING_TIMEOUT = env_int("BERTH_PENDING_TIMEOUT", 3600, minimum=10)
+CELERY_BEAT_SCHEDULE["reap-stuck-operations"] = {
+    "task": "operations.tasks.reap_stuck_operations",
+    "schedule": env_float("BERTH_REAPER_INTERVAL", 60.0, minimum=1.0),
+}

@@ -52,6 +52,10 @@ class PendingRequest:
         self._result, self._error = result, error
         self._done.set()
 
+    def done_within(self, timeout: float) -> bool:
+        """Whether the final answer arrived within ``timeout`` (nothing is cancelled)."""
+        return self._done.wait(timeout)
+
     def wait(self, timeout: float) -> Any:
         """The op's result; raises AgentError, AgentTimeout or SessionClosed."""
         if not self._done.wait(timeout):

@@ -24,5 +24,13 @@ class OperationSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "cancel_requested",
+            "attempts",
         ]
         read_only_fields = fields
+
+
+class OperationStreamSerializer(serializers.Serializer):
+    items = serializers.ListField(child=serializers.DictField())
+    next_offset = serializers.IntegerField()
+    finished = serializers.BooleanField()

@@ -1,14 +1,51 @@
-from rest_framework import viewsets
+from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from operations import services, streams
 from operations.models import Operation
 
-from .serializers import OperationSerializer
+from .serializers import OperationSerializer, OperationStreamSerializer
 
 
 class OperationViewSet(viewsets.ReadOnlyModelViewSet):
-    """The operation log: read-only, newest first."""
+    """The operation log: read-only, newest first. Poll an operation until its
+    ``status`` is ``succeeded``, ``failed`` or ``cancelled``."""
 
-    queryset = Operation.objects.all()
+    queryset = Operation.objects.select_related("host")
     serializer_class = OperationSerializer
-    filterset_fields = ["status", "action", "target_type", "target_id", "host"]
+    filterset_fields = ["status", "action", "target_type", "target_id", "host", "parent"]
     ordering_fields = ["created_at", "finished_at"]
+
+    @extend_schema(request=None, responses={202: OperationSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel a pending operation, or ask a running one to stop."""
+        try:
+            operation = services.request_cancel(self.get_object(), actor=request.user)
+        except ValueError as exc:
+            raise ValidationError({"status": str(exc)}) from None
+        return Response(self.get_serializer(operation).data, status=202)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("offset", int, description="first line to return")],
+        responses={200: OperationStreamSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def stream(self, request: Request, pk: str | None = None) -> Response:
+        """Lines the operation has produced (log lines, pull progress), from ``offset`` on."""
+        operation = self.get_object()
+        offset_field = serializers.IntegerField(min_value=0)
+        try:
+            offset = offset_field.run_validation(request.query_params.get("offset", 0))
+        except serializers.ValidationError as exc:
+            raise ValidationError({"offset": exc.detail}) from None
+        items = streams.read(operation.pk, offset)
+        return Response(
+            {"items": items, "next_offset": offset + len(items), "finished": operation.finished}
+        )

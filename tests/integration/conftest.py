@@ -24,6 +24,8 @@ TEST_TIMEOUTS = {
     "BERTH_SSH_CONNECT_TIMEOUT": "3",
     "BERTH_AGENT_START_TIMEOUT": "10",
     "BERTH_AGENT_REQUEST_TIMEOUT": "8",
+    "BERTH_OPERATION_RETRIES": "1",
+    "BERTH_RETRY_BACKOFF": "0.5",
 }
 
 
@@ -125,7 +127,7 @@ def celery_worker(django_db_setup, django_db_blocker, redis_url, tmp_path_factor
 @pytest.fixture(autouse=True)
 def _short_timeouts(settings):
     for name, value in TEST_TIMEOUTS.items():
-        setattr(settings, name, float(value))
+        setattr(settings, name, float(value) if "." in value else int(value))
 
 
 @pytest.fixture
