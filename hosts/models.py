@@ -66,6 +66,19 @@ class JumpHost(SSHEndpoint):
         return self.name
 
 
+class HostGroup(models.Model):
+    """A named set of hosts: a target for bulk actions and deployments, and a scope."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Host(SSHEndpoint):
     """A Docker host Berth manages, how to reach it, and what it last reported."""
 
@@ -80,7 +93,8 @@ class Host(SSHEndpoint):
         validators=[validate_docker_host],
         help_text="Where the agent finds dockerd; empty for unix:///var/run/docker.sock",
     )
-    labels = models.JSONField(default=dict, blank=True)
+    labels = models.JSONField(default=dict, blank=True, help_text="Free-form key/value labels")
+    groups = models.ManyToManyField(HostGroup, blank=True, related_name="hosts")
 
     status = models.CharField(max_length=24, choices=HostStatus.choices, default=HostStatus.NEW)
     status_reason = models.TextField(blank=True)

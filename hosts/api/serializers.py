@@ -9,7 +9,8 @@ from rest_framework import serializers
 from hosts import services
 from hosts.agent_link.ssh import load_private_key
 from hosts.choices import Transport
-from hosts.models import Host, SSHKey
+from hosts.filtersets import LABEL_KEY
+from hosts.models import Host, HostGroup, SSHKey
 from hosts.validators import normalize_host_key
 
 
@@ -30,6 +31,9 @@ class HostSerializer(serializers.ModelSerializer):
         queryset=SSHKey.objects.all(), required=False, allow_null=True
     )
     status_display = serializers.CharField(source="get_status_display", read_only=True)
+    groups = serializers.SlugRelatedField(
+        slug_field="name", many=True, queryset=HostGroup.objects.all(), required=False
+    )
     authorized_keys_line = serializers.SerializerMethodField(
         help_text="authorized_keys line that lets Berth's key run the agent and nothing else"
     )
@@ -51,6 +55,7 @@ class HostSerializer(serializers.ModelSerializer):
             "host_key",
             "host_key_offered",
             "jump_host",
+            "groups",
             "labels",
             "authorized_keys_line",
             "status",
@@ -107,8 +112,20 @@ class HostSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError({"private_key": str(exc)}) from None
         return attrs
 
+    def validate_labels(self, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and LABEL_KEY.match(k) and isinstance(v, str)
+            for k, v in value.items()
+        ):
+            raise serializers.ValidationError(
+                'Labels are an object of text values, e.g. {"env": "prod", "tier": "web"}; '
+                "keys use letters, digits, '.', '_', '-' and '/'."
+            )
+        return value
+
     @transaction.atomic
     def create(self, validated_data: dict[str, Any]) -> Host:
+        groups = validated_data.pop("groups", [])
         ssh_key = validated_data.pop("ssh_key", None)
         private_key = validated_data.pop("private_key", "")
         passphrase = validated_data.pop("private_key_passphrase", "")
@@ -117,9 +134,17 @@ class HostSerializer(serializers.ModelSerializer):
                 name=f"{validated_data['name']} key", private_key=private_key, passphrase=passphrase
             )
         try:
-            return services.register_host(ssh_key=ssh_key, **validated_data)
+            host = services.register_host(ssh_key=ssh_key, **validated_data)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
+        host.groups.set(groups)
+        return host
+
+
+class HostGroupSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = HostGroup
+        fields = ["id", "name", "description"]
 
 
 class HostActionAcceptedSerializer(serializers.Serializer):

@@ -9,9 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hosts import services
-from hosts.models import Host
+from hosts.filtersets import HostFilterSet
+from hosts.models import Host, HostGroup
 
-from .serializers import HostActionAcceptedSerializer, HostSerializer
+from .serializers import HostActionAcceptedSerializer, HostGroupSerializer, HostSerializer
 
 
 class HostViewSet(
@@ -21,9 +22,9 @@ class HostViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    queryset = Host.objects.all()
+    queryset = Host.objects.prefetch_related("groups")
     serializer_class = HostSerializer
-    filterset_fields = ["status", "transport"]
+    filterset_class = HostFilterSet
     ordering_fields = ["name", "status", "last_seen_at"]
 
     @extend_schema(request=None, responses={202: HostActionAcceptedSerializer})
@@ -48,3 +49,10 @@ class HostViewSet(
         except ValueError as exc:
             raise ValidationError({"host_key_offered": str(exc)}) from None
         return Response(self.get_serializer(host).data)
+
+
+class HostGroupViewSet(viewsets.ModelViewSet):
+    queryset = HostGroup.objects.all()
+    serializer_class = HostGroupSerializer
+    search_fields = ["name"]
+    ordering_fields = ["name"]

@@ -76,8 +76,8 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
-    """A real Celery worker (prefork, 3 processes) on the test database and Redis."""
+def service_env(django_db_setup, redis_url) -> dict[str, str]:
+    """Environment for Berth processes (worker, beat, watcher) sharing the test database."""
     settings.CELERY_BROKER_URL = redis_url
     celery_app.conf.broker_url = redis_url
     database = settings.DATABASES["default"]
@@ -85,8 +85,7 @@ def celery_worker(django_db_setup, django_db_blocker, redis_url, tmp_path_factor
         database_url = f"sqlite:///{database['NAME']}"
     else:
         database_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + database["NAME"]
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {
+    return {
         **os.environ,
         **TEST_TIMEOUTS,
         "DJANGO_SETTINGS_MODULE": "berth.settings",
@@ -95,18 +94,36 @@ def celery_worker(django_db_setup, django_db_blocker, redis_url, tmp_path_factor
         "BERTH_SECRET_KEY": settings.SECRET_KEY,
         "BERTH_ENCRYPTION_KEY": ",".join(settings.BERTH_ENCRYPTION_KEYS),
     }
+
+
+def start_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "berth", "worker",
-                "--pool", "prefork", "--concurrency", "3", "--loglevel", "INFO",
-                "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        return subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_process(process: subprocess.Popen, log_path: Path) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    print(f"log: {log_path}")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(service_env, tmp_path_factory):
+    """A real Celery worker (prefork, 3 processes) on the test database and Redis."""
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = start_process(
+        [
+            sys.executable, "-m", "celery", "-A", "berth", "worker",
+            "--pool", "prefork", "--concurrency", "3", "--loglevel", "INFO",
+            "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h",
+        ],
+        service_env,
+        log_path,
+    )  # fmt: skip
     deadline = time.monotonic() + 60
     while not celery_app.control.ping(timeout=0.5):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -116,12 +133,7 @@ def celery_worker(django_db_setup, django_db_blocker, redis_url, tmp_path_factor
                 pytrace=False,
             )
     yield process
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    print(f"worker log: {log_path}")
+    stop_process(process, log_path)
 
 
 @pytest.fixture(autouse=True)

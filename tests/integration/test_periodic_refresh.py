@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import uuid
 
@@ -12,25 +10,24 @@ import pytest
 from containers.models import Container
 from hosts.choices import HostStatus
 from hosts.models import Host
-from tests.fleet import REPO, wait_for
+from tests.fleet import wait_for
+from tests.integration.conftest import start_process, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def beat(redis_url, tmp_path):
+def beat(service_env, tmp_path):
     """A real celery beat process refreshing the fleet every second."""
-    env = {**os.environ, "BERTH_REDIS_URL": redis_url, "BERTH_REFRESH_INTERVAL": "1"}
-    log = open(tmp_path / "beat.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
+    log_path = tmp_path / "beat.log"
+    process = start_process(
         [sys.executable, "-m", "celery", "-A", "berth", "beat", "--loglevel", "INFO",
          "--schedule", str(tmp_path / "schedule"), "--pidfile="],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        {**service_env, "BERTH_REFRESH_INTERVAL": "1"},
+        log_path,
     )  # fmt: skip
     yield process
-    process.terminate()
-    process.wait(10)
-    log.close()
+    stop_process(process, log_path)
 
 
 def test_container_started_on_a_host_appears_without_a_manual_refresh(register, fleet, beat):
