@@ -20,6 +20,8 @@ TIMEOUT = "timeout"
 CANCELLED = "cancelled"
 DOCKER_ERROR = "docker_error"
 INTERNAL = "internal"
+# service.deploy: the new container failed its health gate (the host was rolled back).
+HEALTH_CHECK_FAILED = "health_check_failed"
 
 
 class AgentError(Exception):

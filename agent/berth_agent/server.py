@@ -28,7 +28,8 @@ from berth_agent.protocol import (
 
 WORKERS = 16
 MAX_ID_LEN = 128
-# After stdin EOF, ops get this long to notice cancellation and undo half-done work.
+# After stdin EOF, cancelled ops get this long to notice it and undo half-done work (ops in
+# OpContext.finish_on_eof() are not cancelled and are waited for without this limit).
 EXIT_GRACE_S = 5.0
 
 
@@ -123,9 +124,10 @@ class Server:
                 if translated is not None:
                     reply = error_reply(ctx.req_id, translated.code, translated.message)
                 else:
-                    print(f"berth-agent: internal error in {ctx.op}:", file=sys.stderr)
-                    traceback.print_exc()
-                    sys.stderr.flush()
+                    with contextlib.suppress(OSError, ValueError):  # stderr may be gone
+                        print(f"berth-agent: internal error in {ctx.op}:", file=sys.stderr)
+                        traceback.print_exc()
+                        sys.stderr.flush()
                     reply = error_reply(
                         ctx.req_id, INTERNAL, f"internal error in {ctx.op}: {type(e).__name__}"
                     )
@@ -133,7 +135,7 @@ class Server:
             if (
                 ctx.cancelled
                 and reply.get("ok") is False
-                and reply["error"]["code"] not in ("invalid_argument", "not_found")
+                and reply["error"]["code"] not in ("invalid_argument", "not_found", "cancelled")
             ):
                 reply = error_reply(ctx.req_id, "cancelled", f"{ctx.op} was cancelled")
             write_message(reply)
@@ -142,18 +144,35 @@ class Server:
                 self.inflight.pop(ctx.req_id, None)
 
     def shutdown(self) -> None:
-        """Cancel everything in flight and give it a short grace period to finish."""
+        """Stdin EOF: cancel what may be cancelled, wait for what must not be abandoned.
+
+        Ops inside ``ctx.finish_on_eof()`` (service.deploy once it changes the host) are not
+        cancelled: the agent waits for them to finish or undo, however long that takes (they
+        are bounded by their own timeouts). Everything else is cancelled and gets
+        EXIT_GRACE_S to notice and clean up.
+        """
         with self.lock:
             entries = list(self.inflight.values())
-        for ctx, _ in entries:
-            ctx.cancel()
+        held = [fut for ctx, fut in entries if not ctx.cancel_for_eof()]
+        if held:
+            with contextlib.suppress(OSError, ValueError):  # stderr may be gone too
+                print(
+                    f"berth-agent: stdin closed; finishing {len(held)} op(s) before exiting",
+                    file=sys.stderr,
+                )
+                sys.stderr.flush()
         deadline = time.monotonic() + EXIT_GRACE_S
         for _, fut in entries:
+            if fut in held:
+                continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             with contextlib.suppress(Exception):
                 fut.result(timeout=remaining)
+        for fut in held:
+            with contextlib.suppress(Exception):
+                fut.result()
 
 
 def serve(docker_url: str) -> int:
@@ -178,7 +197,9 @@ def serve(docker_url: str) -> int:
             traceback.print_exc()
             write_message(error_reply(None, INTERNAL, f"internal error: {type(e).__name__}"))
     server.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    # The peer may be gone (EPIPE): nothing left to say, and the exit code must stay 0.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
     # Worker threads may still sit in blocking engine calls; do not wait for them.
     os._exit(0)

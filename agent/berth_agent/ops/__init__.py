@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from berth_agent.ops import containers, events, host, images
+from berth_agent.ops import containers, events, host, images, service
 
 OPS: dict[str, Callable[[Any, dict], Any]] = {
     "ping": host.ping,
@@ -25,4 +25,7 @@ OPS: dict[str, Callable[[Any, dict], Any]] = {
     "images.remove": images.remove,
     "images.prune": images.prune,
     "events.stream": events.stream,
+    "service.deploy": service.deploy,
+    "service.list": service.list_services,
+    "service.remove": service.remove,
 }
