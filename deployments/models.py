@@ -1,1 +1,124 @@
-"""Services, revisions and rollouts live here (see docs/architecture.md)."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+from .choices import HostStep, RolloutKind, RolloutStatus
+
+SERVICE_NAME = RegexValidator(
+    r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+    "Use lower-case letters, digits, '.', '_' and '-' (up to 63), starting with a letter or digit.",
+)
+
+
+class Service(models.Model):
+    """Something deployed as one container per target host, with a history of revisions."""
+
+    name = models.CharField(max_length=63, unique=True, validators=[SERVICE_NAME])
+    hosts = models.ManyToManyField("hosts.Host", blank=True, related_name="services")
+    host_group = models.ForeignKey(
+        "hosts.HostGroup", null=True, blank=True, on_delete=models.PROTECT, related_name="services"
+    )
+    host_label = models.CharField(
+        max_length=255, blank=True, help_text="Target hosts whose labels match, e.g. 'tier=web'"
+    )
+    current_revision = models.ForeignKey(
+        "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Revision(models.Model):
+    """An immutable snapshot of a service's container spec, numbered 1, 2, 3…
+
+    ``digest`` is the image digest the reference resolved to when the revision was
+    first deployed; every later deploy of the revision (a rollback) uses it, so
+    the exact same bits come back.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    image = models.CharField(max_length=512)
+    digest = models.CharField(max_length=600, blank=True)
+    spec = models.JSONField(help_text="The container spec, as the agent's service.deploy takes it")
+    health = models.JSONField(default=dict, blank=True, help_text="The health gate")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    author_name = models.CharField(max_length=150)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["service", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "number"], name="unique_revision_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.name} r{self.number}"
+
+    @property
+    def deploy_image(self) -> str:
+        """The pinned digest once known, else the reference as given."""
+        return self.digest or self.image
+
+
+class Rollout(models.Model):
+    """A revision applied to the service's target hosts, batch by batch."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="rollouts")
+    revision = models.ForeignKey(Revision, on_delete=models.PROTECT, related_name="rollouts")
+    previous_revision = models.ForeignKey(
+        Revision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=RolloutKind.choices, default=RolloutKind.DEPLOY)
+    status = models.CharField(
+        max_length=16, choices=RolloutStatus.choices, default=RolloutStatus.PENDING
+    )
+    batch_size = models.PositiveIntegerField(default=0, help_text="Hosts at a time; 0 = all")
+    max_failures = models.PositiveIntegerField(
+        default=1, help_text="Stop and roll back once this many hosts have failed"
+    )
+    health = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+    operation = models.OneToOneField(
+        "operations.Operation", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.revision} ({self.status})"
+
+
+class RolloutHost(models.Model):
+    """One host's part in a rollout, with the step it is at."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="hosts")
+    host = models.ForeignKey("hosts.Host", on_delete=models.CASCADE, related_name="+")
+    batch = models.PositiveIntegerField(default=0)
+    step = models.CharField(max_length=16, choices=HostStep.choices, default=HostStep.PENDING)
+    message = models.TextField(blank=True)
+    container_id = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "host__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["rollout", "host"], name="one_step_per_host")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host} in rollout #{self.rollout_id}: {self.step}"

@@ -23,6 +23,7 @@ from .agent_link.pool import pool
 from .agent_link.ssh import SSHTarget, load_private_key, public_key_line
 from .choices import HostStatus, Transport
 from .models import Host, JumpHost, SSHEndpoint, SSHKey
+from .signals import host_refreshed
 from .validators import normalize_host_key
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,10 @@ def _timeouts() -> Timeouts:
 
 def agent_link(host: Host) -> AgentLink:
     """This process's link to the host's agent, opened on first use."""
+    if host.status == HostStatus.ONLINE:
+        # Another process reached the host since this one last failed to: dial now
+        # rather than sit out a stale backoff.
+        pool.reset_backoff(host.pk)
     return pool.get(host.pk, link_config(host), _timeouts())
 
 
@@ -235,6 +240,7 @@ def _record_state(
                 "last_checked_at",
             ]
         )
+    host_refreshed.send(sender=Host, host=host)
 
 
 def _record_offered_key(endpoint: SSHEndpoint, offered_key: str) -> None:

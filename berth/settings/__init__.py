@@ -183,6 +183,12 @@ if not DEBUG:
 BERTH_OPERATION_RETRIES = env_int("BERTH_OPERATION_RETRIES", 3, minimum=0)
 BERTH_RETRY_BACKOFF = env_float("BERTH_RETRY_BACKOFF", 2.0, minimum=0.0)
 BERTH_PENDING_TIMEOUT = env_int("BERTH_PENDING_TIMEOUT", 3600, minimum=10)
+BERTH_DEPLOY_HOST_TIMEOUT = env_int("BERTH_DEPLOY_HOST_TIMEOUT", 600, minimum=10)
+# After a failed attempt to bring a host to its services' current revision, wait this
+# long before the next one, so a host that cannot run a revision is not hammered.
+BERTH_CONVERGE_COOLDOWN = env_int("BERTH_CONVERGE_COOLDOWN", 60, minimum=0)
+# Longest a container log follow runs before it ends by itself (seconds).
+BERTH_LOG_FOLLOW_MAX = env_int("BERTH_LOG_FOLLOW_MAX", 600, minimum=1)
 CELERY_BEAT_SCHEDULE["reap-stuck-operations"] = {
     "task": "operations.tasks.reap_stuck_operations",
     "schedule": env_float("BERTH_REAPER_INTERVAL", 60.0, minimum=1.0),

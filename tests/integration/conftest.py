@@ -26,6 +26,7 @@ TEST_TIMEOUTS = {
     "BERTH_AGENT_REQUEST_TIMEOUT": "8",
     "BERTH_OPERATION_RETRIES": "1",
     "BERTH_RETRY_BACKOFF": "0.5",
+    "BERTH_CONVERGE_COOLDOWN": "3",
 }
 
 
@@ -163,3 +164,17 @@ def register(fleet, celery_worker):
         return services.register_host(**fields)
 
     return _register
+
+
+@pytest.fixture
+def beat(service_env, tmp_path):
+    """A real celery beat process refreshing the fleet every second."""
+    log_path = tmp_path / "beat.log"
+    process = start_process(
+        [sys.executable, "-m", "celery", "-A", "berth", "beat", "--loglevel", "INFO",
+         "--schedule", str(tmp_path / "schedule"), "--pidfile="],
+        {**service_env, "BERTH_REFRESH_INTERVAL": "1"},
+        log_path,
+    )  # fmt: skip
+    yield process
+    stop_process(process, log_path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 
 import pytest
@@ -11,23 +10,8 @@ from containers.models import Container
 from hosts.choices import HostStatus
 from hosts.models import Host
 from tests.fleet import wait_for
-from tests.integration.conftest import start_process, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def beat(service_env, tmp_path):
-    """A real celery beat process refreshing the fleet every second."""
-    log_path = tmp_path / "beat.log"
-    process = start_process(
-        [sys.executable, "-m", "celery", "-A", "berth", "beat", "--loglevel", "INFO",
-         "--schedule", str(tmp_path / "schedule"), "--pidfile="],
-        {**service_env, "BERTH_REFRESH_INTERVAL": "1"},
-        log_path,
-    )  # fmt: skip
-    yield process
-    stop_process(process, log_path)
 
 
 def test_container_started_on_a_host_appears_without_a_manual_refresh(register, fleet, beat):
