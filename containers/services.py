@@ -1,13 +1,45 @@
-"""Container state as the hosts report it."""
+"""Containers: what the hosts report, and the operations that change them.
+
+Every action here is an Operation (see ``operations/``): a public function records
+and queues it, and the handler registered with ``@action`` runs it on a worker:
+it asks the host's agent to act, then re-reads the host's containers so the
+database shows the new state at once. Handlers are safe to run twice.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import transaction
 
 from berth.reconcile import SyncCounts, sync_host_rows
 from berth.timeutil import from_unix
+from hosts.agent_link.errors import AgentError, AgentTimeout, SessionClosed
+from operations.context import OperationContext, OperationFailed
+from operations.models import Operation
+from operations.registry import action
+from operations.services import submit
 
 from .models import Container
+
+if TYPE_CHECKING:
+    from hosts.models import Host
+
+Actor = User | AnonymousUser | None
+
+# Set on every container Berth runs: the run's own key, so a re-run of the same
+# operation (its worker was lost) finds the container instead of making another.
+RUN_KEY_LABEL = "berth.run"
+PULL_TIMEOUT = 600  # seconds an image pull may take
+MAX_STOP_TIMEOUT = 600  # seconds a stop/restart may give the container to exit
+RUNNING_STATES = {"running", "restarting", "paused"}
+TERMINATING_SIGNALS = {"SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "9", "15", "2", "3"}
 
 
 def reconcile_containers(host: Any, reported: list[dict[str, Any]]) -> SyncCounts:
@@ -28,3 +60,439 @@ def reconcile_containers(host: Any, reported: list[dict[str, Any]]) -> SyncCount
         for item in reported
     }
     return sync_host_rows(Container, host=host, key_field="container_id", reported=rows)
+
+
+# --- public service functions: record and queue -----------------------------------------
+
+
+def _submit(action_name: str, container: Container, actor: Actor, **params: Any) -> Operation:
+    return submit(
+        action=action_name,
+        target=container,
+        actor=actor,
+        host=container.host,
+        params={"container_id": container.container_id, "name": container.name, **params},
+    )
+
+
+def start_container(container: Container, *, actor: Actor) -> Operation:
+    """Start a stopped container; starting a running one succeeds and says so."""
+    return _submit("container.start", container, actor)
+
+
+def stop_container(container: Container, *, actor: Actor, timeout: int = 10) -> Operation:
+    """Stop a container, giving it ``timeout`` seconds to exit before it is killed."""
+    return _submit("container.stop", container, actor, timeout=timeout)
+
+
+def restart_container(container: Container, *, actor: Actor, timeout: int = 10) -> Operation:
+    return _submit("container.restart", container, actor, timeout=timeout)
+
+
+def kill_container(container: Container, *, actor: Actor, signal: str = "SIGKILL") -> Operation:
+    """Send a signal to a container's main process (SIGKILL unless told otherwise)."""
+    return _submit("container.kill", container, actor, signal=signal)
+
+
+def remove_container(
+    container: Container, *, actor: Actor, force: bool = False, volumes: bool = False
+) -> Operation:
+    """Remove a container (``force``: even a running one; ``volumes``: its anonymous volumes).
+
+    Removing one that is already gone succeeds and says so.
+    """
+    return _submit("container.remove", container, actor, force=force, volumes=volumes)
+
+
+def container_logs(
+    container: Container,
+    *,
+    actor: Actor,
+    tail: int | str = 200,
+    since: float | None = None,
+    timestamps: bool = False,
+    follow: bool = False,
+    duration: int | None = None,
+) -> Operation:
+    """Read a container's log: the last ``tail`` lines into the result, or, with
+    ``follow``, every line into the operation's stream until it is cancelled, the
+    container stops or ``duration`` (at most BERTH_LOG_FOLLOW_MAX) seconds pass."""
+    params: dict[str, Any] = {"tail": tail, "timestamps": timestamps, "follow": follow}
+    if since is not None:
+        params["since"] = since
+    if follow:
+        params["duration"] = min(duration or settings.BERTH_LOG_FOLLOW_MAX, _follow_max())
+    return _submit("container.logs", container, actor, **params)
+
+
+def container_stats(container: Container, *, actor: Actor) -> Operation:
+    """A one-shot sample of a container's CPU, memory, network and process count."""
+    return _submit("container.stats", container, actor)
+
+
+def run_container(host: Host, spec: dict[str, Any], *, actor: Actor) -> Operation:
+    """Create and start a container on ``host`` from a validated spec (the agent's
+    ``containers.run`` arguments); the image is pulled first when the host lacks it."""
+    return submit(
+        action="container.run",
+        target=host,
+        actor=actor,
+        host=host,
+        params={"spec": spec, "run_key": uuid.uuid4().hex},
+    )
+
+
+def _follow_max() -> int:
+    return int(settings.BERTH_LOG_FOLLOW_MAX)
+
+
+# --- talking to the agent from a handler ---------------------------------------------------
+
+
+class _Agent:
+    """The agent on the operation's host, as an action handler talks to it."""
+
+    def __init__(self, host: Host, context: OperationContext) -> None:
+        self.host = host
+        self.context = context
+
+    def request(
+        self, op: str, args: dict[str, Any], on_progress: Callable[[dict[str, Any]], None] | None
+    ) -> Any:
+        from hosts.services import agent_link
+
+        return agent_link(self.host).session.request(op, args, on_progress)
+
+    def call(
+        self,
+        op: str,
+        args: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Any:
+        """The op's result; the agent's refusal raises AgentError, a lost link AgentLinkError."""
+        from hosts.agent_link.pool import pool
+
+        try:
+            pending = self.request(op, args, on_progress)
+            return self.context.wait(pending, timeout or settings.BERTH_AGENT_REQUEST_TIMEOUT)
+        except (AgentTimeout, SessionClosed):
+            pool.discard(self.host.pk)  # the session may be wedged: the next call dials afresh
+            raise
+
+    def reconcile(self) -> list[dict[str, Any]]:
+        """Re-read the host's containers and store them; returns what the host reported."""
+        reported: list[dict[str, Any]] = self.call("containers.list", {"all": True})
+        with transaction.atomic():
+            reconcile_containers(self.host, reported)
+        return reported
+
+
+def _host_of(operation: Operation) -> Host:
+    if operation.host is None:
+        raise OperationFailed("the host was removed from Berth before the action ran")
+    return operation.host
+
+
+def _state_result(
+    params: dict[str, Any], summary: dict[str, Any] | None, changed: bool, message: str
+) -> dict[str, Any]:
+    return {
+        "container": params.get("name", ""),
+        "container_id": params["container_id"],
+        "state": (summary or {}).get("state") or "",
+        "health": (summary or {}).get("health") or "",
+        "changed": changed,
+        "message": message,
+    }
+
+
+# --- lifecycle ----------------------------------------------------------------------------
+
+
+def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> dict[str, Any]:
+    """Inspect, act unless the container is already where it was asked to be, reconcile."""
+    params = operation.params
+    host = _host_of(operation)
+    agent = _Agent(host, context)
+    ref = params["container_id"]
+    name = params.get("name") or ref[:12]
+    try:
+        before = agent.call("containers.inspect", {"id": ref})["summary"]
+    except AgentError as exc:
+        if exc.code != "not_found":
+            raise
+        before = None
+    if before is None:
+        agent.reconcile()
+        if verb == "remove":
+            result = _state_result(params, None, False, f"{name} was already gone from {host}")
+            return {**result, "removed": False}
+        raise OperationFailed(f"container {name} no longer exists on {host}")
+
+    state = before.get("state") or ""
+    args: dict[str, Any] = {"id": ref}
+    timeout = None
+    if verb == "start" and state == "running":
+        agent.reconcile()
+        return _state_result(params, before, False, f"{name} was already running")
+    if verb == "stop" and state not in RUNNING_STATES:
+        agent.reconcile()
+        return _state_result(params, before, False, f"{name} was already stopped ({state})")
+    if verb == "kill" and state not in RUNNING_STATES:
+        agent.reconcile()
+        return _state_result(params, before, False, f"{name} is not running ({state}): no signal")
+    if verb in ("stop", "restart"):
+        args["timeout"] = int(params.get("timeout", 10))
+        timeout = settings.BERTH_AGENT_REQUEST_TIMEOUT + args["timeout"]
+    elif verb == "kill":
+        args["signal"] = params.get("signal", "SIGKILL")
+    elif verb == "remove":
+        args["force"] = bool(params.get("force", False))
+        args["volumes"] = bool(params.get("volumes", False))
+
+    try:
+        after = agent.call(f"containers.{verb}", args, timeout=timeout)
+    except AgentError as exc:
+        if exc.code == "cancelled":
+            raise
+        agent.reconcile()
+        if exc.code == "not_found" and verb == "remove":
+            result = _state_result(params, None, False, f"{name} was already gone from {host}")
+            return {**result, "removed": False}
+        if exc.code == "not_found":
+            raise OperationFailed(f"container {name} no longer exists on {host}") from None
+        raise OperationFailed(f"could not {verb} {name} on {host}: {exc.message}") from None
+
+    if verb == "remove":
+        agent.reconcile()
+        return {**_state_result(params, None, True, f"removed {name}"), "removed": True}
+    if verb == "kill" and str(args["signal"]).upper() in TERMINATING_SIGNALS:
+        after = _wait_until_not_running(agent, ref, after)
+    agent.reconcile()
+    past = {"start": "started", "stop": "stopped", "restart": "restarted", "kill": "signalled"}
+    message = f"{past[verb]} {name}"
+    if verb == "kill":
+        message = f"sent {args['signal']} to {name}"
+    return _state_result(params, after, True, message)
+
+
+def _wait_until_not_running(agent: _Agent, ref: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """After a terminating signal, give the container a moment to exit (Docker answers
+    the kill before the process is gone)."""
+    deadline = time.monotonic() + 5
+    while summary.get("state") in RUNNING_STATES and time.monotonic() < deadline:
+        time.sleep(0.2)
+        summary = agent.call("containers.inspect", {"id": ref})["summary"]
+    return summary
+
+
+@action("container.start", time_limit=120)
+def _start(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    return _lifecycle(operation, context, "start")
+
+
+@action("container.stop", time_limit=MAX_STOP_TIMEOUT + 120)
+def _stop(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    return _lifecycle(operation, context, "stop")
+
+
+@action("container.restart", time_limit=MAX_STOP_TIMEOUT + 120)
+def _restart(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    return _lifecycle(operation, context, "restart")
+
+
+@action("container.kill", time_limit=120)
+def _kill(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    return _lifecycle(operation, context, "kill")
+
+
+@action("container.remove", time_limit=180)
+def _remove(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    return _lifecycle(operation, context, "remove")
+
+
+# --- run --------------------------------------------------------------------------------
+
+
+_BIND_FAILED_RE = re.compile(r"Bind for (?P<address>\S+?):(?P<port>\d+) failed")
+
+
+def _plain_run_error(exc: AgentError, spec: dict[str, Any], host: Host) -> str:
+    """The agent's refusal of a run, in words an operator acts on."""
+    message = exc.message
+    name = spec.get("name")
+    if "already in use" in message and name:
+        return f"a container named {name} already exists on {host}: {message}"
+    if "port is already allocated" in message or "address already in use" in message:
+        match = _BIND_FAILED_RE.search(message)
+        port = f"port {match['port']}" if match else "a published port"
+        return f"{port} is already allocated on {host}; nothing was left behind: {message}"
+    return f"could not run {spec.get('image')} on {host}: {message}"
+
+
+def _registry_credential(image: str) -> Any:
+    """The stored login for the registry ``image`` comes from, if there is one."""
+    from images.services import credential_for
+    from images.validators import parse_image_ref
+
+    try:
+        return credential_for(parse_image_ref(image))
+    except ValueError:
+        return None
+
+
+def _ensure_image(agent: _Agent, context: OperationContext, image: str) -> bool:
+    """Pull ``image`` unless the host has it; returns whether it was pulled."""
+    try:
+        agent.call("images.inspect", {"id": image})
+        return False
+    except AgentError as exc:
+        if exc.code != "not_found":
+            raise
+    context.progress(force=True, phase="pulling", image=image)
+    args: dict[str, Any] = {"ref": image}
+    credential = _registry_credential(image)
+    if credential is not None:  # looked up here, in the worker: never in the params
+        args["auth"] = {
+            "username": credential.username,
+            "password": credential.password,
+            "serveraddress": credential.registry,
+        }
+
+    def on_progress(line: dict[str, Any]) -> None:
+        context.stream({"pull": image, **line})
+        context.progress(pull=line)
+
+    try:
+        agent.call("images.pull", args, timeout=PULL_TIMEOUT, on_progress=on_progress)
+    except AgentError as exc:
+        if exc.code == "cancelled":
+            raise
+        raise OperationFailed(f"could not pull {image} on {agent.host}: {exc.message}") from None
+    from images.services import reconcile_images
+
+    reported = agent.call("images.list", {})
+    with transaction.atomic():
+        reconcile_images(agent.host, reported)
+    return True
+
+
+def _run_result(summary: dict[str, Any], host: Host, **extra: Any) -> dict[str, Any]:
+    row = Container.objects.filter(host=host, container_id=summary.get("id")).first()
+    return {
+        "container": row.pk if row else None,
+        "container_id": summary.get("id"),
+        "name": summary.get("name"),
+        "image": summary.get("image"),
+        "state": summary.get("state"),
+        "ports": summary.get("ports") or [],
+        **extra,
+    }
+
+
+@action("container.run", time_limit=PULL_TIMEOUT + 120)
+def _run(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    host = _host_of(operation)
+    agent = _Agent(host, context)
+    run_key = operation.params["run_key"]
+    spec = dict(operation.params["spec"])
+    spec["labels"] = {**(spec.get("labels") or {}), RUN_KEY_LABEL: run_key}
+
+    # A re-run of this operation (its worker was lost) finds what the first run made.
+    done = [c for c in agent.reconcile() if (c.get("labels") or {}).get(RUN_KEY_LABEL) == run_key]
+    if done:
+        return _run_result(done[0], host, pulled=False, warnings=[], rerun=True)
+
+    pulled = _ensure_image(agent, context, spec["image"])
+    context.progress(force=True, phase="starting")
+    try:
+        out = agent.call("containers.run", spec, timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 60)
+    except AgentError as exc:
+        agent.reconcile()
+        if exc.code == "cancelled":
+            raise
+        raise OperationFailed(_plain_run_error(exc, spec, host)) from None
+    agent.reconcile()
+    context.progress(force=True, phase="done")
+    return _run_result(out["summary"], host, pulled=pulled, warnings=out.get("warnings") or [])
+
+
+# --- logs and stats -----------------------------------------------------------------------
+
+
+def _log_args(params: dict[str, Any]) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "id": params["container_id"],
+        "tail": params.get("tail", 200),
+        "timestamps": bool(params.get("timestamps", False)),
+        "follow": bool(params.get("follow", False)),
+    }
+    if params.get("since") is not None:
+        args["since"] = params["since"]
+    return args
+
+
+def _agent_says_gone(exc: AgentError, params: dict[str, Any], host: Host) -> OperationFailed:
+    if exc.code == "not_found":
+        return OperationFailed(f"container {params.get('name')} no longer exists on {host}")
+    return OperationFailed(exc.message)
+
+
+@action("container.logs", time_limit=_follow_max() + 60, retry_transport=False)
+def _logs(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    params = operation.params
+    host = _host_of(operation)
+    agent = _Agent(host, context)
+    args = _log_args(params)
+    if not args["follow"]:
+        try:
+            return dict(
+                agent.call(
+                    "containers.logs", args, timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 30
+                )
+            )
+        except AgentError as exc:
+            if exc.code == "cancelled":
+                raise
+            raise _agent_says_gone(exc, params, host) from None
+
+    duration = min(int(params.get("duration") or _follow_max()), _follow_max())
+    count = 0
+
+    def on_line(entry: dict[str, Any]) -> None:
+        nonlocal count
+        count += 1
+        context.stream(entry)
+        context.progress(lines=count)
+
+    pending = agent.request("containers.logs", args, on_line)
+    try:
+        context.wait(pending, duration)
+    except AgentTimeout:
+        # The follow ran its full time (the agent has been told to stop): a normal end.
+        return {"lines": count, "ended": f"followed for the maximum of {duration} s"}
+    except AgentError as exc:
+        if exc.code == "cancelled":
+            raise
+        raise _agent_says_gone(exc, params, host) from None
+    return {"lines": count, "ended": "the container stopped"}
+
+
+@action("container.stats", time_limit=60, retry_transport=False)
+def _stats(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    params = operation.params
+    host = _host_of(operation)
+    try:
+        return dict(
+            _Agent(host, context).call(
+                "containers.stats",
+                {"id": params["container_id"]},
+                timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 10,
+            )
+        )
+    except AgentError as exc:
+        if exc.code == "cancelled":
+            raise
+        raise _agent_says_gone(exc, params, host) from None

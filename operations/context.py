@@ -3,6 +3,7 @@ for line output, and cancellation that reaches the agent."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,26 +32,39 @@ class OperationContext:
         self._last_progress_write = 0.0
         self._last_cancel_check = 0.0
         self._stream_buffer: list[dict[str, Any]] = []
+        # Agent progress callbacks call progress()/stream() on the session's reader thread:
+        # they only buffer there; the handler's thread (the owner) writes.
+        self._owner = threading.get_ident()
+        self._lock = threading.Lock()
+        self._progress_pending = False
 
     # -- progress --------------------------------------------------------------------
 
     def progress(self, force: bool = False, **fields: Any) -> None:
         """Merge ``fields`` into the operation's progress, written at most twice a second."""
-        self.operation.progress = {**self.operation.progress, **fields}
+        with self._lock:
+            self.operation.progress = {**self.operation.progress, **fields}
+        if threading.get_ident() != self._owner:
+            self._progress_pending = True
+            return  # written by the owner's next flush (context.wait flushes twice a second)
         now = time.monotonic()
         if force or now - self._last_progress_write >= PROGRESS_EVERY:
             self._last_progress_write = now
+            self._progress_pending = False
             Operation.objects.filter(pk=self.operation.pk).update(progress=self.operation.progress)
 
     def stream(self, item: dict[str, Any]) -> None:
         """Add a line to the operation's stream (flushed with progress, and at the end)."""
-        self._stream_buffer.append(item)
-        if len(self._stream_buffer) >= 200:
+        with self._lock:
+            self._stream_buffer.append(item)
+            full = len(self._stream_buffer) >= 200
+        if full and threading.get_ident() == self._owner:
             self.flush()
 
     def flush(self) -> None:
-        streams.append(self.operation.pk, self._stream_buffer)
-        self._stream_buffer = []
+        with self._lock:
+            items, self._stream_buffer = self._stream_buffer, []
+        streams.append(self.operation.pk, items)
         self.progress(force=True)
 
     # -- cancellation ----------------------------------------------------------------
@@ -78,7 +92,7 @@ class OperationContext:
         """
         deadline = time.monotonic() + timeout
         while not pending.done_within(min(CANCEL_CHECK_EVERY, max(deadline - time.monotonic(), 0))):
-            if self._stream_buffer:
+            if self._stream_buffer or self._progress_pending:
                 self.flush()
             if self.cancel_requested():
                 pending.session.cancel(pending.id)

@@ -233,7 +233,7 @@ def execute(operation_id: int) -> Outcome:
                 error=f"attempt {operation.attempts} failed, retrying: {exc}",
             )
             return Outcome(retry_in=delay)
-        _finish(operation, OperationStatus.FAILED, error=f"{operation.host or 'host'}: {exc}")
+        _finish(operation, OperationStatus.FAILED, error=str(exc))
     except SoftTimeLimitExceeded:
         _finish(
             operation,

@@ -1,5 +1,12 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter()
+from .views import ContainerViewSet, HostContainersView
 
-urlpatterns = router.urls
+router = SimpleRouter()
+router.register("containers", ContainerViewSet, basename="container")
+
+urlpatterns = [
+    path("hosts/<int:host_id>/containers/", HostContainersView.as_view(), name="host-containers"),
+    *router.urls,
+]

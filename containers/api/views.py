@@ -1,0 +1,180 @@
+"""The container API: the fleet-wide list, and actions that answer 202 with an operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from containers import services
+from containers.filtersets import ContainerFilterSet
+from containers.models import Container
+from hosts.models import Host
+from operations.models import Operation
+
+from .serializers import (
+    ContainerKillSerializer,
+    ContainerLogsSerializer,
+    ContainerRemoveSerializer,
+    ContainerRestartSerializer,
+    ContainerRunSerializer,
+    ContainerSerializer,
+    ContainerStopSerializer,
+    OperationAcceptedSerializer,
+)
+
+ACCEPTED = {
+    202: OpenApiResponse(
+        OperationAcceptedSerializer,
+        description="Queued: poll operation_url until its status is succeeded, failed or "
+        "cancelled; the Location header holds the same URL.",
+    ),
+    400: OpenApiResponse(description="A parameter is invalid; the body names it"),
+    404: OpenApiResponse(description="No such container"),
+}
+
+
+def accepted(request: Request, operation: Operation) -> Response:
+    """202 with the operation to poll, as every action answers."""
+    url = request.build_absolute_uri(reverse("operation-detail", args=[operation.pk]))
+    return Response(
+        {"operation": operation.pk, "operation_url": url, "status": operation.status},
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": url},
+    )
+
+
+def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data or {})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class ContainerViewSet(viewsets.ReadOnlyModelViewSet):
+    """Containers across the fleet, as their hosts last reported them (refreshed after every
+    action and periodically). Actions answer ``202`` with the operation to poll."""
+
+    queryset = Container.objects.select_related("host")
+    serializer_class = ContainerSerializer
+    filterset_class = ContainerFilterSet
+    ordering_fields = ["name", "image", "state", "health", "created", "updated_at", "host__name"]
+
+    @extend_schema(request=None, responses=ACCEPTED)
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        """Start the container (a running one is left as it is, and the result says so)."""
+        return accepted(request, services.start_container(self.get_object(), actor=request.user))
+
+    @extend_schema(request=ContainerStopSerializer, responses=ACCEPTED)
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        """Stop the container: SIGTERM, then SIGKILL after ``timeout`` seconds."""
+        container = self.get_object()
+        params = _valid(ContainerStopSerializer, request)
+        return accepted(request, services.stop_container(container, actor=request.user, **params))
+
+    @extend_schema(request=ContainerRestartSerializer, responses=ACCEPTED)
+    @action(detail=True, methods=["post"])
+    def restart(self, request: Request, pk: str | None = None) -> Response:
+        """Restart the container (stop with ``timeout``, then start)."""
+        container = self.get_object()
+        params = _valid(ContainerRestartSerializer, request)
+        operation = services.restart_container(container, actor=request.user, **params)
+        return accepted(request, operation)
+
+    @extend_schema(request=ContainerKillSerializer, responses=ACCEPTED)
+    @action(detail=True, methods=["post"])
+    def kill(self, request: Request, pk: str | None = None) -> Response:
+        """Send a signal to the container's main process (SIGKILL by default)."""
+        container = self.get_object()
+        params = _valid(ContainerKillSerializer, request)
+        return accepted(request, services.kill_container(container, actor=request.user, **params))
+
+    @extend_schema(request=ContainerRemoveSerializer, responses=ACCEPTED)
+    @action(detail=True, methods=["post"])
+    def remove(self, request: Request, pk: str | None = None) -> Response:
+        """Remove the container (one already gone counts as removed, and the result says so)."""
+        container = self.get_object()
+        params = _valid(ContainerRemoveSerializer, request)
+        operation = services.remove_container(container, actor=request.user, **params)
+        return accepted(request, operation)
+
+    @extend_schema(
+        request=ContainerLogsSerializer,
+        responses=ACCEPTED,
+        examples=[
+            OpenApiExample("last 50 lines", value={"tail": 50}, request_only=True),
+            OpenApiExample(
+                "follow", value={"tail": 10, "follow": True, "duration": 120}, request_only=True
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def logs(self, request: Request, pk: str | None = None) -> Response:
+        """Read the container's log. Without ``follow`` the operation's result holds
+        ``{"lines": [{"line", "stream", "time"?}], "truncated"}``; with ``follow`` each line
+        goes to ``GET /api/v1/operations/ID/stream/`` as it arrives, until the operation is
+        cancelled (``POST /api/v1/operations/ID/cancel/``), the container stops or
+        ``duration`` passes."""
+        container = self.get_object()
+        params = _valid(ContainerLogsSerializer, request)
+        return accepted(request, services.container_logs(container, actor=request.user, **params))
+
+    @extend_schema(request=None, responses=ACCEPTED)
+    @action(detail=True, methods=["post"])
+    def stats(self, request: Request, pk: str | None = None) -> Response:
+        """Sample the container's resource use once; the result holds cpu_percent,
+        mem_usage, mem_limit, mem_percent, net_rx_bytes, net_tx_bytes and pids."""
+        return accepted(request, services.container_stats(self.get_object(), actor=request.user))
+
+
+class HostContainersView(generics.ListCreateAPIView):
+    """``GET``: the host's containers. ``POST``: run a new container on the host."""
+
+    serializer_class = ContainerSerializer
+    filterset_class = ContainerFilterSet
+    ordering_fields = ContainerViewSet.ordering_fields
+
+    def get_host(self) -> Host:
+        return get_object_or_404(Host, pk=self.kwargs["host_id"])
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no host
+            return Container.objects.none()
+        return Container.objects.select_related("host").filter(host=self.get_host())
+
+    @extend_schema(
+        operation_id="hosts_containers_run",
+        request=ContainerRunSerializer,
+        responses={**ACCEPTED, 404: OpenApiResponse(description="No such host")},
+        examples=[
+            OpenApiExample(
+                "web server",
+                request_only=True,
+                value={
+                    "image": "registry.example.com:5000/demo/web:v1",
+                    "name": "web-1",
+                    "ports": [{"private": 80, "public": 8080}],
+                    "env": {"MODE": "production"},
+                    "restart_policy": {"name": "unless-stopped"},
+                    "labels": {"team": "ops"},
+                    "limits": {"memory": "256m", "cpus": 0.5},
+                },
+            )
+        ],
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create and start a container from a spec; the image is pulled first when the
+        host lacks it (progress in the operation's stream). A name already in use or a
+        port already allocated fails the operation with Docker's reason."""
+        host = self.get_host()
+        serializer = ContainerRunSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        operation = services.run_container(host, serializer.to_agent_args(), actor=request.user)
+        return accepted(request, operation)
