@@ -1,9 +1,90 @@
-from django.contrib import admin
+from __future__ import annotations
 
-from .models import Image
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from . import services
+from .models import Image, RegistryCredential
+from .validators import normalize_registry
 
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = ["__str__", "host", "size", "created"]
     list_select_related = ["host"]
+
+
+class _RegistryField(forms.CharField):
+    def clean(self, value: Any) -> str:
+        value = super().clean(value)
+        try:
+            return normalize_registry(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class RegistryCredentialAddForm(forms.ModelForm):
+    registry = _RegistryField(max_length=255)
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+
+    class Meta:
+        model = RegistryCredential
+        fields = ["name", "registry", "username", "password"]
+
+
+class RegistryCredentialChangeForm(forms.ModelForm):
+    """The stored password is never shown; a new one replaces it, blank keeps it."""
+
+    registry = _RegistryField(max_length=255)
+    new_password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        strip=False,
+        help_text="Leave blank to keep the stored password.",
+    )
+
+    class Meta:
+        model = RegistryCredential
+        fields = ["name", "registry", "username"]
+
+
+@admin.register(RegistryCredential)
+class RegistryCredentialAdmin(admin.ModelAdmin):
+    list_display = ["name", "registry", "username", "created_at"]
+    search_fields = ["name", "registry", "username"]
+    readonly_fields = ["created_at"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        kwargs["form"] = RegistryCredentialAddForm if obj is None else RegistryCredentialChangeForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["name", "registry", "username", "password"]
+        return ["name", "registry", "username", "new_password", "created_at"]
+
+    def save_model(
+        self, request: HttpRequest, obj: RegistryCredential, form: Any, change: bool
+    ) -> None:
+        data = form.cleaned_data
+        if change:
+            services.update_registry_credential(
+                obj,
+                password=data.get("new_password") or None,
+                name=data["name"],
+                registry=data["registry"],
+                username=data["username"],
+            )
+            return
+        created = services.create_registry_credential(
+            name=data["name"],
+            registry=data["registry"],
+            username=data["username"],
+            password=data["password"],
+        )
+        obj.pk = created.pk

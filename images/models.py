@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from berth.fields import EncryptedTextField
+
 
 class Image(models.Model):
     """An image present on a host, as the host last reported it."""
@@ -22,3 +24,26 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return self.tags[0] if self.tags else self.image_id[:19]
+
+
+class RegistryCredential(models.Model):
+    """A login for a container registry, used when a host pulls from it.
+
+    The password is encrypted at rest, never returned by the API or shown in the
+    admin, and decrypted only in the worker that hands it to the agent.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    registry = models.CharField(
+        max_length=255,
+        help_text="Registry address as host[:port], e.g. ghcr.io, docker.io, 198.18.0.1:5000",
+    )
+    username = models.CharField(max_length=255)
+    password = EncryptedTextField(help_text="Password or access token (stored encrypted)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.username}@{self.registry})"

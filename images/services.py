@@ -1,13 +1,47 @@
-"""Image state as the hosts report it."""
+"""Images on the hosts: what they report, and pulling, removing and pruning them.
+
+Views and the API call the public functions here; each records an Operation and
+queues it. The ``@action`` handlers below run in the worker.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import logging
+import queue
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
 
 from berth.reconcile import SyncCounts, sync_host_rows
 from berth.timeutil import from_unix
+from hosts.agent_link.errors import AgentError, AgentTimeout
+from hosts.models import Host
+from operations.context import OperationContext, OperationFailed
+from operations.models import Operation
+from operations.registry import action
+from operations.services import Actor, submit, submit_bulk
 
-from .models import Image
+from .models import Image, RegistryCredential
+from .validators import ImageRef, normalize_registry, parse_image_ref
+
+if TYPE_CHECKING:
+    from hosts.agent_link.launch import AgentLink
+
+log = logging.getLogger(__name__)
+
+PULL_TIME_LIMIT = 900  # seconds an image.pull may run before it is stopped
+PULL_WAIT = PULL_TIME_LIMIT - 30  # the agent gets this long; the rest is for reconciling
+PRUNE_TIME_LIMIT = 300
+# A pulled layer is done in one of these states.
+LAYER_DONE = {"Pull complete", "Already exists"}
+
+
+# --- reconciling ---------------------------------------------------------------------
 
 
 def reconcile_images(host: Any, reported: list[dict[str, Any]]) -> SyncCounts:
@@ -22,3 +56,349 @@ def reconcile_images(host: Any, reported: list[dict[str, Any]]) -> SyncCounts:
         for item in reported
     }
     return sync_host_rows(Image, host=host, key_field="image_id", reported=rows)
+
+
+def _agent_timeout() -> float:
+    return float(settings.BERTH_AGENT_REQUEST_TIMEOUT)
+
+
+def _reconcile_from_agent(host: Host, link: AgentLink) -> None:
+    """Ask the host for its images and store them (a refresh may be doing the same)."""
+    reported = link.session.call("images.list", timeout=_agent_timeout())
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                reconcile_images(host, reported)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise  # a concurrent refresh inserted the same rows twice in a row
+
+
+# --- registry credentials --------------------------------------------------------------
+
+
+def create_registry_credential(
+    *, name: str, registry: str, username: str, password: str
+) -> RegistryCredential:
+    """Store a registry login; the password is encrypted in the database.
+
+    Raises ValueError when the registry address is not a host[:port].
+    """
+    return RegistryCredential.objects.create(
+        name=name, registry=normalize_registry(registry), username=username, password=password
+    )
+
+
+def update_registry_credential(
+    credential: RegistryCredential, *, password: str | None = None, **fields: str
+) -> RegistryCredential:
+    """Change a registry login; a ``password`` of None keeps the stored one."""
+    if "registry" in fields:
+        fields["registry"] = normalize_registry(fields["registry"])
+    for name, value in fields.items():
+        setattr(credential, name, value)
+    update_fields = list(fields)
+    if password is not None:
+        credential.password = password
+        update_fields.append("password")
+    if update_fields:
+        credential.save(update_fields=update_fields)
+    return credential
+
+
+def credential_for(ref: ImageRef) -> RegistryCredential | None:
+    """The stored credential for the registry ``ref`` pulls from (first by name), if any."""
+    return RegistryCredential.objects.filter(registry=ref.registry.lower()).order_by("name").first()
+
+
+def _docker_auth(credential: RegistryCredential) -> dict[str, str]:
+    """What the agent's ``images.pull`` takes as ``auth``. Only the worker calls this."""
+    return {
+        "username": credential.username,
+        "password": credential.password,
+        "serveraddress": credential.registry,
+    }
+
+
+# --- requests (record + queue) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """A validated pull: the parsed reference and the credential it will use."""
+
+    ref: ImageRef
+    credential: RegistryCredential | None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        # The audit record names the credential; its secret stays in the database.
+        return {
+            "ref": str(self.ref),
+            "credential": self.credential.pk if self.credential else None,
+            "credential_name": self.credential.name if self.credential else "",
+        }
+
+
+class InvalidRequest(ValueError):
+    """Input the caller must fix; ``field`` names what to fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def prepare_pull(ref: str, credential: RegistryCredential | None = None) -> PullRequest:
+    """Check a pull before it is queued: a well-formed ``ref`` and a credential that fits.
+
+    Without ``credential`` the stored credential for the ref's registry is used,
+    if there is one. A credential for another registry is refused: its password
+    would be sent to the wrong server.
+    """
+    try:
+        parsed = parse_image_ref(ref)
+    except ValueError as exc:
+        raise InvalidRequest("ref", str(exc)) from None
+    if credential is None:
+        credential = credential_for(parsed)
+    elif credential.registry != parsed.registry.lower():
+        raise InvalidRequest(
+            "credential",
+            f"Credential {credential.name!r} is for {credential.registry}, but {parsed} is "
+            f"pulled from {parsed.registry}.",
+        )
+    return PullRequest(ref=parsed, credential=credential)
+
+
+def request_pull(host: Host, pull: PullRequest, *, actor: Actor) -> Operation:
+    """Record a pull of an image onto one host and queue it."""
+    return submit(action="image.pull", target=host, actor=actor, host=host, params=pull.params)
+
+
+def request_bulk_pull(hosts: Sequence[Host], pull: PullRequest, *, actor: Actor) -> Operation:
+    """Pull one image onto many hosts at once: a parent operation with a child per host."""
+    if not hosts:
+        raise InvalidRequest("hosts", "Give at least one host.")
+    return submit_bulk(
+        action="image.pull",
+        targets=[(host, host) for host in hosts],
+        actor=actor,
+        params=pull.params,
+        label=f"pull {pull.ref} on {len(hosts)} host(s)",
+    )
+
+
+def request_remove(image: Image, *, force: bool = True, actor: Actor) -> Operation:
+    """Record the removal of an image from the host it is on, and queue it."""
+    params = {"image": image.image_id, "tags": list(image.tags), "force": force}
+    return submit(action="image.remove", target=image, actor=actor, host=image.host, params=params)
+
+
+def request_prune(host: Host, *, all_unused: bool = False, actor: Actor) -> Operation:
+    """Record a prune of the host's dangling (or, with ``all_unused``, unused) images."""
+    return submit(
+        action="image.prune", target=host, actor=actor, host=host, params={"all": all_unused}
+    )
+
+
+def hosts_with_label(selector: str) -> list[Host]:
+    """Hosts whose ``labels`` hold ``key=value``; ValueError when the selector is malformed.
+
+    Matched in Python: label keys are free text, which JSON key lookups in SQL
+    do not take safely on every database.
+    """
+    key, sep, value = selector.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key:
+        raise ValueError("Give a label as key=value, e.g. role=web.")
+    return [
+        host
+        for host in Host.objects.order_by("name")
+        if isinstance(host.labels, dict)
+        and str(host.labels.get(key, "")) == value
+        and key in host.labels
+    ]
+
+
+# --- the fleet-wide view -----------------------------------------------------------------
+
+
+@dataclass
+class FleetImage:
+    """One image across the fleet: every host row with the same image id, merged."""
+
+    id: str
+    tags: list[str] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    size: int = 0
+    created: Any = None
+    hosts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def group_fleet_images(image_ids: Sequence[str], rows: Iterable[Image]) -> list[FleetImage]:
+    """Merge per-host rows into one entry per image id, in the order of ``image_ids``.
+
+    ``rows`` must have their host loaded (``select_related("host")``).
+    """
+    merged = {image_id: FleetImage(id=image_id) for image_id in image_ids}
+    for row in rows:
+        entry = merged.get(row.image_id)
+        if entry is None:
+            continue
+        entry.tags.extend(tag for tag in row.tags if tag not in entry.tags)
+        entry.digests.extend(digest for digest in row.digests if digest not in entry.digests)
+        entry.size = max(entry.size, row.size)
+        entry.created = entry.created or row.created
+        entry.hosts.append({"host": row.host_id, "host_name": row.host.name, "image": row.pk})
+    for entry in merged.values():
+        entry.tags.sort()
+        entry.digests.sort()
+        entry.hosts.sort(key=lambda presence: presence["host_name"])
+    return list(merged.values())
+
+
+# --- handlers (run in the worker) ---------------------------------------------------------
+
+
+def _host_of(operation: Operation) -> Host:
+    if operation.host_id is None:
+        raise OperationFailed("the operation names no host")
+    host = (
+        Host.objects.select_related("ssh_key", "jump_host__ssh_key")
+        .filter(pk=operation.host_id)
+        .first()
+    )
+    if host is None:
+        raise OperationFailed("the host was removed before the operation ran")
+    return host
+
+
+@contextlib.contextmanager
+def _link_to(host: Host) -> Iterator[AgentLink]:
+    """The pooled link to the host; dropped from the pool when a request timed out."""
+    from hosts.agent_link.pool import pool
+    from hosts.services import agent_link
+
+    try:
+        yield agent_link(host)
+    except AgentTimeout:
+        pool.discard(host.pk)
+        raise
+
+
+class _PullProgress:
+    """Per-layer state of a pull, summarised for ``operation.progress``."""
+
+    def __init__(self) -> None:
+        self.layers: dict[str, str] = {}
+        self.status = "starting"
+
+    def add(self, item: dict[str, Any]) -> None:
+        status = str(item.get("status") or "")
+        if item.get("layer"):
+            self.layers[str(item["layer"])] = status
+        elif status:
+            self.status = status
+
+    def summary(self) -> dict[str, Any]:
+        done = sum(1 for status in self.layers.values() if status in LAYER_DONE)
+        return {"layers_total": len(self.layers), "layers_done": done, "status": self.status}
+
+
+def _drain(
+    events: queue.SimpleQueue[Any], tracker: _PullProgress, context: OperationContext
+) -> None:
+    """Move progress the agent sent (queued by the link's reader thread) into the operation."""
+    seen = False
+    while True:
+        try:
+            item = events.get_nowait()
+        except queue.Empty:
+            break
+        if isinstance(item, dict):
+            tracker.add(item)
+            context.stream(item)
+            seen = True
+    if seen:
+        context.progress(**tracker.summary())
+
+
+@action("image.pull", time_limit=PULL_TIME_LIMIT)
+def _pull(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    host = _host_of(operation)
+    ref = str(operation.params["ref"])
+    args: dict[str, Any] = {"ref": ref}
+    credential_id = operation.params.get("credential")
+    if credential_id:
+        credential = RegistryCredential.objects.filter(pk=credential_id).first()
+        if credential is None:
+            name = operation.params.get("credential_name") or credential_id
+            raise OperationFailed(f"registry credential {name!r} was deleted before the pull ran")
+        args["auth"] = _docker_auth(credential)
+    tracker = _PullProgress()
+    context.progress(force=True, **tracker.summary())
+    # The link's reader thread calls on_progress; only this thread touches the
+    # database and the stream, so the events go through a queue.
+    events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    with _link_to(host) as link:
+        pending = link.session.request("images.pull", args, on_progress=events.put)
+        deadline = time.monotonic() + PULL_WAIT
+        while not pending.done_within(0.25):
+            _drain(events, tracker, context)
+            if context.cancel_requested() or time.monotonic() >= deadline:
+                break
+        try:
+            # Passes a cancel on to the agent; past the deadline it stops the pull.
+            result = context.wait(pending, max(deadline - time.monotonic(), 0))
+        except AgentError as exc:
+            if exc.code == "not_found":
+                raise OperationFailed(f"{ref} was not found: {exc.message}") from None
+            raise
+        finally:
+            _drain(events, tracker, context)
+        tracker.status = "pulled"
+        context.progress(force=True, **tracker.summary())
+        _reconcile_from_agent(host, link)
+    return {"id": result["id"], "tags": result["tags"], "digests": result["digests"]}
+
+
+@action("image.remove", time_limit=180)
+def _remove(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    host = _host_of(operation)
+    image_id = str(operation.params["image"])
+    force = bool(operation.params.get("force", True))
+    with _link_to(host) as link:
+        pending = link.session.request("images.remove", {"id": image_id, "force": force})
+        try:
+            result = context.wait(pending, max(_agent_timeout(), 120))
+        except AgentError as exc:
+            if exc.code == "not_found":
+                _reconcile_from_agent(host, link)
+                return {
+                    "removed": False,
+                    "message": f"image {image_id} was already gone from {host.name}",
+                    "untagged": [],
+                    "deleted": [],
+                }
+            if exc.code == "conflict":
+                _reconcile_from_agent(host, link)
+            raise  # the runner records the agent's message
+        _reconcile_from_agent(host, link)
+    return {"removed": True, "untagged": result["untagged"], "deleted": result["deleted"]}
+
+
+@action("image.prune", time_limit=PRUNE_TIME_LIMIT)
+def _prune(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    host = _host_of(operation)
+    all_unused = bool(operation.params.get("all", False))
+    with _link_to(host) as link:
+        pending = link.session.request("images.prune", {"all": all_unused})
+        result = context.wait(pending, PRUNE_TIME_LIMIT - 30)
+        _reconcile_from_agent(host, link)
+    return {
+        "space_reclaimed": result.get("space_reclaimed") or 0,
+        "deleted": result.get("deleted") or [],
+        "untagged": result.get("untagged") or [],
+    }

@@ -1,5 +1,23 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter()
+from .views import (
+    FleetImageViewSet,
+    HostImagePruneView,
+    HostImagePullView,
+    HostImageViewSet,
+    RegistryCredentialViewSet,
+)
 
-urlpatterns = router.urls
+router = SimpleRouter()
+router.register("images", FleetImageViewSet, basename="image")
+router.register("host-images", HostImageViewSet, basename="host-image")
+router.register("registry-credentials", RegistryCredentialViewSet, basename="registrycredential")
+
+urlpatterns = [
+    path("hosts/<int:host_id>/images/pull/", HostImagePullView.as_view(), name="host-image-pull"),
+    path(
+        "hosts/<int:host_id>/images/prune/", HostImagePruneView.as_view(), name="host-image-prune"
+    ),
+    *router.urls,
+]

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from hosts.models import Host
+from images import services
+from images.models import Image, RegistryCredential
+from images.validators import normalize_registry
+
+
+class RegistryCredentialSerializer(serializers.ModelSerializer):
+    """A registry login. The password is write-only: stored encrypted, never returned;
+    an update without ``password`` keeps the stored one."""
+
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Password or access token (stored encrypted, never shown)",
+    )
+
+    class Meta:
+        model = RegistryCredential
+        fields = ["id", "url", "name", "registry", "username", "password", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate_registry(self, value: str) -> str:
+        try:
+            return normalize_registry(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is None and not attrs.get("password"):
+            raise serializers.ValidationError({"password": "Give the registry password or token."})
+        if "password" in attrs and not attrs["password"]:
+            raise serializers.ValidationError(
+                {"password": "A password cannot be empty; leave it out to keep the stored one."}
+            )
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> RegistryCredential:
+        return services.create_registry_credential(**validated_data)
+
+    def update(
+        self, instance: RegistryCredential, validated_data: dict[str, Any]
+    ) -> RegistryCredential:
+        password = validated_data.pop("password", None)
+        return services.update_registry_credential(instance, password=password, **validated_data)
+
+
+class HostPresenceSerializer(serializers.Serializer):
+    host = serializers.IntegerField(help_text="host id")
+    host_name = serializers.CharField()
+    image = serializers.IntegerField(help_text="id of the host's image row (/host-images/ID/)")
+
+
+class FleetImageSerializer(serializers.Serializer):
+    """One image across the fleet, with the hosts it is on."""
+
+    id = serializers.CharField(help_text="image id (sha256:...)")
+    tags = serializers.ListField(child=serializers.CharField())
+    digests = serializers.ListField(child=serializers.CharField())
+    size = serializers.IntegerField()
+    created = serializers.DateTimeField(allow_null=True)
+    hosts = HostPresenceSerializer(many=True)
+
+
+class HostImageSerializer(serializers.ModelSerializer):
+    """An image on one host, as the host last reported it."""
+
+    host_name = serializers.CharField(source="host.name", read_only=True)
+
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "host",
+            "host_name",
+            "image_id",
+            "tags",
+            "digests",
+            "size",
+            "created",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ImagePullSerializer(serializers.Serializer):
+    ref = serializers.CharField(
+        max_length=512,
+        help_text="image reference: [registry[:port]/]repo[:tag] or repo@sha256:<64 hex>",
+    )
+    credential = serializers.PrimaryKeyRelatedField(
+        queryset=RegistryCredential.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="registry credential id; by default the one stored for the ref's registry",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            attrs["pull"] = services.prepare_pull(attrs["ref"], attrs.get("credential"))
+        except services.InvalidRequest as exc:
+            raise serializers.ValidationError({exc.field: exc.message}) from None
+        return attrs
+
+
+class BulkImagePullSerializer(ImagePullSerializer):
+    hosts = serializers.PrimaryKeyRelatedField(
+        queryset=Host.objects.all(), many=True, required=False, help_text="host ids"
+    )
+    host_label = serializers.CharField(
+        required=False, help_text="every host whose labels hold key=value"
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        has_hosts, has_label = "hosts" in attrs, "host_label" in attrs
+        if has_hosts == has_label:
+            raise serializers.ValidationError(
+                {"hosts": "Give either hosts (a list of host ids) or host_label (key=value)."}
+            )
+        if has_label:
+            try:
+                hosts = list(services.hosts_with_label(attrs["host_label"]))
+            except ValueError as exc:
+                raise serializers.ValidationError({"host_label": str(exc)}) from None
+            if not hosts:
+                raise serializers.ValidationError(
+                    {"host_label": f"No host has the label {attrs['host_label']!r}."}
+                )
+        else:
+            hosts = list({host.pk: host for host in attrs["hosts"]}.values())
+            if not hosts:
+                raise serializers.ValidationError({"hosts": "Give at least one host id."})
+        attrs["targets"] = hosts
+        return attrs
+
+
+class ImageRemoveSerializer(serializers.Serializer):
+    force = serializers.BooleanField(
+        default=True, help_text="remove the image even with several tags or a stopped container"
+    )
+
+
+class ImagePruneSerializer(serializers.Serializer):
+    all = serializers.BooleanField(
+        default=False, help_text="remove every unused image, not only dangling ones"
+    )
+
+
+class ImageActionAcceptedSerializer(serializers.Serializer):
+    operation = serializers.IntegerField()
+    operation_url = serializers.URLField()
+    status = serializers.CharField()

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from django.db.models import Max
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from hosts.models import Host
+from images import services
+from images.filtersets import ImageFilterSet
+from images.models import Image, RegistryCredential
+from operations.models import Operation
+
+from .serializers import (
+    BulkImagePullSerializer,
+    FleetImageSerializer,
+    HostImageSerializer,
+    ImageActionAcceptedSerializer,
+    ImagePruneSerializer,
+    ImagePullSerializer,
+    ImageRemoveSerializer,
+    RegistryCredentialSerializer,
+)
+
+
+def _accepted(request: Request, operation: Operation) -> Response:
+    url = request.build_absolute_uri(reverse("operation-detail", args=[operation.pk]))
+    return Response(
+        {"operation": operation.pk, "operation_url": url, "status": operation.status},
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": url},
+    )
+
+
+class RegistryCredentialViewSet(viewsets.ModelViewSet):
+    """Registry logins used for pulls. The password is write-only and stored encrypted."""
+
+    queryset = RegistryCredential.objects.all()
+    serializer_class = RegistryCredentialSerializer
+    filterset_fields = ["registry"]
+    ordering_fields = ["name", "registry", "created_at"]
+
+
+class FleetImageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Images across the fleet: one entry per image id, with the hosts that have it.
+
+    ``tag`` and ``host`` choose which images are listed; each entry still shows
+    every host the image is on.
+    """
+
+    queryset = Image.objects.all()
+    serializer_class = FleetImageSerializer
+    filterset_class = ImageFilterSet
+    filter_backends = [DjangoFilterBackend]
+
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        image_ids = (
+            self.filter_queryset(self.get_queryset())
+            .values("image_id")
+            .annotate(newest=Max("created"))
+            .order_by("-newest", "image_id")
+            .values_list("image_id", flat=True)
+        )
+        page = self.paginate_queryset(image_ids)
+        ids = list(page if page is not None else image_ids)
+        rows = Image.objects.filter(image_id__in=ids).select_related("host").order_by()
+        entries = services.group_fleet_images(ids, rows)
+        data = FleetImageSerializer(entries, many=True).data
+        if page is not None:
+            return self.get_paginated_response(data)
+        return Response(data)
+
+    @extend_schema(request=BulkImagePullSerializer, responses={202: ImageActionAcceptedSerializer})
+    @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
+    def pull(self, request: Request) -> Response:
+        """Pull an image onto many hosts (ids, or every host with a label) at once.
+
+        The answer names the parent operation; it ends when every host's pull has,
+        with per-host results.
+        """
+        serializer = BulkImagePullSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        operation = services.request_bulk_pull(
+            serializer.validated_data["targets"],
+            serializer.validated_data["pull"],
+            actor=request.user,
+        )
+        return _accepted(request, operation)
+
+
+class HostImageViewSet(viewsets.ReadOnlyModelViewSet):
+    """Images per host, one row per (host, image), as each host last reported them."""
+
+    queryset = Image.objects.select_related("host")
+    serializer_class = HostImageSerializer
+    filterset_class = ImageFilterSet
+    ordering_fields = ["size", "created", "updated_at"]
+
+    @extend_schema(request=ImageRemoveSerializer, responses={202: ImageActionAcceptedSerializer})
+    @action(detail=True, methods=["post"])
+    def remove(self, request: Request, pk: str | None = None) -> Response:
+        """Remove this image from its host (force by default)."""
+        image = self.get_object()
+        serializer = ImageRemoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        operation = services.request_remove(
+            image, force=serializer.validated_data["force"], actor=request.user
+        )
+        return _accepted(request, operation)
+
+
+class HostImagePullView(APIView):
+    """Pull an image onto one host."""
+
+    @extend_schema(request=ImagePullSerializer, responses={202: ImageActionAcceptedSerializer})
+    def post(self, request: Request, host_id: int) -> Response:
+        host = get_object_or_404(Host, pk=host_id)
+        serializer = ImagePullSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        operation = services.request_pull(
+            host, serializer.validated_data["pull"], actor=request.user
+        )
+        return _accepted(request, operation)
+
+
+class HostImagePruneView(APIView):
+    """Remove a host's dangling images (or, with ``all``, every unused one)."""
+
+    @extend_schema(request=ImagePruneSerializer, responses={202: ImageActionAcceptedSerializer})
+    def post(self, request: Request, host_id: int) -> Response:
+        host = get_object_or_404(Host, pk=host_id)
+        serializer = ImagePruneSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        operation = services.request_prune(
+            host, all_unused=serializer.validated_data["all"], actor=request.user
+        )
+        return _accepted(request, operation)
