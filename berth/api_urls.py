@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("operations.api.urls")),
     path("", include("containers.api.urls")),
     path("", include("images.api.urls")),
+    path("", include("deployments.api.urls")),
 ]

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from containers.api.serializers import ContainerRunSerializer
+from deployments.models import Revision, Rollout, RolloutHost, Service
+from hosts.filtersets import LABEL_KEY
+from hosts.models import Host, HostGroup
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    hosts = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Host.objects.all(), required=False
+    )
+    host_group = serializers.SlugRelatedField(
+        slug_field="name", queryset=HostGroup.objects.all(), required=False, allow_null=True
+    )
+    current_revision = serializers.IntegerField(
+        source="current_revision.number", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Service
+        fields = ["id", "url", "name", "hosts", "host_group", "host_label", "current_revision",
+                  "created_at"]  # fmt: skip
+
+    def validate_host_label(self, value: str) -> str:
+        for selector in filter(None, value.split(",")):
+            key = selector.partition("=")[0]
+            if not LABEL_KEY.match(key) or "__" in key:
+                raise serializers.ValidationError(
+                    f"{key!r} is not a label key; write selectors like 'tier=web,env=prod'."
+                )
+        return value
+
+
+class ServiceSpecSerializer(ContainerRunSerializer):
+    """A revision's container spec: what containers.run takes, less the name (Berth
+    names each revision's containers) and less labels in Berth's own namespace."""
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields.pop("name")
+        return fields
+
+    def validate_labels(self, value: dict[str, str]) -> dict[str, str]:
+        value = super().validate_labels(value)
+        reserved = [key for key in value if key.startswith("berth.")]
+        if reserved:
+            raise serializers.ValidationError(f"{reserved[0]}: labels 'berth.*' are set by Berth.")
+        return value
+
+
+class HealthGateSerializer(serializers.Serializer):
+    """When a new container counts as healthy. ``docker``: the image's HEALTHCHECK."""
+
+    mode = serializers.ChoiceField(choices=["docker", "http", "tcp", "none"], default="docker")
+    port = serializers.IntegerField(min_value=1, max_value=65535, required=False)
+    path = serializers.RegexField(r"^/[^\s]*$", max_length=1024, required=False)
+    timeout_s = serializers.IntegerField(min_value=1, max_value=3600, required=False)
+    interval_s = serializers.FloatField(min_value=0.1, max_value=600, required=False)
+    retries = serializers.IntegerField(min_value=1, max_value=10000, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("mode") in {"http", "tcp"} and "port" not in attrs:
+            raise serializers.ValidationError({"port": "An http or tcp probe needs the port."})
+        return attrs
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    spec = ServiceSpecSerializer()
+    health = HealthGateSerializer(required=False)
+
+    class Meta:
+        model = Revision
+        fields = ["id", "number", "image", "digest", "spec", "health", "author_name", "note",
+                  "created_at"]  # fmt: skip
+        read_only_fields = ["id", "number", "image", "digest", "author_name", "created_at"]
+
+
+class DeploySerializer(serializers.Serializer):
+    revision = serializers.IntegerField(
+        min_value=1, required=False, help_text="Revision number; the newest when omitted"
+    )
+    batch_size = serializers.IntegerField(min_value=0, default=0, help_text="0 = all at once")
+    max_failures = serializers.IntegerField(
+        min_value=1, default=1, help_text="Stop and roll back once this many hosts failed"
+    )
+    health = HealthGateSerializer(required=False, help_text="Overrides the revision's gate")
+
+
+class RollbackSerializer(DeploySerializer):
+    revision = serializers.IntegerField(min_value=1, help_text="The revision to go back to")
+
+
+class RolloutHostSerializer(serializers.ModelSerializer):
+    host_name = serializers.CharField(source="host.name", read_only=True)
+
+    class Meta:
+        model = RolloutHost
+        fields = ["host", "host_name", "batch", "step", "message", "container_id", "started_at",
+                  "finished_at"]  # fmt: skip
+
+
+class RolloutSerializer(serializers.ModelSerializer):
+    service_name = serializers.CharField(source="service.name", read_only=True)
+    revision = serializers.IntegerField(source="revision.number", read_only=True)
+    previous_revision = serializers.IntegerField(
+        source="previous_revision.number", read_only=True, allow_null=True
+    )
+    hosts = RolloutHostSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Rollout
+        fields = ["id", "url", "service", "service_name", "revision", "previous_revision", "kind",
+                  "status", "batch_size", "max_failures", "health", "reason", "operation",
+                  "hosts", "created_at", "finished_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class RevisionDiffSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    before = serializers.JSONField(source="from", allow_null=True)
+    after = serializers.JSONField(source="to", allow_null=True)

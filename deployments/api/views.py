@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from deployments import services
+from deployments.models import Revision, Rollout, Service
+from operations.services import request_cancel
+
+from .serializers import (
+    DeploySerializer,
+    RevisionDiffSerializer,
+    RevisionSerializer,
+    RollbackSerializer,
+    RolloutSerializer,
+    ServiceSerializer,
+)
+
+
+class Conflict(APIException):
+    status_code = 409
+    default_code = "conflict"
+
+
+class ServiceViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Services, their revision history, deploy, rollback and diff."""
+
+    queryset = Service.objects.select_related("current_revision", "host_group").prefetch_related(
+        "hosts"
+    )
+    serializer_class = ServiceSerializer
+    filterset_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+
+    @extend_schema(request=RevisionSerializer, responses={200: RevisionSerializer(many=True)})
+    @action(detail=True, methods=["get", "post"], serializer_class=RevisionSerializer)
+    def revisions(self, request: Request, pk: str | None = None) -> Response:
+        """GET: the revision history, newest first. POST: snapshot a new revision."""
+        service = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(service.revisions.all())
+            return self.get_paginated_response(RevisionSerializer(page, many=True).data)
+        serializer = RevisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        revision = services.create_revision(
+            service,
+            spec=serializer.validated_data["spec"],
+            health=serializer.validated_data.get("health"),
+            note=serializer.validated_data.get("note", ""),
+            actor=request.user,
+        )
+        return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DeploySerializer, responses={202: RolloutSerializer})
+    @action(detail=True, methods=["post"], serializer_class=DeploySerializer)
+    def deploy(self, request: Request, pk: str | None = None) -> Response:
+        """Roll a revision (the newest by default) out to the service's hosts."""
+        service = self.get_object()
+        options = self._validated(DeploySerializer, request)
+        number = options.pop("revision", None)
+        revision = (
+            _revision(service, number) if number else service.revisions.order_by("-number").first()
+        )
+        if revision is None:
+            raise ValidationError({"revision": "The service has no revision yet: create one."})
+        return self._start(
+            request, lambda: services.deploy(service, revision, actor=request.user, **options)
+        )
+
+    @extend_schema(request=RollbackSerializer, responses={202: RolloutSerializer})
+    @action(detail=True, methods=["post"], serializer_class=RollbackSerializer)
+    def rollback(self, request: Request, pk: str | None = None) -> Response:
+        """Deploy an earlier revision again, by its pinned image digest."""
+        service = self.get_object()
+        options = self._validated(RollbackSerializer, request)
+        revision = _revision(service, options.pop("revision"))
+        return self._start(
+            request, lambda: services.rollback(service, revision, actor=request.user, **options)
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", int, required=True),
+            OpenApiParameter("to", int, required=True),
+        ],
+        responses={200: RevisionDiffSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"], serializer_class=RevisionDiffSerializer)
+    def diff(self, request: Request, pk: str | None = None) -> Response:
+        """What changed between two revisions (``?from=1&to=2``)."""
+        service = self.get_object()
+        numbers = {}
+        for name in ("from", "to"):
+            raw = request.query_params.get(name, "")
+            if not raw.isdigit():
+                raise ValidationError({name: "Give a revision number, e.g. ?from=1&to=2."})
+            numbers[name] = int(raw)
+        changes = services.diff_revisions(
+            _revision(service, numbers["from"]), _revision(service, numbers["to"])
+        )
+        return Response(RevisionDiffSerializer(changes, many=True).data)
+
+    def _validated(self, serializer_class: type, request: Request) -> dict[str, Any]:
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def _start(self, request: Request, start: Callable[[], Rollout]) -> Response:
+        try:
+            rollout = start()
+        except services.RolloutConflict as exc:
+            raise Conflict(str(exc)) from None
+        except ValueError as exc:
+            raise ValidationError({"revision": str(exc)}) from None
+        data = RolloutSerializer(rollout, context={"request": request}).data
+        url = request.build_absolute_uri(reverse("rollout-detail", args=[rollout.pk]))
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+
+
+def _revision(service: Service, number: int) -> Revision:
+    return get_object_or_404(Revision, service=service, number=number)
+
+
+class RolloutViewSet(viewsets.ReadOnlyModelViewSet):
+    """Rollouts with their per-host steps; poll one to follow its progress."""
+
+    serializer_class = RolloutSerializer
+    filterset_fields = ["service", "status", "kind"]
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self) -> QuerySet[Rollout]:
+        return Rollout.objects.select_related(
+            "service", "revision", "previous_revision"
+        ).prefetch_related("hosts__host")
+
+    @extend_schema(request=None, responses={202: RolloutSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Stop the rollout; hosts it already switched go back to the previous revision."""
+        rollout = self.get_object()
+        if rollout.operation is None or rollout.operation.finished:
+            raise ValidationError({"status": f"rollout #{rollout.pk} has already ended"})
+        request_cancel(rollout.operation, actor=request.user)
+        return Response(self.get_serializer(rollout).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,117 @@
+"""Services and revisions through the API: invalid specs are refused before anything
+runs, revisions are numbered and diffable, a second rollout is a 409."""
+
+import pytest
+from django.urls import reverse
+
+from deployments.choices import RolloutStatus
+from deployments.models import Revision, Rollout, Service
+from hosts.models import Host
+
+pytestmark = pytest.mark.django_db
+
+REF = "198.18.0.1:5000/demo/web:v1"
+
+
+@pytest.fixture
+def service():
+    host = Host.objects.create(name="h1", transport="local")
+    svc = Service.objects.create(name="web")
+    svc.hosts.add(host)
+    return svc
+
+
+def _revise(client, service, spec, **extra):
+    return client.post(
+        reverse("service-revisions", args=[service.pk]),
+        {"spec": spec, **extra},
+        content_type="application/json",
+    )
+
+
+def test_revisions_are_numbered_and_keep_author_and_note(admin_client, service):
+    first = _revise(admin_client, service, {"image": REF}, note="first")
+    second = _revise(
+        admin_client, service, {"image": REF, "env": {"MODE": "fast"}}, health={"mode": "none"}
+    )
+    assert (first.status_code, second.status_code) == (201, 201), second.content
+    assert [first.json()["number"], second.json()["number"]] == [1, 2]
+    assert first.json()["author_name"] == "root-admin"
+    assert first.json()["note"] == "first"
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"image": "UPPER/Case::bad"}, "image"),
+        ({"image": REF, "ports": [{"private": 80, "public": 70000}]}, "ports"),
+        ({"image": REF, "labels": {"berth.service": "x"}}, "labels"),
+        ({"image": REF, "name": "fixed"}, None),  # name is not part of a service spec
+    ],
+)
+def test_invalid_specs_are_refused_with_the_field_named(admin_client, service, spec, field):
+    response = _revise(admin_client, service, spec)
+    if field is None:
+        assert response.status_code == 201
+        assert "name" not in Revision.objects.get().spec
+        return
+    assert response.status_code == 400
+    assert field in response.json()["spec"]
+    assert not Revision.objects.exists()
+
+
+def test_http_health_gate_needs_a_port(admin_client, service):
+    response = _revise(admin_client, service, {"image": REF}, health={"mode": "http"})
+    assert response.status_code == 400
+    assert "port" in response.json()["health"]
+
+
+def test_unknown_host_in_a_service_is_a_400(admin_client):
+    response = admin_client.post(
+        reverse("service-list"), {"name": "api", "hosts": [9999]}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "hosts" in response.json()
+
+
+def test_diff_shows_what_changed_between_revisions(admin_client, service):
+    _revise(admin_client, service, {"image": REF, "env": {"MODE": "slow"}})
+    _revise(admin_client, service, {"image": REF.replace("v1", "v2"), "env": {"MODE": "fast"}})
+    response = admin_client.get(reverse("service-diff", args=[service.pk]), {"from": 1, "to": 2})
+    assert response.status_code == 200
+    changes = {row["field"]: (row["before"], row["after"]) for row in response.json()}
+    assert changes["spec.env.MODE"] == ("slow", "fast")
+    assert changes["spec.image"] == (REF, REF.replace("v1", "v2"))
+    assert (
+        admin_client.get(reverse("service-diff", args=[service.pk]), {"from": 1}).status_code == 400
+    )
+
+
+def test_a_second_rollout_while_one_is_in_progress_is_a_409(admin_client, service):
+    _revise(admin_client, service, {"image": REF})
+    deploy = reverse("service-deploy", args=[service.pk])
+    first = admin_client.post(deploy, {}, content_type="application/json")
+    assert first.status_code == 202, first.content
+    assert first.json()["status"] == RolloutStatus.PENDING
+    second = admin_client.post(deploy, {}, content_type="application/json")
+    assert second.status_code == 409
+    assert "still in progress" in second.json()["detail"]
+    assert Rollout.objects.count() == 1
+
+
+def test_rollback_to_a_revision_never_deployed_is_a_400(admin_client, service):
+    _revise(admin_client, service, {"image": REF})
+    response = admin_client.post(
+        reverse("service-rollback", args=[service.pk]), {"revision": 1},
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "digest" in str(response.json())
+
+
+def test_deploy_of_an_unknown_revision_is_a_404(admin_client, service):
+    response = admin_client.post(
+        reverse("service-deploy", args=[service.pk]), {"revision": 7},
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 404
