@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -24,7 +24,7 @@ from hosts.agent_link.errors import AgentError, AgentTimeout, SessionClosed
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
-from operations.services import submit
+from operations.services import submit, submit_bulk
 
 from .models import Container
 
@@ -65,13 +65,43 @@ def reconcile_containers(host: Any, reported: list[dict[str, Any]]) -> SyncCount
 # --- public service functions: record and queue -----------------------------------------
 
 
+def _identity(container: Container) -> dict[str, str]:
+    """What a container action's handler needs to find the container on its host."""
+    return {"container_id": container.container_id, "name": container.name}
+
+
 def _submit(action_name: str, container: Container, actor: Actor, **params: Any) -> Operation:
     return submit(
         action=action_name,
         target=container,
         actor=actor,
         host=container.host,
-        params={"container_id": container.container_id, "name": container.name, **params},
+        params={**_identity(container), **params},
+    )
+
+
+BULK_ACTIONS = ("start", "stop", "restart", "kill", "remove")
+
+
+def bulk_container_action(
+    containers: Iterable[Container],
+    verb: str,
+    *,
+    actor: Actor,
+    label: str,
+    **params: Any,
+) -> Operation:
+    """The same lifecycle action on many containers, across hosts, in parallel: one
+    parent operation, one child per container; one failure does not stop the others."""
+    if verb not in BULK_ACTIONS:
+        raise ValueError(f"{verb} is not one of {', '.join(BULK_ACTIONS)}")
+    return submit_bulk(
+        action=f"container.{verb}",
+        targets=[(container, container.host) for container in containers],
+        actor=actor,
+        params=params,
+        label=label,
+        params_for=_identity,
     )
 
 

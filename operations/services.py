@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -214,7 +214,8 @@ def execute(operation_id: int) -> Outcome:
     except OperationCancelled:
         _finish(operation, OperationStatus.CANCELLED, error="cancelled before it finished")
     except OperationFailed as exc:
-        _finish(operation, OperationStatus.FAILED, error=str(exc))
+        status = exc.status.replace("_", " ")
+        _finish(operation, OperationStatus.FAILED, error=f"host {status}: {exc}")
     except AgentError as exc:
         if exc.code == "cancelled":
             _finish(operation, OperationStatus.CANCELLED, error="cancelled before it finished")
@@ -233,7 +234,8 @@ def execute(operation_id: int) -> Outcome:
                 error=f"attempt {operation.attempts} failed, retrying: {exc}",
             )
             return Outcome(retry_in=delay)
-        _finish(operation, OperationStatus.FAILED, error=str(exc))
+        status = exc.status.replace("_", " ")
+        _finish(operation, OperationStatus.FAILED, error=f"host {status}: {exc}")
     except SoftTimeLimitExceeded:
         _finish(
             operation,
@@ -303,10 +305,12 @@ def submit_bulk(
     actor: Actor,
     params: dict[str, Any] | None = None,
     label: str,
+    params_for: Callable[[Any], dict[str, Any]] | None = None,
 ) -> Operation:
     """One parent operation with a child per target, run in parallel (a Celery group).
 
-    A child's failure does not stop the others; the parent ends when all have, with
+    Every child gets ``params``, plus ``params_for(target)`` when given. A child's
+    failure does not stop the others; the parent ends when all have, with
     per-target results.
     """
     parent = start_operation(
@@ -319,7 +323,12 @@ def submit_bulk(
     )
     children = [
         start_operation(
-            action=action, target=target, actor=actor, params=params, host=host, parent=parent
+            action=action,
+            target=target,
+            actor=actor,
+            params={**(params or {}), **(params_for(target) if params_for else {})},
+            host=host,
+            parent=parent,
         )
         for target, host in targets
     ]

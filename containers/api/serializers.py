@@ -515,3 +515,33 @@ class ContainerRunSerializer(serializers.Serializer):
 
 def _any_ip(seen: set[tuple[str, int, str]], key: tuple[str, int, str]) -> bool:
     return any(port == key[1] and proto == key[2] for _, port, proto in seen)
+
+
+class ContainerBulkSerializer(serializers.Serializer):
+    """One action on many containers: pick them by ``ids`` or by ``filter`` (the same
+    filters as ``GET /containers/``, e.g. ``{"label": "app=web"}``)."""
+
+    action = serializers.ChoiceField(choices=["start", "stop", "restart", "kill", "remove"])
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    filter = serializers.DictField(child=serializers.CharField(), required=False)
+    timeout = serializers.IntegerField(min_value=0, max_value=600, required=False)
+    signal = SignalField(required=False)
+    force = serializers.BooleanField(required=False)
+    volumes = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("ids" in attrs) == ("filter" in attrs):
+            raise serializers.ValidationError("Choose the containers with either ids or filter.")
+        allowed = {
+            "start": set(),
+            "stop": {"timeout"},
+            "restart": {"timeout"},
+            "kill": {"signal"},
+            "remove": {"force", "volumes"},
+        }[attrs["action"]]
+        extra = {"timeout", "signal", "force", "volumes"} & attrs.keys() - allowed
+        if extra:
+            raise serializers.ValidationError(
+                {name: f"not an option of {attrs['action']}" for name in extra}
+            )
+        return attrs

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,6 +21,7 @@ from hosts.models import Host
 from operations.models import Operation
 
 from .serializers import (
+    ContainerBulkSerializer,
     ContainerKillSerializer,
     ContainerLogsSerializer,
     ContainerRemoveSerializer,
@@ -132,6 +135,38 @@ class ContainerViewSet(viewsets.ReadOnlyModelViewSet):
         """Sample the container's resource use once; the result holds cpu_percent,
         mem_usage, mem_limit, mem_percent, net_rx_bytes, net_tx_bytes and pids."""
         return accepted(request, services.container_stats(self.get_object(), actor=request.user))
+
+    @extend_schema(request=ContainerBulkSerializer, responses=ACCEPTED)
+    @action(detail=False, methods=["post"])
+    def bulk(self, request: Request) -> Response:
+        """Run one action on every selected container across the fleet: a parent
+        operation with a child per container; poll the parent for per-container results."""
+        body = _valid(ContainerBulkSerializer, request)
+        queryset = self.filter_queryset(self.get_queryset()).select_related("host")
+        if "ids" in body:
+            containers = list(queryset.filter(pk__in=body["ids"]))
+            missing = set(body["ids"]) - {container.pk for container in containers}
+            if missing:
+                raise ValidationError({"ids": f"no such container: {sorted(missing)}"})
+            label = f"{len(containers)} container(s)"
+        else:
+            filters = QueryDict(mutable=True)
+            for key, value in body["filter"].items():
+                filters.setlist(key, [value])
+            selection = ContainerFilterSet(filters, queryset=queryset, request=request)
+            if not selection.is_valid():
+                raise ValidationError({"filter": selection.errors})
+            containers = list(selection.qs)
+            label = ", ".join(f"{key}={value}" for key, value in body["filter"].items())
+        if not containers:
+            raise ValidationError({"filter": "no container matches this selection"})
+        verb = body.pop("action")
+        body.pop("ids", None)
+        body.pop("filter", None)
+        operation = services.bulk_container_action(
+            containers, verb, actor=request.user, label=f"{verb} {label}", **body
+        )
+        return accepted(request, operation)
 
 
 class HostContainersView(generics.ListCreateAPIView):
