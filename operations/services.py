@@ -214,16 +214,15 @@ def execute(operation_id: int) -> Outcome:
     except OperationCancelled:
         _finish(operation, OperationStatus.CANCELLED, error="cancelled before it finished")
     except OperationFailed as exc:
-        status = exc.status.replace("_", " ")
-        _finish(operation, OperationStatus.FAILED, error=f"host {status}: {exc}")
+        _finish(operation, OperationStatus.FAILED, error=str(exc))
     except AgentError as exc:
         if exc.code == "cancelled":
             _finish(operation, OperationStatus.CANCELLED, error="cancelled before it finished")
         else:
             _finish(operation, OperationStatus.FAILED, error=exc.message)
-    except AgentLinkError as exc:
+    except AgentLinkError as link_error:
         if (
-            exc.retryable
+            link_error.retryable
             and spec.retry_transport
             and operation.attempts <= settings.BERTH_OPERATION_RETRIES
         ):
@@ -231,11 +230,11 @@ def execute(operation_id: int) -> Outcome:
             delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter
             Operation.objects.filter(pk=operation.pk).update(
                 status=OperationStatus.PENDING,
-                error=f"attempt {operation.attempts} failed, retrying: {exc}",
+                error=f"attempt {operation.attempts} failed, retrying: {link_error}",
             )
             return Outcome(retry_in=delay)
-        status = exc.status.replace("_", " ")
-        _finish(operation, OperationStatus.FAILED, error=f"host {status}: {exc}")
+        status = link_error.status.replace("_", " ")
+        _finish(operation, OperationStatus.FAILED, error=f"host {status}: {link_error}")
     except SoftTimeLimitExceeded:
         _finish(
             operation,
