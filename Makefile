@@ -31,6 +31,7 @@ bench:  ## benchmarks against the test fleet (started if it is not up); JSON in 
 	scripts/bootstrap test
 	scripts/testbed status >/dev/null 2>&1 || scripts/testbed up 3
 	$(PY) bench/agent_latency.py
+	$(PY) bench/deploy.py
 
 testbed-up:
 	scripts/testbed up 3
