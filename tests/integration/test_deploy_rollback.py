@@ -110,6 +110,13 @@ def test_deploy_auto_rollback_and_one_click_rollback_across_three_hosts(web, fle
         image = fleet[name].docker("inspect", "-f", "{{.Config.Image}}", container).stdout.strip()
         assert image == first_digest  # the pinned digest, not the tag
 
+    # Redeploying the current revision (say, after a host was rebuilt) works too.
+    fleet["h2"].docker("rm", "-f", *_containers_of(fleet["h2"], "web"))
+    rollout = _finished(services.deploy(web, r1, actor=None))
+    assert rollout.status == RolloutStatus.SUCCEEDED, rollout.reason
+    assert "demo web v1" in _page(fleet["h2"].address)
+    assert all(len(_containers_of(fleet[name], "web")) == 1 for name in ("h1", "h2", "h3"))
+
 
 def test_second_rollout_while_one_runs_is_refused(web, fleet):
     r1 = _revision(web, fleet, "v1")
