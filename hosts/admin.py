@@ -75,17 +75,7 @@ class HostAdmin(admin.ModelAdmin):
     list_display = ["name", "address", "transport", "status", "last_seen_at", "docker_version"]
     list_filter = ["status", "transport"]
     search_fields = ["name", "address"]
-    readonly_fields = [
-        "host_key_offered",
-        "authorized_keys_line",
-        "status",
-        "status_reason",
-        "last_seen_at",
-        "last_checked_at",
-        "agent_version",
-        "docker_version",
-        "facts",
-    ]
+    readonly_fields = ["authorized_keys_line", *Host.REPORTED_FIELDS]
     actions = ["approve_offered_host_key", "refresh_now"]
 
     @admin.display(description="authorized_keys line (agent only)")

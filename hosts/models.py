@@ -82,6 +82,18 @@ class HostGroup(models.Model):
 class Host(SSHEndpoint):
     """A Docker host Berth manages, how to reach it, and what it last reported."""
 
+    # Written by refreshes, never by people: read-only in the API and the admin.
+    REPORTED_FIELDS = (
+        "host_key_offered",
+        "status",
+        "status_reason",
+        "last_seen_at",
+        "last_checked_at",
+        "agent_version",
+        "docker_version",
+        "facts",
+    )
+
     name = models.CharField(max_length=100, unique=True)
     transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.SSH)
     jump_host = models.ForeignKey(

@@ -68,17 +68,7 @@ class HostSerializer(serializers.ModelSerializer):
             "facts",
             "created_at",
         ]
-        read_only_fields = [
-            "host_key_offered",
-            "status",
-            "status_reason",
-            "last_seen_at",
-            "last_checked_at",
-            "agent_version",
-            "docker_version",
-            "facts",
-            "created_at",
-        ]
+        read_only_fields = [*Host.REPORTED_FIELDS, "created_at"]
 
     def get_authorized_keys_line(self, host: Host) -> str:
         return services.authorized_keys_line(host)
