@@ -416,11 +416,9 @@ def test_stdin_eof_mid_deploy_finishes_the_deploy_before_the_agent_exits(
         },
     )
     wait_for_step(agent, req, "health-checking")
-    t0 = time.monotonic()
     agent.proc.stdin.close()
     reply = agent.wait(req, timeout=60)
     assert agent.proc.wait(timeout=60) == 0
-    assert time.monotonic() - t0 > 5
     assert reply.ok is True, reply
     c = only_container(docker_host, service)
     assert c["Id"] == reply.result["container"]["id"]
