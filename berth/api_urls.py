@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("containers.api.urls")),
     path("", include("images.api.urls")),
     path("", include("deployments.api.urls")),
+    path("", include("accounts.api.urls")),
 ]

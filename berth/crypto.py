@@ -36,6 +36,17 @@ def decrypt(token: str) -> str:
         ) from None
 
 
+def rotate(token: str) -> str:
+    """Re-encrypt a stored token with the first key (``MultiFernet.rotate``)."""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise DecryptionError(
+            "a stored secret cannot be decrypted: BERTH_ENCRYPTION_KEY does not hold the key "
+            "it was encrypted with"
+        ) from None
+
+
 def reset_cache() -> None:
     """Forget the cached keys (after settings change, e.g. in tests or key rotation)."""
     _fernet.cache_clear()

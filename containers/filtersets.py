@@ -47,7 +47,9 @@ class LabelsFilter(django_filters.Filter):
 
 
 class ContainerFilterSet(django_filters.FilterSet):
-    host = django_filters.NumberFilter(field_name="host_id", help_text="Host id")
+    host = django_filters.NumberFilter(
+        field_name="host_id", min_value=0, max_value=2**63 - 1, help_text="Host id"
+    )
     host_name = django_filters.CharFilter(field_name="host__name", help_text="Host name (exact)")
     name = django_filters.CharFilter(lookup_expr="icontains", help_text="Name contains")
     image = django_filters.CharFilter(lookup_expr="icontains", help_text="Image contains")

@@ -14,6 +14,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import ScopedQuerysetMixin, scoped_hosts
+from accounts.roles import Role
 from containers import services
 from containers.filtersets import ContainerFilterSet
 from containers.models import Container
@@ -59,7 +61,7 @@ def _valid(serializer_class: type[serializers.Serializer], request: Request) -> 
     return dict(serializer.validated_data)
 
 
-class ContainerViewSet(viewsets.ReadOnlyModelViewSet):
+class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     """Containers across the fleet, as their hosts last reported them (refreshed after every
     action and periodically). Actions answer ``202`` with the operation to poll."""
 
@@ -67,6 +69,7 @@ class ContainerViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ContainerSerializer
     filterset_class = ContainerFilterSet
     ordering_fields = ["name", "image", "state", "health", "created", "updated_at", "host__name"]
+    write_role = Role.OPERATOR
 
     @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
@@ -175,9 +178,10 @@ class HostContainersView(generics.ListCreateAPIView):
     serializer_class = ContainerSerializer
     filterset_class = ContainerFilterSet
     ordering_fields = ContainerViewSet.ordering_fields
+    write_role = Role.OPERATOR
 
     def get_host(self) -> Host:
-        return get_object_or_404(Host, pk=self.kwargs["host_id"])
+        return get_object_or_404(scoped_hosts(self.request.user), pk=self.kwargs["host_id"])
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):  # schema generation: no host

@@ -13,6 +13,8 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import ScopedQuerysetMixin, scope_queryset
+from accounts.roles import Role
 from deployments import services
 from deployments.models import Revision, Rollout, Service
 from operations.services import request_cancel
@@ -33,6 +35,7 @@ class Conflict(APIException):
 
 
 class ServiceViewSet(
+    ScopedQuerysetMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -47,6 +50,7 @@ class ServiceViewSet(
     serializer_class = ServiceSerializer
     filterset_fields = ["name"]
     ordering_fields = ["name", "created_at"]
+    write_role = Role.OPERATOR
 
     @extend_schema(request=RevisionSerializer, responses={200: RevisionSerializer(many=True)})
     @action(detail=True, methods=["get", "post"], serializer_class=RevisionSerializer)
@@ -108,7 +112,7 @@ class ServiceViewSet(
         numbers = {}
         for name in ("from", "to"):
             raw = request.query_params.get(name, "")
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):
                 raise ValidationError({name: "Give a revision number, e.g. ?from=1&to=2."})
             numbers[name] = int(raw)
         changes = services.diff_revisions(
@@ -143,11 +147,13 @@ class RolloutViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = RolloutSerializer
     filterset_fields = ["service", "status", "kind"]
     ordering_fields = ["created_at"]
+    write_role = Role.OPERATOR  # cancel
 
     def get_queryset(self) -> QuerySet[Rollout]:
-        return Rollout.objects.select_related(
+        rollouts = Rollout.objects.select_related(
             "service", "revision", "previous_revision"
         ).prefetch_related("hosts__host")
+        return scope_queryset(rollouts, self.request.user)
 
     @extend_schema(request=None, responses={202: RolloutSerializer})
     @action(detail=True, methods=["post"])

@@ -8,6 +8,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import ScopedQuerysetMixin
+from accounts.roles import Role
 from hosts import services
 from hosts.filtersets import HostFilterSet
 from hosts.models import Host, HostGroup
@@ -16,6 +18,7 @@ from .serializers import HostActionAcceptedSerializer, HostGroupSerializer, Host
 
 
 class HostViewSet(
+    ScopedQuerysetMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.ListModelMixin,
@@ -26,6 +29,7 @@ class HostViewSet(
     serializer_class = HostSerializer
     filterset_class = HostFilterSet
     ordering_fields = ["name", "status", "last_seen_at"]
+    action_roles = {"refresh": Role.OPERATOR}  # everything else that writes: admin
 
     @extend_schema(request=None, responses={202: HostActionAcceptedSerializer})
     @action(detail=True, methods=["post"])
@@ -51,7 +55,7 @@ class HostViewSet(
         return Response(self.get_serializer(host).data)
 
 
-class HostGroupViewSet(viewsets.ModelViewSet):
+class HostGroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     queryset = HostGroup.objects.all()
     serializer_class = HostGroupSerializer
     search_fields = ["name"]

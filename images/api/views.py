@@ -7,11 +7,13 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hosts.models import Host
+from accounts.permissions import ScopedQuerysetMixin, hosts_in_scope, scoped_hosts
+from accounts.roles import Role
 from images import services
 from images.filtersets import ImageFilterSet
 from images.models import Image, RegistryCredential
@@ -47,7 +49,7 @@ class RegistryCredentialViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "registry", "created_at"]
 
 
-class FleetImageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class FleetImageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Images across the fleet: one entry per image id, with the hosts that have it.
 
     ``tag`` and ``host`` choose which images are listed; each entry still shows
@@ -58,6 +60,7 @@ class FleetImageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = FleetImageSerializer
     filterset_class = ImageFilterSet
     filter_backends = [DjangoFilterBackend]
+    write_role = Role.OPERATOR
 
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         image_ids = (
@@ -69,7 +72,7 @@ class FleetImageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         page = self.paginate_queryset(image_ids)
         ids = list(page if page is not None else image_ids)
-        rows = Image.objects.filter(image_id__in=ids).select_related("host").order_by()
+        rows = self.get_queryset().filter(image_id__in=ids).select_related("host").order_by()
         entries = services.group_fleet_images(ids, rows)
         data = FleetImageSerializer(entries, many=True).data
         if page is not None:
@@ -86,6 +89,8 @@ class FleetImageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """
         serializer = BulkImagePullSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if not hosts_in_scope(request.user, serializer.validated_data["targets"]):
+            raise ValidationError({"hosts": "Some hosts are outside the host groups you can use."})
         operation = services.request_bulk_pull(
             serializer.validated_data["targets"],
             serializer.validated_data["pull"],
@@ -94,13 +99,14 @@ class FleetImageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return _accepted(request, operation)
 
 
-class HostImageViewSet(viewsets.ReadOnlyModelViewSet):
+class HostImageViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     """Images per host, one row per (host, image), as each host last reported them."""
 
     queryset = Image.objects.select_related("host")
     serializer_class = HostImageSerializer
     filterset_class = ImageFilterSet
     ordering_fields = ["size", "created", "updated_at"]
+    write_role = Role.OPERATOR
 
     @extend_schema(request=ImageRemoveSerializer, responses={202: ImageActionAcceptedSerializer})
     @action(detail=True, methods=["post"])
@@ -118,9 +124,11 @@ class HostImageViewSet(viewsets.ReadOnlyModelViewSet):
 class HostImagePullView(APIView):
     """Pull an image onto one host."""
 
+    write_role = Role.OPERATOR
+
     @extend_schema(request=ImagePullSerializer, responses={202: ImageActionAcceptedSerializer})
     def post(self, request: Request, host_id: int) -> Response:
-        host = get_object_or_404(Host, pk=host_id)
+        host = get_object_or_404(scoped_hosts(request.user), pk=host_id)
         serializer = ImagePullSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         operation = services.request_pull(
@@ -132,9 +140,11 @@ class HostImagePullView(APIView):
 class HostImagePruneView(APIView):
     """Remove a host's dangling images (or, with ``all``, every unused one)."""
 
+    write_role = Role.OPERATOR
+
     @extend_schema(request=ImagePruneSerializer, responses={202: ImageActionAcceptedSerializer})
     def post(self, request: Request, host_id: int) -> Response:
-        host = get_object_or_404(Host, pk=host_id)
+        host = get_object_or_404(scoped_hosts(request.user), pk=host_id)
         serializer = ImagePruneSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         operation = services.request_prune(

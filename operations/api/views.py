@@ -7,20 +7,24 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import ScopedQuerysetMixin
+from accounts.roles import Role
 from operations import services, streams
+from operations.filtersets import OperationFilterSet
 from operations.models import Operation
 
 from .serializers import OperationSerializer, OperationStreamSerializer
 
 
-class OperationViewSet(viewsets.ReadOnlyModelViewSet):
+class OperationViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     """The operation log: read-only, newest first. Poll an operation until its
     ``status`` is ``succeeded``, ``failed`` or ``cancelled``."""
 
     queryset = Operation.objects.select_related("host")
     serializer_class = OperationSerializer
-    filterset_fields = ["status", "action", "target_type", "target_id", "host", "parent"]
+    filterset_class = OperationFilterSet
     ordering_fields = ["created_at", "finished_at"]
+    write_role = Role.OPERATOR  # cancel
 
     @extend_schema(request=None, responses={202: OperationSerializer})
     @action(detail=True, methods=["post"])
@@ -40,7 +44,7 @@ class OperationViewSet(viewsets.ReadOnlyModelViewSet):
     def stream(self, request: Request, pk: str | None = None) -> Response:
         """Lines the operation has produced (log lines, pull progress), from ``offset`` on."""
         operation = self.get_object()
-        offset_field = serializers.IntegerField(min_value=0)
+        offset_field = serializers.IntegerField(min_value=0, max_value=2**62)
         try:
             offset = offset_field.run_validation(request.query_params.get("offset", 0))
         except serializers.ValidationError as exc:

@@ -10,8 +10,9 @@ from tests.agent.helpers import Agent
 def test_events_stream_reports_container_events_until_cancelled(
     agent: Agent, make_container
 ) -> None:
-    req = agent.start("events.stream")
-    time.sleep(0.5)
+    # "since" makes the engine replay from now on, so an event that happens while the
+    # agent is still opening the stream is not missed.
+    req = agent.start("events.stream", {"since": int(time.time())})
     name = make_container(start=False)
     while True:
         msg = agent.next_message(req, timeout=10)

@@ -149,7 +149,7 @@ def test_run_with_an_invalid_image_reference_is_a_400_and_records_nothing(
         admin_client, reverse("host-containers", args=[host.pk]), {"image": "Demo/Web:LATEST!"}
     )
     assert response.status_code == 400
-    assert "image" in response.json()
+    assert "image" in response.json()["errors"]
     assert not Operation.objects.filter(action="container.run").exists()
 
 

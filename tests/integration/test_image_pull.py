@@ -108,5 +108,5 @@ def test_pull_of_a_malformed_ref_is_refused_and_nothing_is_recorded(register, ad
     )
 
     assert response.status_code == 400
-    assert "repository name" in response.json()["ref"][0]
+    assert "repository name" in response.json()["errors"]["ref"][0]
     assert not Operation.objects.filter(action="image.pull").exists()

@@ -44,13 +44,13 @@ def _post(client, container_pk, verb, body=None):
 def test_bad_action_parameter_is_a_400_naming_the_field(admin_client, container, verb, body, field):
     response = _post(admin_client, container.pk, verb, body)
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    assert field in response.json()["errors"]
     assert not Operation.objects.exists()
 
 
 def test_signal_message_says_what_to_give(admin_client, container):
     response = _post(admin_client, container.pk, "kill", {"signal": "NOPE"})
-    assert "SIGTERM" in response.json()["signal"][0]
+    assert "SIGTERM" in response.json()["errors"]["signal"][0]
 
 
 @pytest.mark.parametrize("verb", ["start", "stop", "restart", "kill", "remove", "logs", "stats"])

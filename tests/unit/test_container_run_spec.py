@@ -166,7 +166,7 @@ def test_invalid_image_through_the_api_is_a_400_and_records_nothing(admin_client
     url = reverse("host-containers", args=[host.pk])
     response = admin_client.post(url, {"image": "Demo/Web:v1"}, content_type="application/json")
     assert response.status_code == 400
-    assert "not a valid repository name" in response.json()["image"][0]
+    assert "not a valid repository name" in response.json()["errors"]["image"][0]
     assert not Operation.objects.exists()
 
 

@@ -17,14 +17,14 @@ def _create(client, **fields):
 def test_ssh_host_without_a_key_is_rejected(admin_client):
     response = _create(admin_client)
     assert response.status_code == 400
-    assert "private key" in response.json()["private_key"][0]
+    assert "private key" in response.json()["errors"]["private_key"][0]
     assert not Host.objects.exists()
 
 
 def test_garbage_private_key_is_rejected_with_a_readable_message(admin_client):
     response = _create(admin_client, private_key="not a key")
     assert response.status_code == 400
-    assert "not a private key" in response.json()["private_key"][0]
+    assert "not a private key" in response.json()["errors"]["private_key"][0]
     assert not Host.objects.exists()
     assert not SSHKey.objects.exists()
 
@@ -34,14 +34,14 @@ def test_docker_host_with_shell_characters_is_rejected(admin_client, tmp_path):
         admin_client, transport="local", docker_host="unix:///run/docker.sock; rm -rf /"
     )
     assert response.status_code == 400
-    assert "unix:///" in response.json()["docker_host"][0]
+    assert "unix:///" in response.json()["errors"]["docker_host"][0]
     assert not Host.objects.exists()
 
 
 def test_malformed_host_key_is_rejected(admin_client):
     response = _create(admin_client, transport="local", host_key="ssh-ed25519 not-base64!")
     assert response.status_code == 400
-    assert "ssh-ed25519 AAAA" in response.json()["host_key"][0]
+    assert "ssh-ed25519 AAAA" in response.json()["errors"]["host_key"][0]
 
 
 def test_known_hosts_line_is_accepted_and_normalised(admin_client):

@@ -28,7 +28,7 @@ def _post(client, url, body):
 def test_pull_of_an_invalid_ref_is_a_400_naming_ref(admin_client, host, ref):
     response = _post(admin_client, reverse("host-image-pull", args=[host.pk]), {"ref": ref})
     assert response.status_code == 400
-    assert list(response.json()) == ["ref"]
+    assert list(response.json()["errors"]) == ["ref"]
     assert not Operation.objects.exists()
 
 
@@ -48,14 +48,14 @@ def test_pull_refuses_a_credential_for_another_registry(admin_client, host):
         {"ref": "198.18.0.1:5000/demo/web:v2", "credential": credential.pk},
     )
     assert response.status_code == 400
-    assert "ghcr.io" in response.json()["credential"][0]
+    assert "ghcr.io" in response.json()["errors"]["credential"][0]
     response = _post(
         admin_client,
         reverse("host-image-pull", args=[host.pk]),
         {"ref": "ghcr.io/o/a:1", "credential": 12345},
     )
     assert response.status_code == 400
-    assert "credential" in response.json()
+    assert "credential" in response.json()["errors"]
     assert not Operation.objects.exists()
 
 
@@ -86,7 +86,7 @@ def test_bulk_pull_needs_hosts_or_a_label_that_matches(admin_client, host):
     for body, field in cases:
         response = _post(admin_client, url, body)
         assert response.status_code == 400, body
-        assert field in response.json(), (body, response.json())
+        assert field in response.json()["errors"], (body, response.json())
     assert not Operation.objects.exists()
 
 
@@ -118,10 +118,10 @@ def test_remove_and_prune_check_their_flags(admin_client, host):
     image = Image.objects.create(host=host, image_id="sha256:" + "b" * 64, tags=["web:v1"])
     response = _post(admin_client, reverse("host-image-remove", args=[image.pk]), {"force": "x"})
     assert response.status_code == 400
-    assert "force" in response.json()
+    assert "force" in response.json()["errors"]
     response = _post(admin_client, reverse("host-image-prune", args=[host.pk]), {"all": "x"})
     assert response.status_code == 400
-    assert "all" in response.json()
+    assert "all" in response.json()["errors"]
     assert not Operation.objects.exists()
 
     response = _post(admin_client, reverse("host-image-remove", args=[image.pk]), {})

@@ -88,10 +88,10 @@ def test_update_without_a_password_keeps_the_stored_one(admin_client):
 def test_credential_needs_a_password_and_a_registry_address(admin_client):
     response = _create(admin_client, password="")
     assert response.status_code == 400
-    assert "password" in response.json()
+    assert "password" in response.json()["errors"]
     response = _create(admin_client, name="other", registry="not a host")
     assert response.status_code == 400
-    assert "host:port" in response.json()["registry"][0]
+    assert "host:port" in response.json()["errors"]["registry"][0]
     response = _create(admin_client, name="hub", registry="https://index.docker.io/v1/")
     assert response.status_code == 201, response.content
     assert response.json()["registry"] == "docker.io"

@@ -1,0 +1,90 @@
+"""Who a user is to Berth (role and host-group scope), and the API tokens they script with."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .roles import Role
+
+ROLE_CHOICES = [(role.label, role.label) for role in Role]
+
+TOKEN_PREFIX = "berth_"  # noqa: S105  (not a secret: marks a token)
+
+
+class Profile(models.Model):
+    """A user's role and, optionally, the host groups they are limited to.
+
+    No groups means every host. A superuser is an admin whatever the profile says.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="berth_profile"
+    )
+    role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=Role.VIEWER.label)
+    host_groups = models.ManyToManyField(
+        "hosts.HostGroup",
+        blank=True,
+        related_name="+",
+        help_text="Limit the user to these host groups; none = every host",
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A bearer token for scripts. Only its SHA-256 is stored; the secret is shown once.
+
+    The secret reads ``berth_<key>_<random>``: ``key`` is a short, non-secret lookup
+    id (stored as is), the whole string is what is hashed. A token acts as its user
+    with at most ``role`` and within ``host_groups`` (none = the user's own scope).
+    """
+
+    name = models.CharField(max_length=100)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=Role.VIEWER.label)
+    host_groups = models.ManyToManyField(
+        "hosts.HostGroup",
+        blank=True,
+        related_name="+",
+        help_text="Limit the token to these host groups (within the user's); none = the user's",
+    )
+    key = models.CharField(max_length=16, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({TOKEN_PREFIX}{self.key}_…)"
+
+    @staticmethod
+    def new_secret() -> tuple[str, str]:
+        """A fresh ``(key, secret)`` pair."""
+        key = secrets.token_hex(4)
+        return key, f"{TOKEN_PREFIX}{key}_{secrets.token_urlsafe(32)}"
+
+    @property
+    def role_enum(self) -> Role:
+        return Role[self.role.upper()]
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > timezone.now()
+        )

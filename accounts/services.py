@@ -1,0 +1,170 @@
+"""Users, roles, API tokens and failed-login throttling."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from hosts.models import HostGroup
+
+from .models import TOKEN_PREFIX, ApiToken, Profile, hash_token
+from .roles import Role, assigned_role, forget_scope, role_of
+
+log = logging.getLogger("berth.security")
+
+# last_used_at is written at most this often per token, not on every request.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def set_profile(
+    user: User, *, role: Role | None = None, host_groups: Iterable[HostGroup] | None = None
+) -> Profile:
+    """Give the user a role and/or a host-group scope (creating their profile)."""
+    profile, _ = Profile.objects.get_or_create(
+        user=user, defaults={"role": assigned_role(user).label}
+    )
+    if role is not None and profile.role != role.label:
+        profile.role = role.label
+        profile.save(update_fields=["role"])
+    if host_groups is not None:
+        profile.host_groups.set(host_groups)
+    user.berth_profile = profile  # type: ignore[attr-defined]
+    forget_scope(user)
+    return profile
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def create_token(
+    user: User,
+    *,
+    name: str,
+    role: Role,
+    host_groups: Iterable[HostGroup] = (),
+    expires_at: datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Issue a token for ``user``; returns the row and the secret (shown once, never stored).
+
+    Raises ValueError when ``role`` is above the user's own role.
+    """
+    user_role = role_of(user)
+    if user_role is None or role > user_role:
+        raise ValueError(
+            f"a token's role cannot exceed its user's ({user_role.label if user_role else 'none'})"
+        )
+    for _ in range(5):
+        key, secret = ApiToken.new_secret()
+        try:
+            with transaction.atomic():
+                token = ApiToken.objects.create(
+                    user=user,
+                    name=name,
+                    role=role.label,
+                    key=key,
+                    token_hash=hash_token(secret),
+                    expires_at=expires_at,
+                )
+                token.host_groups.set(host_groups)
+        except IntegrityError:  # the random key is taken: draw again
+            continue
+        log.info("api token %s (%s) created for %s", token.key, name, user.get_username())
+        return token, secret
+    raise RuntimeError("could not draw an unused token key")
+
+
+def revoke_token(token: ApiToken, *, actor: Any) -> ApiToken:
+    """Refuse the token from now on (the row stays, for the record)."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        log.info("api token %s revoked by %s", token.key, getattr(actor, "username", actor))
+    return token
+
+
+def find_token(secret: str) -> ApiToken | None:
+    """The active token whose secret this is, or None (unknown, revoked or expired)."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    key = secret[len(TOKEN_PREFIX) :].partition("_")[0]
+    if not key:
+        return None
+    token = ApiToken.objects.select_related("user").filter(key=key).first()
+    if token is None or not hmac.compare_digest(token.token_hash, hash_token(secret)):
+        return None
+    if not token.is_active or not token.user.is_active:
+        return None
+    return token
+
+
+def touch_token(token: ApiToken) -> None:
+    """Record that the token was used (at most once a minute)."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+
+
+def describe_token(secret: str) -> str:
+    """What may be logged about a presented token: its lookup key, never the secret."""
+    if secret.startswith(TOKEN_PREFIX):
+        key = secret[len(TOKEN_PREFIX) :].partition("_")[0][:16]
+        return f"{TOKEN_PREFIX}{key}_…"
+    return "a malformed token"
+
+
+# --- failed logins ---------------------------------------------------------------------------
+
+
+def _keys(client_ip: str, username: str | None) -> list[str]:
+    keys = [f"berth:auth-failures:ip:{client_ip}"]
+    if username:
+        keys.append(f"berth:auth-failures:user:{username.lower()[:150]}")
+    return keys
+
+
+def login_blocked(client_ip: str, username: str | None = None) -> bool:
+    """Whether this client (or this username) failed too often within the window."""
+    limit = settings.BERTH_LOGIN_MAX_FAILURES
+    return any((cache.get(key) or 0) >= limit for key in _keys(client_ip, username))
+
+
+def record_login_failure(kind: str, client_ip: str, username: str | None, what: str) -> None:
+    """Count a failed login (session or token) and log it, without any secret."""
+    window = settings.BERTH_LOGIN_FAILURE_WINDOW
+    for key in _keys(client_ip, username):
+        if cache.add(key, 1, window):
+            continue
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, window)
+    log.warning(
+        "failed %s login from %s%s: %s",
+        kind,
+        client_ip,
+        f" for user {username!r}" if username else "",
+        what,
+    )
+
+
+def clear_login_failures(client_ip: str, username: str | None) -> None:
+    if username:
+        cache.delete(_keys(client_ip, username)[1])
+
+
+def client_ip(request: Any) -> str:
+    """The client's address as the server saw it (REMOTE_ADDR; proxies are not trusted)."""
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
