@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-unit lint format agent bench testbed-up testbed-down clean
+.PHONY: run test test-unit lint format agent bench screenshots testbed-up testbed-down clean
 
 run:  ## install what is missing, then run Berth on 127.0.0.1:8000
 	scripts/run
@@ -32,6 +32,10 @@ bench:  ## benchmarks against the test fleet (started if it is not up); JSON in 
 	scripts/testbed status >/dev/null 2>&1 || scripts/testbed up 3
 	$(PY) bench/agent_latency.py
 	$(PY) bench/deploy.py
+
+screenshots:  ## PNGs of the main pages into docs/screenshots/ (test fleet started if it is not up)
+	scripts/bootstrap test
+	$(PY) scripts/screenshots
 
 testbed-up:
 	scripts/testbed up 3

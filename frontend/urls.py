@@ -1,10 +1,44 @@
 from django.urls import path
 
-from . import views
+from .views import containers, fleet, hosts, images, operations, services
 
 app_name = "frontend"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("hosts/<int:pk>/refresh/", views.refresh_host, name="host-refresh"),
+    path("", fleet.dashboard, name="dashboard"),
+    # hosts
+    path("hosts/add/", hosts.host_add, name="host-add"),
+    path("hosts/<int:pk>/", hosts.host_detail, name="host"),
+    path("hosts/<int:pk>/refresh/", hosts.host_refresh, name="host-refresh"),
+    path("hosts/<int:pk>/approve-key/", hosts.host_approve_key, name="host-approve-key"),
+    path("hosts/<int:pk>/remove/", hosts.host_remove, name="host-remove"),
+    # containers
+    path("containers/", containers.container_list, name="containers"),
+    path("containers/bulk/", containers.container_bulk, name="containers-bulk"),
+    path("containers/<int:pk>/", containers.container_detail, name="container"),
+    path("containers/<int:pk>/stats/", containers.container_stats, name="container-stats"),
+    path("containers/<int:pk>/logs/", containers.container_logs_follow, name="container-logs"),
+    path("containers/<int:pk>/<str:verb>/", containers.container_action, name="container-action"),
+    # images
+    path("images/", images.image_list, name="images"),
+    path("images/pull/", images.image_pull, name="image-pull"),
+    path("images/prune/", hosts.host_prune, name="image-prune"),
+    path("images/<int:pk>/remove/", images.image_remove, name="image-remove"),
+    # services
+    path("services/", services.service_list, name="services"),
+    path("services/new/", services.service_create, name="service-create"),
+    path("services/<int:pk>/", services.service_detail, name="service"),
+    path("services/<int:pk>/revisions/new/", services.revision_create, name="revision-create"),
+    path("services/<int:pk>/deploy/", services.service_deploy, name="service-deploy"),
+    path(
+        "services/<int:pk>/rollback/<int:number>/",
+        services.service_rollback,
+        name="service-rollback",
+    ),
+    # operations
+    path("operations/", operations.operation_list, name="operations"),
+    path("operations/<int:pk>/", operations.operation_detail, name="operation"),
+    path("operations/<int:pk>/feedback/", operations.operation_feedback, name="operation-feedback"),
+    path("operations/<int:pk>/stream/", operations.operation_stream, name="operation-stream"),
+    path("operations/<int:pk>/cancel/", operations.operation_cancel, name="operation-cancel"),
 ]

@@ -117,6 +117,26 @@ def approve_host_key(endpoint: Host | JumpHost, *, actor: Actor) -> Operation:
     return operation
 
 
+@transaction.atomic
+def remove_host(host: Host, *, actor: Actor) -> Operation:
+    """Take a host out of the fleet: its stored containers, images and steps go with it.
+
+    Nothing runs on the host (its containers keep running); the operation records
+    who removed it. Services stop targeting it.
+    """
+    operation = record_operation(
+        action="host.remove",
+        target=host,
+        actor=actor,
+        params={"address": host.address, "port": host.port, "username": host.username},
+        result={"removed": host.name},
+    )
+    pk = host.pk
+    host.delete()
+    transaction.on_commit(lambda: pool.discard(pk))
+    return operation
+
+
 def authorized_keys_line(host: Host) -> str:
     """An authorized_keys line that lets Berth's key run the agent and nothing else."""
     public_key = host.ssh_key.public_key if host.ssh_key else "<public key>"

@@ -1,0 +1,311 @@
+"""Forms of Berth's pages. Validation of container specs and services reuses the API's
+serializers, so the page and the API accept and refuse exactly the same input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from containers.choices import RestartPolicy
+from deployments.api.serializers import (
+    HealthGateSerializer,
+    ServiceSerializer,
+    ServiceSpecSerializer,
+)
+from hosts.filtersets import LABEL_KEY
+from hosts.models import Host, HostGroup, JumpHost, SSHKey
+from images.models import RegistryCredential
+
+MAX_KEY_FILE = 64 * 1024
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _messages(detail: Any, prefix: str = "") -> list[str]:
+    """A serializer's error detail (nested dicts and lists) as readable sentences."""
+    if isinstance(detail, dict):
+        out: list[str] = []
+        for key, value in detail.items():
+            label = f"line {int(key) + 1}" if isinstance(key, int) or str(key).isdigit() else key
+            out += _messages(value, f"{prefix}{label}: " if key != "non_field_errors" else prefix)
+        return out
+    if isinstance(detail, list):
+        out = []
+        for index, item in enumerate(detail):
+            if isinstance(item, dict | list) and item:
+                out += _messages(item, f"{prefix}line {index + 1}: ")
+            elif item:
+                out += _messages(item, prefix)
+        return out
+    return [f"{prefix}{detail}"]
+
+
+class SpecFields(forms.Form):
+    """A revision's container spec and health gate, as a person types them."""
+
+    image = forms.CharField(
+        max_length=512,
+        help_text="registry:5000/repo:tag (the digest is pinned at the first deploy)",
+    )
+    ports = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='One per line: "8080:80", "127.0.0.1:8080:80/udp" or "80"',
+    )
+    env = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Environment",
+        help_text="One NAME=value per line",
+    )
+    command = forms.CharField(required=False, help_text="Split like a shell would; none runs")
+    volumes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='One per line: "/srv/data:/data" or "name:/data:ro"',
+    )
+    restart_policy = forms.ChoiceField(
+        choices=RestartPolicy.choices, initial=RestartPolicy.UNLESS_STOPPED
+    )
+    health_mode = forms.ChoiceField(
+        choices=[
+            ("docker", "The image's HEALTHCHECK (or running)"),
+            ("http", "HTTP probe"),
+            ("tcp", "TCP probe"),
+            ("none", "None"),
+        ],
+        initial="docker",
+        label="Health gate",
+    )
+    health_port = forms.IntegerField(required=False, label="Probe port")
+    health_path = forms.CharField(required=False, label="Probe path", initial="/")
+    note = forms.CharField(required=False, max_length=500, help_text="What changed, and why")
+
+    SPEC_FIELDS = {"image", "ports", "env", "command", "volumes", "restart_policy"}
+
+    def _spec_data(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        spec: dict[str, Any] = {"image": data.get("image", "")}
+        problems: dict[str, str] = {}
+        if data.get("ports"):
+            spec["ports"] = _lines(data["ports"])
+        if data.get("volumes"):
+            spec["volumes"] = _lines(data["volumes"])
+        if data.get("command"):
+            spec["command"] = data["command"]
+        env: dict[str, str] = {}
+        for number, line in enumerate(_lines(data.get("env") or ""), start=1):
+            name, sep, value = line.partition("=")
+            if not sep:
+                problems["env"] = f"line {number}: write NAME=value"
+                break
+            env[name.strip()] = value
+        if env:
+            spec["env"] = env
+        spec["restart_policy"] = {"name": data.get("restart_policy") or RestartPolicy.NO}
+        return spec, problems
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        spec, problems = self._spec_data(data)
+        for field, message in problems.items():
+            self.add_error(field, message)
+        checked = ServiceSpecSerializer(data=spec)
+        if checked.is_valid():
+            self.spec = dict(checked.validated_data)
+        else:
+            self._add_serializer_errors(checked.errors, self.SPEC_FIELDS)
+        health: dict[str, Any] = {"mode": data.get("health_mode") or "docker"}
+        if data.get("health_port") is not None:
+            health["port"] = data["health_port"]
+        if health["mode"] == "http" and data.get("health_path"):
+            health["path"] = data["health_path"]
+        gate = HealthGateSerializer(data=health)
+        if gate.is_valid():
+            self.health = dict(gate.validated_data)
+        else:
+            self._add_serializer_errors(
+                {f"health_{key}": value for key, value in gate.errors.items()},
+                {"health_mode", "health_port", "health_path"},
+            )
+        return data
+
+    def _add_serializer_errors(self, errors: Any, fields: set[str]) -> None:
+        for key, detail in errors.items():
+            field = key if key in fields else None
+            for message in _messages(detail):
+                self.add_error(field, message if field else f"{key}: {message}")
+
+    @classmethod
+    def initial_from(cls, spec: dict[str, Any], health: dict[str, Any]) -> dict[str, Any]:
+        """Form values that reproduce a revision, to start the next one from."""
+
+        def port_text(port: dict[str, Any]) -> str:
+            text = f"{port['private']}"
+            if port.get("public"):
+                text = f"{port['public']}:{text}"
+                if port.get("ip"):
+                    text = f"{port['ip']}:{text}"
+            if port.get("protocol") and port["protocol"] != "tcp":
+                text += f"/{port['protocol']}"
+            return text
+
+        def volume_text(volume: dict[str, Any]) -> str:
+            suffix = ":ro" if volume.get("read_only") else ""
+            return f"{volume['source']}:{volume['target']}{suffix}"
+
+        return {
+            "image": spec.get("image", ""),
+            "ports": "\n".join(port_text(p) for p in spec.get("ports", [])),
+            "volumes": "\n".join(volume_text(v) for v in spec.get("volumes", [])),
+            "env": "\n".join(f"{k}={v}" for k, v in (spec.get("env") or {}).items()),
+            "command": " ".join(spec.get("command") or []),
+            "restart_policy": (spec.get("restart_policy") or {}).get("name", RestartPolicy.NO),
+            "health_mode": health.get("mode", "docker"),
+            "health_port": health.get("port"),
+            "health_path": health.get("path", "/"),
+        }
+
+
+class ServiceForm(SpecFields):
+    """A new service: its name and targets, and its first revision."""
+
+    name = forms.CharField(max_length=63, help_text="Lower-case letters, digits, '.', '_', '-'")
+    hosts = forms.ModelMultipleChoiceField(
+        queryset=Host.objects.order_by("name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Run one container on each of these hosts",
+    )
+    host_group = forms.ModelChoiceField(
+        queryset=HostGroup.objects.order_by("name"),
+        required=False,
+        to_field_name="name",
+        help_text="…and on every host of this group",
+    )
+    host_label = forms.CharField(
+        required=False, help_text="…and on every host whose labels match, e.g. tier=web"
+    )
+
+    field_order = ["name", "hosts", "host_group", "host_label"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        service = ServiceSerializer(
+            data={
+                "name": data.get("name", ""),
+                "hosts": [host.pk for host in data.get("hosts") or []],
+                "host_group": data["host_group"].name if data.get("host_group") else None,
+                "host_label": data.get("host_label", ""),
+            }
+        )
+        if service.is_valid():
+            self.service = service
+        else:
+            self._add_serializer_errors(
+                service.errors, {"name", "hosts", "host_group", "host_label"}
+            )
+        if not (data.get("hosts") or data.get("host_group") or data.get("host_label")):
+            self.add_error("hosts", "Choose at least one target: hosts, a group or a label.")
+        return data
+
+
+class RevisionForm(SpecFields):
+    """The next revision of a service."""
+
+
+class HostForm(forms.Form):
+    """A host to add to the fleet, with the key Berth logs in with."""
+
+    name = forms.CharField(max_length=100)
+    address = forms.CharField(max_length=255, help_text="IP address or DNS name")
+    port = forms.IntegerField(min_value=1, max_value=65535, initial=22)
+    username = forms.CharField(max_length=64, initial="root")
+    private_key = forms.CharField(
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 4, "placeholder": "-----BEGIN OPENSSH PRIVATE KEY-----"}
+        ),
+        help_text="Paste the private key, or upload it below. Stored encrypted; never shown again.",
+    )
+    private_key_file = forms.FileField(required=False, label="…or upload the key file")
+    passphrase = forms.CharField(
+        required=False, widget=forms.PasswordInput, help_text="If the key has one"
+    )
+    existing_key = forms.ModelChoiceField(
+        queryset=SSHKey.objects.order_by("name"),
+        required=False,
+        label="…or use a stored key",
+    )
+    host_key = forms.CharField(
+        required=False,
+        help_text="The host's public key ('ssh-ed25519 AAAA…'); leave empty to approve it "
+        "after the first contact",
+    )
+    docker_host = forms.CharField(
+        required=False, help_text="Where the agent finds dockerd; empty for the default socket"
+    )
+    jump_host = forms.ModelChoiceField(queryset=JumpHost.objects.order_by("name"), required=False)
+    groups = forms.ModelMultipleChoiceField(
+        queryset=HostGroup.objects.order_by("name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    labels = forms.CharField(required=False, help_text="key=value, comma-separated")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if Host.objects.filter(name=name).exists():
+            raise forms.ValidationError(f"A host named {name} already exists.")
+        if SSHKey.objects.filter(name=f"{name} key").exists():
+            raise forms.ValidationError(
+                f"A key named '{name} key' already exists; pick another name."
+            )
+        return name
+
+    def clean_labels(self) -> dict[str, str]:
+        labels: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in self.cleaned_data["labels"].split(","))):
+            key, sep, value = item.partition("=")
+            if not sep or not LABEL_KEY.match(key.strip()):
+                raise forms.ValidationError(f"{item!r}: write labels as key=value, e.g. env=prod.")
+            labels[key.strip()] = value.strip()
+        return labels
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload = data.get("private_key_file")
+        if upload is not None:
+            if upload.size > MAX_KEY_FILE:
+                self.add_error("private_key_file", "That file is too large to be an SSH key.")
+            else:
+                try:
+                    data["private_key"] = upload.read().decode()
+                except UnicodeDecodeError:
+                    self.add_error("private_key_file", "That file is not a text SSH key.")
+        if not data.get("private_key") and not data.get("existing_key"):
+            self.add_error("private_key", "Give the private key Berth logs in with.")
+        return data
+
+
+class PullForm(forms.Form):
+    ref = forms.CharField(max_length=512, label="Image", help_text="repo:tag or registry/repo:tag")
+    hosts = forms.ModelMultipleChoiceField(
+        queryset=Host.objects.order_by("name"),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one host."},
+    )
+    credential = forms.ModelChoiceField(
+        queryset=RegistryCredential.objects.order_by("name"),
+        required=False,
+        help_text="Empty: the stored login for the image's registry, if any",
+    )
+
+
+class PruneForm(forms.Form):
+    host = forms.ModelChoiceField(queryset=Host.objects.order_by("name"))
+    all_unused = forms.BooleanField(
+        required=False, label="Every unused image, not only dangling ones"
+    )

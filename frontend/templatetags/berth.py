@@ -1,0 +1,118 @@
+"""Template helpers for Berth's pages: roles, sizes, durations and status colours."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import template
+
+from accounts.roles import Role, has_role
+
+register = template.Library()
+
+
+@register.filter
+def can_operate(user: Any) -> bool:
+    """Whether the user may act on containers, images and deployments."""
+    return has_role(user, Role.OPERATOR)
+
+
+@register.filter
+def can_admin(user: Any) -> bool:
+    """Whether the user may manage hosts, keys and users."""
+    return has_role(user, Role.ADMIN)
+
+
+@register.filter
+def bytes_human(value: Any) -> str:
+    """1536 → '1.5 KiB'."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(number) < 1024 or unit == "TiB":
+            return f"{number:.0f} {unit}" if unit == "B" else f"{number:.1f} {unit}"
+        number /= 1024
+    return "-"  # pragma: no cover
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+@register.filter
+def compact_json(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+@register.filter
+def ports_text(ports: Any) -> str:
+    """Docker's port list as '0.0.0.0:8080→80/tcp, 443/tcp'."""
+    if not isinstance(ports, list):
+        return ""
+    parts = []
+    for port in ports:
+        if not isinstance(port, dict):
+            continue
+        private = f"{port.get('private')}/{port.get('type') or port.get('protocol') or 'tcp'}"
+        if port.get("public"):
+            ip = port.get("ip") or "0.0.0.0"  # noqa: S104 - only displayed
+            parts.append(f"{ip}:{port['public']}→{private}")
+        else:
+            parts.append(private)
+    return ", ".join(dict.fromkeys(parts))
+
+
+_TONES = {
+    # hosts
+    "online": "ok",
+    "new": "neutral",
+    "host_key_unknown": "warn",
+    # containers
+    "running": "ok",
+    "healthy": "ok",
+    "created": "neutral",
+    "exited": "neutral",
+    "paused": "warn",
+    "restarting": "warn",
+    "starting": "warn",
+    "removing": "warn",
+    # operations and rollouts
+    "succeeded": "ok",
+    "done": "ok",
+    "pending": "neutral",
+    "running-op": "info",
+    "pulling": "info",
+    "health-checking": "info",
+    "skipped": "neutral",
+    "cancelled": "neutral",
+    "partial": "warn",
+    "rolled_back": "warn",
+}
+
+
+@register.filter
+def tone(value: Any) -> str:
+    """The colour family of a status word: ok, info, warn, bad or neutral."""
+    return _TONES.get(str(value), "bad" if value else "neutral")
+
+
+@register.filter
+def op_tone(value: Any) -> str:
+    """Like ``tone`` for operation/rollout statuses, where 'running' is in progress."""
+    return "info" if value == "running" else tone(value)
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: dict[str, Any], **changes: Any) -> str:
+    """The current query string with some parameters replaced (for pagination links)."""
+    request = context["request"]
+    params = request.GET.copy()
+    for key, value in changes.items():
+        params[key] = value
+    return params.urlencode()

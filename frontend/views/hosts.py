@@ -1,0 +1,122 @@
+"""A host's page (facts, containers, images, operations) and the host actions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from hosts import services
+from hosts.models import Host
+from images.services import request_prune
+from operations.models import Operation
+
+from ..forms import HostForm, PruneForm
+from .common import admin, done, is_htmx, operator, refused, started, viewer
+
+RECENT_OPERATIONS = 10
+
+
+def _host_context(host: Host) -> dict[str, object]:
+    facts = host.facts or {}
+    return {
+        "host": host,
+        "facts": facts,
+        "containers": host.containers.order_by("name"),
+        "images": host.images.order_by("-created"),
+        "operations": Operation.objects.filter(host=host)
+        .select_related("host")
+        .order_by("-created_at", "-id")[:RECENT_OPERATIONS],
+        "authorized_keys_line": services.authorized_keys_line(host),
+    }
+
+
+@viewer
+def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    host = get_object_or_404(
+        Host.objects.select_related("ssh_key", "jump_host").prefetch_related("groups"), pk=pk
+    )
+    template = "frontend/partials/host.html" if is_htmx(request) else "frontend/host.html"
+    return render(request, template, _host_context(host))
+
+
+@require_POST
+@operator
+def host_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    host = get_object_or_404(Host, pk=pk)
+    operation = services.request_refresh(host, actor=request.user)
+    return started(request, operation, f"Refresh of {host.name} queued.", "frontend:host", pk=pk)
+
+
+@require_POST
+@admin
+def host_approve_key(request: HttpRequest, pk: int) -> HttpResponse:
+    host = get_object_or_404(Host, pk=pk)
+    try:
+        services.approve_host_key(host, actor=request.user)
+    except ValueError as exc:
+        return refused(request, str(exc), "frontend:host", pk=pk)
+    return done(request, f"Host key of {host.name} approved; refreshing.", "frontend:host", pk=pk)
+
+
+@require_POST
+@admin
+def host_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    host = get_object_or_404(Host, pk=pk)
+    services.remove_host(host, actor=request.user)
+    messages.success(request, f"{host.name} was removed from the fleet.")
+    if is_htmx(request):  # the page is gone: send the browser to the fleet
+        return HttpResponse(headers={"HX-Redirect": reverse("frontend:dashboard")})
+    return redirect("frontend:dashboard")
+
+
+@require_POST
+@operator
+def host_prune(request: HttpRequest) -> HttpResponse:
+    form = PruneForm(request.POST)
+    if not form.is_valid():
+        return refused(request, "Choose a host to prune.", "frontend:images")
+    host = form.cleaned_data["host"]
+    operation = request_prune(host, all_unused=form.cleaned_data["all_unused"], actor=request.user)
+    return started(request, operation, f"Pruning images on {host.name}.", "frontend:images")
+
+
+@admin
+def host_add(request: HttpRequest) -> HttpResponse:
+    form = HostForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                key = data["existing_key"]
+                if data.get("private_key"):
+                    key = services.create_ssh_key(
+                        name=f"{data['name']} key",
+                        private_key=data["private_key"],
+                        passphrase=data["passphrase"],
+                    )
+                host = services.register_host(
+                    name=data["name"],
+                    address=data["address"],
+                    port=data["port"],
+                    username=data["username"],
+                    ssh_key=key,
+                    docker_host=data["docker_host"],
+                    host_key=data["host_key"],
+                    jump_host=data["jump_host"],
+                    labels=data["labels"],
+                )
+                host.groups.set(data["groups"])
+        except ValueError as exc:  # the key could not be read
+            form.add_error("private_key", str(exc))
+        except DjangoValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, problems)
+        else:
+            messages.success(request, f"{host.name} added; Berth is contacting it now.")
+            return redirect("frontend:host", pk=host.pk)
+    return render(request, "frontend/host_add.html", {"form": form})

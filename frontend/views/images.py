@@ -1,0 +1,76 @@
+"""Images across the fleet, with the hosts that have each; pull, remove and prune."""
+
+from __future__ import annotations
+
+from django.db.models import Max, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_POST
+
+from hosts.models import Host
+from images import services
+from images.models import Image
+
+from ..forms import PruneForm, PullForm
+from .common import is_htmx, operator, paginate, refused, started, viewer
+
+IMAGES_PER_PAGE = 50
+
+
+def _fleet_images(request: HttpRequest) -> dict[str, object]:
+    """One entry per image id (newest first), grouped as the API groups them."""
+    rows = Image.objects.all()
+    search = request.GET.get("q", "").strip()
+    if search:
+        rows = rows.filter(Q(tags__icontains=search) | Q(image_id__icontains=search))
+    image_ids = (
+        rows.values("image_id")
+        .annotate(newest=Max("created"))
+        .order_by("-newest", "image_id")
+        .values_list("image_id", flat=True)
+    )
+    page = paginate(request, image_ids, IMAGES_PER_PAGE)
+    ids = list(page.object_list)
+    entries = services.group_fleet_images(
+        ids, Image.objects.filter(image_id__in=ids).select_related("host").order_by()
+    )
+    return {"page": page, "images": entries, "q": search}
+
+
+@viewer
+def image_list(request: HttpRequest) -> HttpResponse:
+    context = _fleet_images(request)
+    if is_htmx(request):
+        return render(request, "frontend/partials/images.html", context)
+    hosts = Host.objects.order_by("name")
+    context.update(pull_form=PullForm(), prune_form=PruneForm(), all_hosts=hosts)
+    return render(request, "frontend/images.html", context)
+
+
+@require_POST
+@operator
+def image_pull(request: HttpRequest) -> HttpResponse:
+    form = PullForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(" ".join(map(str, errors)) for errors in form.errors.values())
+        return refused(request, problems, "frontend:images")
+    try:
+        pull = services.prepare_pull(form.cleaned_data["ref"], form.cleaned_data["credential"])
+        hosts = list(form.cleaned_data["hosts"])
+        operation = services.request_bulk_pull(hosts, pull, actor=request.user)
+    except services.InvalidRequest as exc:
+        return refused(request, exc.message, "frontend:images")
+    return started(
+        request, operation, f"Pulling {pull.ref} onto {len(hosts)} host(s).", "frontend:images"
+    )
+
+
+@require_POST
+@operator
+def image_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove one image from one host (``pk`` is that host's image row)."""
+    image = get_object_or_404(Image.objects.select_related("host"), pk=pk)
+    operation = services.request_remove(image, force=True, actor=request.user)
+    return started(
+        request, operation, f"Removing {image} from {image.host.name}.", "frontend:images"
+    )

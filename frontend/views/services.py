@@ -1,0 +1,150 @@
+"""Services: the list, a new service, its revisions with diffs, deploy, rollback and
+the rollout's progress per host."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from deployments import services
+from deployments.models import Revision, Rollout, RolloutHost, Service
+
+from ..forms import RevisionForm, ServiceForm, SpecFields
+from .common import is_htmx, operator, refused, started, viewer
+
+RECENT_ROLLOUTS = 5
+
+
+def _rollouts(service: Service) -> list[Rollout]:
+    return list(
+        service.rollouts.select_related("revision", "previous_revision", "operation")
+        .prefetch_related(Prefetch("hosts", queryset=RolloutHost.objects.select_related("host")))
+        .order_by("-created_at", "-id")[:RECENT_ROLLOUTS]
+    )
+
+
+@viewer
+def service_list(request: HttpRequest) -> HttpResponse:
+    services_ = Service.objects.select_related("current_revision", "host_group").prefetch_related(
+        "hosts",
+        Prefetch("rollouts", queryset=Rollout.objects.order_by("-created_at", "-id")),
+    )
+    rows = [
+        {"service": service, "last_rollout": next(iter(service.rollouts.all()), None)}
+        for service in services_.order_by("name")
+    ]
+    return render(request, "frontend/services.html", {"rows": rows})
+
+
+@operator
+def service_create(request: HttpRequest) -> HttpResponse:
+    form = ServiceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            service = form.service.save()
+            services.create_revision(
+                service,
+                spec=form.spec,
+                health=form.health,
+                note=form.cleaned_data["note"],
+                actor=request.user,
+            )
+        messages.success(request, f"Service {service.name} created with revision 1. Deploy it.")
+        return redirect("frontend:service", pk=service.pk)
+    return render(request, "frontend/service_form.html", {"form": form})
+
+
+@viewer
+def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    service = get_object_or_404(
+        Service.objects.select_related("current_revision", "host_group").prefetch_related("hosts"),
+        pk=pk,
+    )
+    revisions = list(service.revisions.order_by("-number"))
+    history = [
+        {
+            "revision": revision,
+            "previous": previous,
+            "diff": services.diff_revisions(previous, revision) if previous else [],
+        }
+        for revision, previous in zip(revisions, [*revisions[1:], None], strict=True)
+    ]
+    context = {
+        "service": service,
+        "rollouts": _rollouts(service),
+        "history": history,
+        "targets": services.target_hosts(service),
+    }
+    if is_htmx(request):
+        return render(request, "frontend/partials/service.html", context)
+    return render(request, "frontend/service.html", context)
+
+
+@operator
+def revision_create(request: HttpRequest, pk: int) -> HttpResponse:
+    service = get_object_or_404(Service, pk=pk)
+    latest = service.revisions.order_by("-number").first()
+    initial = SpecFields.initial_from(latest.spec, latest.health) if latest else {}
+    form = RevisionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        revision = services.create_revision(
+            service,
+            spec=form.spec,
+            health=form.health,
+            note=form.cleaned_data["note"],
+            actor=request.user,
+        )
+        messages.success(request, f"Revision {revision.number} of {service.name} created.")
+        return redirect("frontend:service", pk=service.pk)
+    return render(
+        request, "frontend/revision_form.html", {"form": form, "service": service, "latest": latest}
+    )
+
+
+def _start_rollout(request: HttpRequest, service: Service, start) -> HttpResponse:  # type: ignore[no-untyped-def]
+    try:
+        rollout = start()
+    except services.RolloutConflict as exc:
+        return refused(request, str(exc), "frontend:service", pk=service.pk)
+    except ValueError as exc:
+        return refused(request, str(exc), "frontend:service", pk=service.pk)
+    verb = "Rolling back to" if rollout.kind == "rollback" else "Deploying"
+    assert rollout.operation is not None
+    return started(
+        request,
+        rollout.operation,
+        f"{verb} revision {rollout.revision.number} of {service.name} "
+        f"on {rollout.hosts.count()} host(s).",
+        "frontend:service",
+        pk=service.pk,
+    )
+
+
+@require_POST
+@operator
+def service_deploy(request: HttpRequest, pk: int) -> HttpResponse:
+    service = get_object_or_404(Service, pk=pk)
+    number = request.POST.get("revision", "")
+    revisions = service.revisions.order_by("-number")
+    revision = (
+        revisions.filter(number=int(number)).first() if number.isdigit() else revisions.first()
+    )
+    if revision is None:
+        return refused(request, "The service has no such revision.", "frontend:service", pk=pk)
+    return _start_rollout(
+        request, service, lambda: services.deploy(service, revision, actor=request.user)
+    )
+
+
+@require_POST
+@operator
+def service_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    service = get_object_or_404(Service, pk=pk)
+    revision = get_object_or_404(Revision, service=service, number=number)
+    return _start_rollout(
+        request, service, lambda: services.rollback(service, revision, actor=request.user)
+    )

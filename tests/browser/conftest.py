@@ -1,0 +1,116 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a live Berth (the
+in-process live server) with a real Celery worker, Redis and the real test fleet."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from berth.celery import app as celery_app
+from operations import streams
+
+# The real services, shared with the integration tests (not redefined here).
+from tests.integration.conftest import (  # noqa: F401 - fixtures
+    _short_timeouts,
+    celery_worker,
+    fleet,
+    redis_url,
+    register,
+    service_env,
+)
+
+# Playwright's sync API keeps an asyncio loop current in this thread, which Django
+# would take for an async context; the ORM calls here are all synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("BERTH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+PASSWORD = "browser-test-password"
+
+
+def launch_chromium(playwright):  # type: ignore[no-untyped-def]
+    """Debian's Chromium, headless; a missing browser fails loudly (never a download)."""
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium; "
+            "scripts/bootstrap test does) — browser tests never download a browser.",
+            pytrace=False,
+        )
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed (pip install -r requirements-dev.txt)")
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+def _follow_current_broker() -> None:
+    """Make this process publish tasks to, and read operation streams from, the Redis
+    in the settings now. Importing the session fixtures above gives this directory its
+    own Redis and worker; both clients cache their connection, so they are dropped when
+    these tests start and again when they end (the next directory's fixtures then set
+    up their own)."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    streams.reset_client()
+
+
+@pytest.fixture
+def berth(request, live_server):  # type: ignore[no-untyped-def]
+    """The live server's URL; tasks it queues run on this directory's worker."""
+    request.getfixturevalue("celery_worker")
+    _follow_current_broker()
+    yield live_server.url
+    _follow_current_broker()
+
+
+@pytest.fixture
+def users(transactional_db):  # type: ignore[no-untyped-def]
+    model = get_user_model()
+    return {
+        "admin": model.objects.create_superuser("ada-admin", "", PASSWORD),
+        "viewer": model.objects.create_user("vic-viewer", "", PASSWORD),
+    }
+
+
+@pytest.fixture
+def open_page(browser, berth, users) -> Iterator:  # type: ignore[type-arg]
+    """open_page(role) → a Playwright page logged in through the login form."""
+    contexts = []
+
+    def _open(role: str = "admin"):  # type: ignore[no-untyped-def]
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=berth)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/login/")
+        page.get_by_label("Username").fill(users[role].username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{berth}/")
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
