@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+# The test fleet, Redis and a Celery worker, shared by integration and browser tests.
+pytest_plugins = ["tests.live_services"]
+
 
 @pytest.fixture
 def admin_user(db):

@@ -10,19 +10,6 @@ from collections.abc import Iterator
 import pytest
 from django.contrib.auth import get_user_model
 
-from berth.celery import app as celery_app
-from operations import streams
-
-# The real services, shared with the integration tests (not redefined here).
-from tests.integration.conftest import (  # noqa: F401 - fixtures
-    _short_timeouts,
-    celery_worker,
-    fleet,
-    redis_url,
-    register,
-    service_env,
-)
-
 # Playwright's sync API keeps an asyncio loop current in this thread, which Django
 # would take for an async context; the ORM calls here are all synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -65,24 +52,12 @@ def browser():  # type: ignore[no-untyped-def]
         chromium.close()
 
 
-def _follow_current_broker() -> None:
-    """Make this process publish tasks to, and read operation streams from, the Redis
-    in the settings now. Importing the session fixtures above gives this directory its
-    own Redis and worker; both clients cache their connection, so they are dropped when
-    these tests start and again when they end (the next directory's fixtures then set
-    up their own)."""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    streams.reset_client()
-
-
 @pytest.fixture
 def berth(request, live_server):  # type: ignore[no-untyped-def]
-    """The live server's URL; tasks it queues run on this directory's worker."""
+    """The live server's URL; tasks it queues run on the session's worker."""
     request.getfixturevalue("celery_worker")
-    _follow_current_broker()
-    yield live_server.url
-    _follow_current_broker()
+    request.getfixturevalue("short_timeouts")
+    return live_server.url
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from containers.models import Container
 from hosts.choices import HostStatus
 from hosts.models import Host
 from tests.fleet import wait_for
-from tests.integration.conftest import start_process, stop_process
+from tests.live_services import start_process, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

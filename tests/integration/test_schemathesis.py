@@ -21,7 +21,7 @@ from accounts.models import ApiToken
 from accounts.roles import Role
 from accounts.services import create_token
 from hosts.models import Host, HostGroup
-from tests.integration.conftest import _free_port, start_process, stop_process
+from tests.live_services import free_port, start_process, stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -50,7 +50,7 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture
 def live_api(service_env, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {
         **service_env,
         # A Redis database no Celery worker listens on: queued operations stay pending.
