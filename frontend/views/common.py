@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.permissions import scope_queryset
 from accounts.roles import Role, has_role
 from operations.models import Operation
 
 View = Callable[..., HttpResponse]
+F = TypeVar("F", bound=BaseForm)
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -44,6 +48,20 @@ def requires(role: Role) -> Callable[[View], View]:
 viewer = requires(Role.VIEWER)
 operator = requires(Role.OPERATOR)
 admin = requires(Role.ADMIN)
+
+
+def visible(request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+    """Only the rows the user's host-group scope lets them see (all, when unscoped)."""
+    return scope_queryset(queryset, request.user)
+
+
+def scoped_form(request: HttpRequest, form: F) -> F:
+    """The form, its choices of hosts, groups and the like limited to the user's scope."""
+    for field in form.fields.values():
+        queryset = getattr(field, "queryset", None)
+        if queryset is not None:
+            field.queryset = visible(request, queryset)  # type: ignore[attr-defined]
+    return form
 
 
 def paginate(request: HttpRequest, items: Any, per_page: int) -> Page:

@@ -13,7 +13,7 @@ from containers.models import Container
 from hosts.models import Host
 from operations.models import Operation
 
-from .common import is_htmx, operator, paginate, refused, started, viewer
+from .common import is_htmx, operator, paginate, refused, started, viewer, visible
 
 CONTAINERS_PER_PAGE = 100
 BULK_VERBS = ("start", "stop", "restart")
@@ -32,13 +32,13 @@ ACTIONS = {
 @viewer
 def container_list(request: HttpRequest) -> HttpResponse:
     filterset = ContainerFilterSet(
-        request.GET or None, queryset=Container.objects.select_related("host")
+        request.GET or None, queryset=visible(request, Container.objects.select_related("host"))
     )
     containers = filterset.qs.order_by("host__name", "name")
     context = {
         "page": paginate(request, containers, CONTAINERS_PER_PAGE),
         "states": ContainerState.choices,
-        "hosts": Host.objects.order_by("name").values_list("pk", "name"),
+        "hosts": visible(request, Host.objects.order_by("name")).values_list("pk", "name"),
     }
     template = (
         "frontend/partials/containers.html" if is_htmx(request) else "frontend/containers.html"
@@ -53,7 +53,7 @@ def container_bulk(request: HttpRequest) -> HttpResponse:
     if verb not in BULK_VERBS:
         return refused(request, "Choose start, stop or restart.", "frontend:containers")
     ids = [value for value in request.POST.getlist("container") if value.isdigit()]
-    containers = list(Container.objects.filter(pk__in=ids).select_related("host"))
+    containers = list(visible(request, Container.objects.filter(pk__in=ids).select_related("host")))
     if not containers:
         return refused(request, "Select at least one container first.", "frontend:containers")
     operation = services.bulk_container_action(
@@ -77,7 +77,7 @@ def _recent_operations(container: Container) -> list[Operation]:
 
 @viewer
 def container_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    container = Container.objects.select_related("host").filter(pk=pk).first()
+    container = visible(request, Container.objects.select_related("host")).filter(pk=pk).first()
     if is_htmx(request):
         # Polled: a container removed meanwhile says so instead of vanishing.
         return render(
@@ -97,7 +97,7 @@ def container_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator
 def container_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
-    container = get_object_or_404(Container.objects.select_related("host"), pk=pk)
+    container = get_object_or_404(visible(request, Container.objects.select_related("host")), pk=pk)
     if verb == "remove":
         operation = services.remove_container(container, actor=request.user, force=True)
         message = f"Removing {container.name}."
@@ -113,7 +113,7 @@ def container_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
 @require_POST
 @operator
 def container_stats(request: HttpRequest, pk: int) -> HttpResponse:
-    container = get_object_or_404(Container.objects.select_related("host"), pk=pk)
+    container = get_object_or_404(visible(request, Container.objects.select_related("host")), pk=pk)
     operation = services.container_stats(container, actor=request.user)
     return started(
         request, operation, f"Sampling {container.name}'s stats.", "frontend:container", pk=pk
@@ -124,7 +124,7 @@ def container_stats(request: HttpRequest, pk: int) -> HttpResponse:
 @operator
 def container_logs_follow(request: HttpRequest, pk: int) -> HttpResponse:
     """Start following the log; the answer is a panel that polls the operation's stream."""
-    container = get_object_or_404(Container.objects.select_related("host"), pk=pk)
+    container = get_object_or_404(visible(request, Container.objects.select_related("host")), pk=pk)
     operation = services.container_logs(
         container, actor=request.user, tail=LOG_TAIL, follow=True, duration=LOG_FOLLOW_SECONDS
     )

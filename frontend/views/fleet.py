@@ -12,21 +12,21 @@ from hosts.choices import HostStatus
 from hosts.filtersets import HostFilterSet
 from hosts.models import Host, HostGroup
 
-from .common import is_htmx, paginate, viewer
+from .common import is_htmx, paginate, viewer, visible
 
 HOSTS_PER_PAGE = 50
 STOPPED_STATES = ("exited", "created", "dead")
 PROBLEM_STATUSES = [s for s in HostStatus.values if s not in (HostStatus.ONLINE, HostStatus.NEW)]
 
 
-def _totals() -> dict[str, int]:
+def _totals(request: HttpRequest) -> dict[str, int]:
     """Fleet-wide counts: two aggregate queries, whatever the fleet's size."""
-    hosts = Host.objects.aggregate(
+    hosts = visible(request, Host.objects.all()).aggregate(
         hosts=Count("id"),
         online=Count("id", filter=Q(status=HostStatus.ONLINE)),
         problems=Count("id", filter=Q(status__in=PROBLEM_STATUSES)),
     )
-    containers = Container.objects.aggregate(
+    containers = visible(request, Container.objects.all()).aggregate(
         running=Count("id", filter=Q(state="running")),
         stopped=Count("id", filter=Q(state__in=STOPPED_STATES)),
         unhealthy=Count("id", filter=Q(health="unhealthy")),
@@ -60,7 +60,7 @@ def host_rows(queryset):  # type: ignore[no-untyped-def]
 
 @viewer
 def dashboard(request: HttpRequest) -> HttpResponse:
-    filterset = HostFilterSet(request.GET or None, queryset=Host.objects.all())
+    filterset = HostFilterSet(request.GET or None, queryset=visible(request, Host.objects.all()))
     error = ""
     try:
         hosts = filterset.qs
@@ -77,12 +77,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "hosts": page.object_list,
-        "totals": _totals(),
+        "totals": _totals(request),
         "filter_error": error,
         "filtered": bool(request.GET.keys() - {"page"}),
     }
     if is_htmx(request):
         return render(request, "frontend/partials/fleet.html", context)
-    context["groups"] = HostGroup.objects.order_by("name").values_list("name", flat=True)
+    context["groups"] = visible(request, HostGroup.objects.order_by("name")).values_list(
+        "name", flat=True
+    )
     context["statuses"] = HostStatus.choices
     return render(request, "frontend/dashboard.html", context)

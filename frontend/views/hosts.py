@@ -16,7 +16,7 @@ from images.services import request_prune
 from operations.models import Operation
 
 from ..forms import HostForm, PruneForm
-from .common import admin, done, is_htmx, operator, refused, started, viewer
+from .common import admin, done, is_htmx, operator, refused, scoped_form, started, viewer, visible
 
 RECENT_OPERATIONS = 10
 
@@ -38,7 +38,10 @@ def _host_context(host: Host) -> dict[str, object]:
 @viewer
 def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
     host = get_object_or_404(
-        Host.objects.select_related("ssh_key", "jump_host").prefetch_related("groups"), pk=pk
+        visible(request, Host.objects.select_related("ssh_key", "jump_host")).prefetch_related(
+            "groups"
+        ),
+        pk=pk,
     )
     template = "frontend/partials/host.html" if is_htmx(request) else "frontend/host.html"
     return render(request, template, _host_context(host))
@@ -47,7 +50,7 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator
 def host_refresh(request: HttpRequest, pk: int) -> HttpResponse:
-    host = get_object_or_404(Host, pk=pk)
+    host = get_object_or_404(visible(request, Host.objects.all()), pk=pk)
     operation = services.request_refresh(host, actor=request.user)
     return started(request, operation, f"Refresh of {host.name} queued.", "frontend:host", pk=pk)
 
@@ -55,7 +58,7 @@ def host_refresh(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @admin
 def host_approve_key(request: HttpRequest, pk: int) -> HttpResponse:
-    host = get_object_or_404(Host, pk=pk)
+    host = get_object_or_404(visible(request, Host.objects.all()), pk=pk)
     try:
         services.approve_host_key(host, actor=request.user)
     except ValueError as exc:
@@ -66,7 +69,7 @@ def host_approve_key(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @admin
 def host_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    host = get_object_or_404(Host, pk=pk)
+    host = get_object_or_404(visible(request, Host.objects.all()), pk=pk)
     services.remove_host(host, actor=request.user)
     messages.success(request, f"{host.name} was removed from the fleet.")
     if is_htmx(request):  # the page is gone: send the browser to the fleet
@@ -77,7 +80,7 @@ def host_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator
 def host_prune(request: HttpRequest) -> HttpResponse:
-    form = PruneForm(request.POST)
+    form = scoped_form(request, PruneForm(request.POST))
     if not form.is_valid():
         return refused(request, "Choose a host to prune.", "frontend:images")
     host = form.cleaned_data["host"]
@@ -87,7 +90,7 @@ def host_prune(request: HttpRequest) -> HttpResponse:
 
 @admin
 def host_add(request: HttpRequest) -> HttpResponse:
-    form = HostForm(request.POST or None, request.FILES or None)
+    form = scoped_form(request, HostForm(request.POST or None, request.FILES or None))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -12,14 +12,14 @@ from images import services
 from images.models import Image
 
 from ..forms import PruneForm, PullForm
-from .common import is_htmx, operator, paginate, refused, started, viewer
+from .common import is_htmx, operator, paginate, refused, scoped_form, started, viewer, visible
 
 IMAGES_PER_PAGE = 50
 
 
 def _fleet_images(request: HttpRequest) -> dict[str, object]:
     """One entry per image id (newest first), grouped as the API groups them."""
-    rows = Image.objects.all()
+    rows = visible(request, Image.objects.all())
     search = request.GET.get("q", "").strip()
     if search:
         rows = rows.filter(Q(tags__icontains=search) | Q(image_id__icontains=search))
@@ -32,7 +32,8 @@ def _fleet_images(request: HttpRequest) -> dict[str, object]:
     page = paginate(request, image_ids, IMAGES_PER_PAGE)
     ids = list(page.object_list)
     entries = services.group_fleet_images(
-        ids, Image.objects.filter(image_id__in=ids).select_related("host").order_by()
+        ids,
+        visible(request, Image.objects.filter(image_id__in=ids)).select_related("host").order_by(),
     )
     return {"page": page, "images": entries, "q": search}
 
@@ -42,15 +43,19 @@ def image_list(request: HttpRequest) -> HttpResponse:
     context = _fleet_images(request)
     if is_htmx(request):
         return render(request, "frontend/partials/images.html", context)
-    hosts = Host.objects.order_by("name")
-    context.update(pull_form=PullForm(), prune_form=PruneForm(), all_hosts=hosts)
+    hosts = visible(request, Host.objects.order_by("name"))
+    context.update(
+        pull_form=scoped_form(request, PullForm()),
+        prune_form=scoped_form(request, PruneForm()),
+        all_hosts=hosts,
+    )
     return render(request, "frontend/images.html", context)
 
 
 @require_POST
 @operator
 def image_pull(request: HttpRequest) -> HttpResponse:
-    form = PullForm(request.POST)
+    form = scoped_form(request, PullForm(request.POST))
     if not form.is_valid():
         problems = "; ".join(" ".join(map(str, errors)) for errors in form.errors.values())
         return refused(request, problems, "frontend:images")
@@ -69,7 +74,7 @@ def image_pull(request: HttpRequest) -> HttpResponse:
 @operator
 def image_remove(request: HttpRequest, pk: int) -> HttpResponse:
     """Remove one image from one host (``pk`` is that host's image row)."""
-    image = get_object_or_404(Image.objects.select_related("host"), pk=pk)
+    image = get_object_or_404(visible(request, Image.objects.select_related("host")), pk=pk)
     operation = services.request_remove(image, force=True, actor=request.user)
     return started(
         request, operation, f"Removing {image} from {image.host.name}.", "frontend:images"

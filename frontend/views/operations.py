@@ -11,14 +11,16 @@ from operations import services, streams
 from operations.choices import OperationStatus
 from operations.models import Operation
 
-from .common import done, is_htmx, operator, paginate, refused, viewer
+from .common import done, is_htmx, operator, paginate, refused, viewer, visible
 
 OPERATIONS_PER_PAGE = 50
 
 
 @viewer
 def operation_list(request: HttpRequest) -> HttpResponse:
-    operations = Operation.objects.select_related("host").order_by("-created_at", "-id")
+    operations = visible(request, Operation.objects.select_related("host")).order_by(
+        "-created_at", "-id"
+    )
     filters = {
         "status": request.GET.get("status", ""),
         "action": request.GET.get("action", "").strip(),
@@ -40,7 +42,7 @@ def operation_list(request: HttpRequest) -> HttpResponse:
 @viewer
 def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     operation = get_object_or_404(
-        Operation.objects.select_related("host", "parent", "actor"), pk=pk
+        visible(request, Operation.objects.select_related("host", "parent", "actor")), pk=pk
     )
     context = {
         "op": operation,
@@ -53,7 +55,7 @@ def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @viewer
 def operation_feedback(request: HttpRequest, pk: int) -> HttpResponse:
     """The feedback card of an action, polled until its operation ends."""
-    operation = get_object_or_404(Operation, pk=pk)
+    operation = get_object_or_404(visible(request, Operation.objects.all()), pk=pk)
     return render(
         request,
         "frontend/partials/op_feedback.html",
@@ -68,7 +70,7 @@ def operation_feedback(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator
 def operation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    operation = get_object_or_404(Operation, pk=pk)
+    operation = get_object_or_404(visible(request, Operation.objects.all()), pk=pk)
     try:
         services.request_cancel(operation, actor=request.user)
     except ValueError as exc:
@@ -80,7 +82,7 @@ def operation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def operation_stream(request: HttpRequest, pk: int) -> HttpResponse:
     """New lines of an operation's stream from ``offset`` on, followed by the poller that
     asks for the next ones (swapped in place of the previous poller)."""
-    operation = get_object_or_404(Operation, pk=pk)
+    operation = get_object_or_404(visible(request, Operation.objects.all()), pk=pk)
     offset = request.GET.get("offset", "0")
     start = int(offset) if offset.isdigit() else 0
     try:

@@ -14,7 +14,7 @@ from deployments import services
 from deployments.models import Revision, Rollout, RolloutHost, Service
 
 from ..forms import RevisionForm, ServiceForm, SpecFields
-from .common import is_htmx, operator, refused, started, viewer
+from .common import is_htmx, operator, refused, scoped_form, started, viewer, visible
 
 RECENT_ROLLOUTS = 5
 
@@ -29,7 +29,9 @@ def _rollouts(service: Service) -> list[Rollout]:
 
 @viewer
 def service_list(request: HttpRequest) -> HttpResponse:
-    services_ = Service.objects.select_related("current_revision", "host_group").prefetch_related(
+    services_ = visible(
+        request, Service.objects.select_related("current_revision", "host_group")
+    ).prefetch_related(
         "hosts",
         Prefetch("rollouts", queryset=Rollout.objects.order_by("-created_at", "-id")),
     )
@@ -42,7 +44,7 @@ def service_list(request: HttpRequest) -> HttpResponse:
 
 @operator
 def service_create(request: HttpRequest) -> HttpResponse:
-    form = ServiceForm(request.POST or None)
+    form = scoped_form(request, ServiceForm(request.POST or None))
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             service = form.service.save()
@@ -61,7 +63,9 @@ def service_create(request: HttpRequest) -> HttpResponse:
 @viewer
 def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
     service = get_object_or_404(
-        Service.objects.select_related("current_revision", "host_group").prefetch_related("hosts"),
+        visible(
+            request, Service.objects.select_related("current_revision", "host_group")
+        ).prefetch_related("hosts"),
         pk=pk,
     )
     revisions = list(service.revisions.order_by("-number"))
@@ -86,7 +90,7 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @operator
 def revision_create(request: HttpRequest, pk: int) -> HttpResponse:
-    service = get_object_or_404(Service, pk=pk)
+    service = get_object_or_404(visible(request, Service.objects.all()), pk=pk)
     latest = service.revisions.order_by("-number").first()
     initial = SpecFields.initial_from(latest.spec, latest.health) if latest else {}
     form = RevisionForm(request.POST or None, initial=initial)
@@ -127,7 +131,7 @@ def _start_rollout(request: HttpRequest, service: Service, start) -> HttpRespons
 @require_POST
 @operator
 def service_deploy(request: HttpRequest, pk: int) -> HttpResponse:
-    service = get_object_or_404(Service, pk=pk)
+    service = get_object_or_404(visible(request, Service.objects.all()), pk=pk)
     number = request.POST.get("revision", "")
     revisions = service.revisions.order_by("-number")
     revision = (
@@ -143,7 +147,7 @@ def service_deploy(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator
 def service_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse:
-    service = get_object_or_404(Service, pk=pk)
+    service = get_object_or_404(visible(request, Service.objects.all()), pk=pk)
     revision = get_object_or_404(Revision, service=service, number=number)
     return _start_rollout(
         request, service, lambda: services.rollback(service, revision, actor=request.user)
