@@ -62,17 +62,6 @@ class ContainerSerializer(serializers.HyperlinkedModelSerializer):
         read_only_fields = fields
 
 
-class OperationAcceptedSerializer(serializers.Serializer):
-    """The answer to an action: the operation to poll (``GET operation_url``)."""
-
-    operation = serializers.IntegerField()
-    operation_url = serializers.URLField()
-    status = serializers.CharField()
-
-    class Meta:
-        ref_name = "ContainerOperationAccepted"
-
-
 # --- lifecycle bodies ------------------------------------------------------------------------
 
 

@@ -6,9 +6,8 @@ from typing import Any
 
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import generics, serializers, status, viewsets
+from rest_framework import generics, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -20,7 +19,8 @@ from containers import services
 from containers.filtersets import ContainerFilterSet
 from containers.models import Container
 from hosts.models import Host
-from operations.models import Operation
+from operations.api.responses import operation_accepted
+from operations.api.serializers import OperationAcceptedSerializer
 
 from .serializers import (
     ContainerBulkSerializer,
@@ -31,7 +31,6 @@ from .serializers import (
     ContainerRunSerializer,
     ContainerSerializer,
     ContainerStopSerializer,
-    OperationAcceptedSerializer,
 )
 
 ACCEPTED = {
@@ -43,16 +42,6 @@ ACCEPTED = {
     400: OpenApiResponse(description="A parameter is invalid; the body names it"),
     404: OpenApiResponse(description="No such container"),
 }
-
-
-def accepted(request: Request, operation: Operation) -> Response:
-    """202 with the operation to poll, as every action answers."""
-    url = request.build_absolute_uri(reverse("operation-detail", args=[operation.pk]))
-    return Response(
-        {"operation": operation.pk, "operation_url": url, "status": operation.status},
-        status=status.HTTP_202_ACCEPTED,
-        headers={"Location": url},
-    )
 
 
 def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -75,7 +64,9 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: str | None = None) -> Response:
         """Start the container (a running one is left as it is, and the result says so)."""
-        return accepted(request, services.start_container(self.get_object(), actor=request.user))
+        return operation_accepted(
+            request, services.start_container(self.get_object(), actor=request.user)
+        )
 
     @extend_schema(request=ContainerStopSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
@@ -83,7 +74,9 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         """Stop the container: SIGTERM, then SIGKILL after ``timeout`` seconds."""
         container = self.get_object()
         params = _valid(ContainerStopSerializer, request)
-        return accepted(request, services.stop_container(container, actor=request.user, **params))
+        return operation_accepted(
+            request, services.stop_container(container, actor=request.user, **params)
+        )
 
     @extend_schema(request=ContainerRestartSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
@@ -92,7 +85,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         container = self.get_object()
         params = _valid(ContainerRestartSerializer, request)
         operation = services.restart_container(container, actor=request.user, **params)
-        return accepted(request, operation)
+        return operation_accepted(request, operation)
 
     @extend_schema(request=ContainerKillSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
@@ -100,7 +93,9 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         """Send a signal to the container's main process (SIGKILL by default)."""
         container = self.get_object()
         params = _valid(ContainerKillSerializer, request)
-        return accepted(request, services.kill_container(container, actor=request.user, **params))
+        return operation_accepted(
+            request, services.kill_container(container, actor=request.user, **params)
+        )
 
     @extend_schema(request=ContainerRemoveSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
@@ -109,7 +104,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         container = self.get_object()
         params = _valid(ContainerRemoveSerializer, request)
         operation = services.remove_container(container, actor=request.user, **params)
-        return accepted(request, operation)
+        return operation_accepted(request, operation)
 
     @extend_schema(
         request=ContainerLogsSerializer,
@@ -130,14 +125,18 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         ``duration`` passes."""
         container = self.get_object()
         params = _valid(ContainerLogsSerializer, request)
-        return accepted(request, services.container_logs(container, actor=request.user, **params))
+        return operation_accepted(
+            request, services.container_logs(container, actor=request.user, **params)
+        )
 
     @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def stats(self, request: Request, pk: str | None = None) -> Response:
         """Sample the container's resource use once; the result holds cpu_percent,
         mem_usage, mem_limit, mem_percent, net_rx_bytes, net_tx_bytes and pids."""
-        return accepted(request, services.container_stats(self.get_object(), actor=request.user))
+        return operation_accepted(
+            request, services.container_stats(self.get_object(), actor=request.user)
+        )
 
     @extend_schema(request=ContainerBulkSerializer, responses=ACCEPTED)
     @action(detail=False, methods=["post"])
@@ -169,7 +168,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         operation = services.bulk_container_action(
             containers, verb, actor=request.user, label=f"{verb} {label}", **body
         )
-        return accepted(request, operation)
+        return operation_accepted(request, operation)
 
 
 class HostContainersView(generics.ListCreateAPIView):
@@ -216,4 +215,4 @@ class HostContainersView(generics.ListCreateAPIView):
         serializer = ContainerRunSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         operation = services.run_container(host, serializer.to_agent_args(), actor=request.user)
-        return accepted(request, operation)
+        return operation_accepted(request, operation)

@@ -135,9 +135,3 @@ class HostGroupSerializer(serializers.ModelSerializer):
     class Meta:
         model = HostGroup
         fields = ["id", "name", "description"]
-
-
-class HostActionAcceptedSerializer(serializers.Serializer):
-    operation = serializers.IntegerField()
-    operation_url = serializers.URLField()
-    status = serializers.CharField()

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -13,8 +12,10 @@ from accounts.roles import Role
 from hosts import services
 from hosts.filtersets import HostFilterSet
 from hosts.models import Host, HostGroup
+from operations.api.responses import operation_accepted
+from operations.api.serializers import OperationAcceptedSerializer
 
-from .serializers import HostActionAcceptedSerializer, HostGroupSerializer, HostSerializer
+from .serializers import HostGroupSerializer, HostSerializer
 
 
 class HostViewSet(
@@ -31,17 +32,12 @@ class HostViewSet(
     ordering_fields = ["name", "status", "last_seen_at"]
     action_roles = {"refresh": Role.OPERATOR}  # everything else that writes: admin
 
-    @extend_schema(request=None, responses={202: HostActionAcceptedSerializer})
+    @extend_schema(request=None, responses={202: OperationAcceptedSerializer})
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, pk: str | None = None) -> Response:
         """Queue a refresh of the host; poll the operation for its outcome."""
         operation = services.request_refresh(self.get_object(), actor=request.user)
-        url = request.build_absolute_uri(reverse("operation-detail", args=[operation.pk]))
-        return Response(
-            {"operation": operation.pk, "operation_url": url, "status": operation.status},
-            status=status.HTTP_202_ACCEPTED,
-            headers={"Location": url},
-        )
+        return operation_accepted(request, operation)
 
     @extend_schema(request=None, responses={200: HostSerializer})
     @action(detail=True, methods=["post"], url_path="approve-host-key")

@@ -152,9 +152,3 @@ class ImagePruneSerializer(serializers.Serializer):
     all = serializers.BooleanField(
         default=False, help_text="remove every unused image, not only dangling ones"
     )
-
-
-class ImageActionAcceptedSerializer(serializers.Serializer):
-    operation = serializers.IntegerField()
-    operation_url = serializers.URLField()
-    status = serializers.CharField()

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from django.db.models import Max
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -17,27 +16,18 @@ from accounts.roles import Role
 from images import services
 from images.filtersets import ImageFilterSet
 from images.models import Image, RegistryCredential
-from operations.models import Operation
+from operations.api.responses import operation_accepted
+from operations.api.serializers import OperationAcceptedSerializer
 
 from .serializers import (
     BulkImagePullSerializer,
     FleetImageSerializer,
     HostImageSerializer,
-    ImageActionAcceptedSerializer,
     ImagePruneSerializer,
     ImagePullSerializer,
     ImageRemoveSerializer,
     RegistryCredentialSerializer,
 )
-
-
-def _accepted(request: Request, operation: Operation) -> Response:
-    url = request.build_absolute_uri(reverse("operation-detail", args=[operation.pk]))
-    return Response(
-        {"operation": operation.pk, "operation_url": url, "status": operation.status},
-        status=status.HTTP_202_ACCEPTED,
-        headers={"Location": url},
-    )
 
 
 class RegistryCredentialViewSet(viewsets.ModelViewSet):
@@ -79,7 +69,7 @@ class FleetImageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.Gen
             return self.get_paginated_response(data)
         return Response(data)
 
-    @extend_schema(request=BulkImagePullSerializer, responses={202: ImageActionAcceptedSerializer})
+    @extend_schema(request=BulkImagePullSerializer, responses={202: OperationAcceptedSerializer})
     @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
     def pull(self, request: Request) -> Response:
         """Pull an image onto many hosts (ids, or every host with a label) at once.
@@ -96,7 +86,7 @@ class FleetImageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.Gen
             serializer.validated_data["pull"],
             actor=request.user,
         )
-        return _accepted(request, operation)
+        return operation_accepted(request, operation)
 
 
 class HostImageViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
@@ -108,7 +98,7 @@ class HostImageViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["size", "created", "updated_at"]
     write_role = Role.OPERATOR
 
-    @extend_schema(request=ImageRemoveSerializer, responses={202: ImageActionAcceptedSerializer})
+    @extend_schema(request=ImageRemoveSerializer, responses={202: OperationAcceptedSerializer})
     @action(detail=True, methods=["post"])
     def remove(self, request: Request, pk: str | None = None) -> Response:
         """Remove this image from its host (force by default)."""
@@ -118,7 +108,7 @@ class HostImageViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         operation = services.request_remove(
             image, force=serializer.validated_data["force"], actor=request.user
         )
-        return _accepted(request, operation)
+        return operation_accepted(request, operation)
 
 
 class HostImagePullView(APIView):
@@ -126,7 +116,7 @@ class HostImagePullView(APIView):
 
     write_role = Role.OPERATOR
 
-    @extend_schema(request=ImagePullSerializer, responses={202: ImageActionAcceptedSerializer})
+    @extend_schema(request=ImagePullSerializer, responses={202: OperationAcceptedSerializer})
     def post(self, request: Request, host_id: int) -> Response:
         host = get_object_or_404(scoped_hosts(request.user), pk=host_id)
         serializer = ImagePullSerializer(data=request.data)
@@ -134,7 +124,7 @@ class HostImagePullView(APIView):
         operation = services.request_pull(
             host, serializer.validated_data["pull"], actor=request.user
         )
-        return _accepted(request, operation)
+        return operation_accepted(request, operation)
 
 
 class HostImagePruneView(APIView):
@@ -142,7 +132,7 @@ class HostImagePruneView(APIView):
 
     write_role = Role.OPERATOR
 
-    @extend_schema(request=ImagePruneSerializer, responses={202: ImageActionAcceptedSerializer})
+    @extend_schema(request=ImagePruneSerializer, responses={202: OperationAcceptedSerializer})
     def post(self, request: Request, host_id: int) -> Response:
         host = get_object_or_404(scoped_hosts(request.user), pk=host_id)
         serializer = ImagePruneSerializer(data=request.data)
@@ -150,4 +140,4 @@ class HostImagePruneView(APIView):
         operation = services.request_prune(
             host, all_unused=serializer.validated_data["all"], actor=request.user
         )
-        return _accepted(request, operation)
+        return operation_accepted(request, operation)

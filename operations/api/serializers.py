@@ -34,3 +34,11 @@ class OperationStreamSerializer(serializers.Serializer):
     items = serializers.ListField(child=serializers.DictField())
     next_offset = serializers.IntegerField()
     finished = serializers.BooleanField()
+
+
+class OperationAcceptedSerializer(serializers.Serializer):
+    """The answer to an action that touches hosts: the operation to poll."""
+
+    operation = serializers.IntegerField()
+    operation_url = serializers.URLField()
+    status = serializers.CharField()
