@@ -32,6 +32,11 @@ def configure(url: str) -> None:
     _url = url
 
 
+def engine_url() -> str:
+    """The engine this agent drives (as configured; the SDK's default if unset)."""
+    return _url or ""
+
+
 def _import_docker() -> Any:
     # The SDK imports paramiko for ssh:// if it can find one; the agent never uses ssh://,
     # and a host's own site-packages paramiko would cost startup time and could be any version.

@@ -3,10 +3,13 @@ needed) or as a local child process."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import secrets
 import shlex
+import socket
+import struct
 import sys
 from dataclasses import dataclass
 
@@ -65,6 +68,18 @@ class AgentLink:
         self.session.close()
         for client in reversed(self.clients):
             client.close()
+
+    def abort(self) -> None:
+        """Close without delivering what is still queued: after a timeout on a dead link,
+        a request stuck in the socket buffer must not reach the host when the link returns
+        (a stale deploy arriving minutes later)."""
+        for client in self.clients:
+            transport = client.get_transport()
+            sock = getattr(transport, "sock", None)
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close()
 
 
 def agent_argv(docker_host: str) -> list[str]:

@@ -79,10 +79,10 @@ class LinkPool:
         self._backoff[key] = _Backoff(config, failures, time.monotonic() + delay, error)
 
     def discard(self, key: int) -> None:
-        """Close and forget a link (after a timeout or a dropped connection)."""
+        """Abort and forget a link (after a timeout, a dropped connection or a change)."""
         entry = self._links.pop(key, None)
         if entry is not None:
-            entry[1].close()
+            entry[1].abort()
 
     def reset_backoff(self, key: int) -> None:
         self._backoff.pop(key, None)

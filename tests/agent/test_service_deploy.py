@@ -246,6 +246,28 @@ def test_deploying_v2_over_v1_starts_it_first_and_replaces_v1(
     assert "demo web v2" in page_inside(docker_host, c["Id"])
 
 
+def test_two_agents_deploying_one_service_take_turns_and_leave_one_container(
+    agent: Agent, agent_pyz: Path, service: str, web: str, docker_host: str
+) -> None:
+    """Each Berth worker has its own agent on a host: two of them deploying the same
+    service at once (a convergence racing a late answer) must not leave two containers."""
+    other = Agent(agent_pyz, docker_host)
+    try:
+        body = {"service": service, "revision": 2, "spec": spec(f"{web}:v2")}
+        first = agent.start("service.deploy", body)
+        wait_for_step(agent, first, "creating")
+        second = other.start("service.deploy", body)
+        first_reply = agent.wait(first, timeout=DEPLOY_TIMEOUT)
+        second_reply = other.wait(second, timeout=DEPLOY_TIMEOUT)
+    finally:
+        other.close(timeout=DEPLOY_TIMEOUT)
+    assert first_reply.ok is True and second_reply.ok is True, (first_reply, second_reply)
+    assert steps(second_reply)[0] == "waiting"
+    assert second_reply.result["replaced"] == [first_reply.result["container"]["id"]]
+    c = only_container(docker_host, service)
+    assert c["Id"] == second_reply.result["container"]["id"]
+
+
 def test_a_v3_that_turns_unhealthy_is_undone_and_v2_keeps_running(
     agent: Agent, service: str, web: str, docker_host: str
 ) -> None:

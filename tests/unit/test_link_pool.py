@@ -21,6 +21,8 @@ class FakeLink:
     def close(self):
         self.alive = False
 
+    abort = close
+
 
 class Opener:
     def __init__(self, *outcomes):

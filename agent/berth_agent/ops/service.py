@@ -9,11 +9,13 @@ the agent waits for it to finish (or undo) before it exits on stdin EOF.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import http.client
+import os
 import re
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,23 +57,62 @@ RESTORE_TIMEOUT_S = 30.0
 DETAIL_CHARS = 500
 _ACTIVE_STATES = ("running", "restarting", "paused")
 
-_locks_guard = threading.Lock()
-_service_locks: dict[str, threading.Lock] = {}
+# How long a deploy/remove waits for another one of the same service on this engine.
+LOCK_WAIT_S = 300.0
+LOCK_POLL_S = 0.2
+LOCK_DIR = os.path.join("~", ".berth", "locks")
+
+
+def _lock_path(service: str) -> str:
+    """One lock file per (engine, service): every agent on the host driving that engine
+    (one per Berth worker process) takes the same lock."""
+    directory = os.path.expanduser(LOCK_DIR)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    key = hashlib.sha256(f"{docker_client.engine_url()}\0{service}".encode()).hexdigest()[:32]
+    return os.path.join(directory, f"service-{key}.lock")
 
 
 @contextlib.contextmanager
-def _service_lock(service: str) -> Iterator[None]:
-    """One deploy/remove of a service at a time in this agent (conflict otherwise)."""
-    with _locks_guard:
-        lock = _service_locks.setdefault(service, threading.Lock())
-    if not lock.acquire(blocking=False):
-        raise AgentError(
-            CONFLICT, f"a service.deploy or service.remove of {service!r} is already running"
-        )
+def _service_lock(ctx: OpContext, service: str) -> Iterator[None]:
+    """One deploy/remove of a service at a time on this engine, across agent processes.
+
+    Two Berth workers may both decide a host needs the service (a convergence racing a
+    late answer); serialised, the second one finds and replaces the first one's container
+    instead of leaving two. A waiter gives up when cancelled or after LOCK_WAIT_S.
+    """
     try:
-        yield
+        fd = os.open(_lock_path(service), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise AgentError(INTERNAL, f"cannot open the lock file for {service!r}: {e}") from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                pass
+            if ctx.cancelled:
+                raise AgentError(CANCELLED, f"{ctx.op} was cancelled while waiting")
+            if time.monotonic() > deadline:
+                raise AgentError(
+                    CONFLICT,
+                    f"another service.deploy or service.remove of {service!r} held the "
+                    f"service for over {LOCK_WAIT_S:g} s",
+                )
+            if not told:
+                ctx.progress(
+                    {"step": "waiting", "message": f"waiting for another change of {service!r}"}
+                )
+                told = True
+            ctx.cancel_event.wait(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        lock.release()
+        os.close(fd)
 
 
 # --- arguments --------------------------------------------------------------------------
@@ -602,7 +643,7 @@ def deploy(ctx: OpContext, args: dict) -> dict[str, Any]:
     health = _health_arg(args.get("health"))
     stop_timeout = opt_int(args, "stop_timeout", 10, 0, 3600)
     assert stop_timeout is not None
-    with _service_lock(service):
+    with _service_lock(ctx, service):
         return _Deploy(
             ctx, service, revision, image, config, fixed_ports, auth, health, stop_timeout
         ).run()
@@ -650,7 +691,7 @@ def remove(ctx: OpContext, args: dict) -> dict[str, Any]:
     stop_timeout = opt_int(args, "stop_timeout", 10, 0, 3600)
     assert stop_timeout is not None
     api = docker_client.api()
-    with _service_lock(service), ctx.finish_on_eof():
+    with _service_lock(ctx, service), ctx.finish_on_eof():
         olds = [
             _Old(c["Id"], ((c.get("Names") or ["/?"])[0]).lstrip("/"), c.get("State") or "")
             for c in _service_containers(api, service)
