@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import LoginView
+from berth.monitoring import views as monitoring
 
 urlpatterns = [
     path("", include("frontend.urls")),
@@ -18,4 +19,8 @@ urlpatterns = [
     path("api/v1/", include("berth.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Probes and the scrape: no login (docs/operations.md).
+    path("healthz", monitoring.healthz, name="healthz"),
+    path("readyz", monitoring.readyz, name="readyz"),
+    path("metrics", monitoring.metrics_view, name="metrics"),
 ]

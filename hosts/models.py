@@ -92,6 +92,7 @@ class Host(SSHEndpoint):
         "agent_version",
         "docker_version",
         "facts",
+        "agent_rtt_ms",
     )
 
     name = models.CharField(max_length=100, unique=True)
@@ -115,6 +116,13 @@ class Host(SSHEndpoint):
     facts = models.JSONField(default=dict, blank=True)
     agent_version = models.CharField(max_length=32, blank=True)
     docker_version = models.CharField(max_length=32, blank=True)
+    # Kept on the row because refreshes run in workers (possibly on other machines)
+    # while /metrics is served by the web process.
+    agent_rtt_ms = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Round trip of a ping to the agent at the last successful refresh (ms)",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

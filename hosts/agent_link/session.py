@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import IO, Any, Protocol
 
@@ -47,10 +48,22 @@ class PendingRequest:
         self._done = threading.Event()
         self._result: Any = None
         self._error: Exception | None = None
+        # Monotonic times of sending and of the final answer: their difference is the
+        # round trip as the reader thread saw it, whenever the caller gets to wait().
+        self.sent_at = time.monotonic()
+        self.answered_at: float | None = None
 
     def _finish(self, result: Any = None, error: Exception | None = None) -> None:
         self._result, self._error = result, error
+        self.answered_at = time.monotonic()
         self._done.set()
+
+    @property
+    def round_trip(self) -> float | None:
+        """Seconds from sending the request to its final answer; None while unanswered."""
+        if self.answered_at is None:
+            return None
+        return self.answered_at - self.sent_at
 
     def done_within(self, timeout: float) -> bool:
         """Whether the final answer arrived within ``timeout`` (nothing is cancelled)."""

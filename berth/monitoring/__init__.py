@@ -1,0 +1,1 @@
+"""Liveness, readiness and Prometheus metrics for whoever runs Berth (docs/operations.md)."""

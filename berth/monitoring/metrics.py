@@ -1,0 +1,222 @@
+"""Prometheus metrics, computed from the database at scrape time.
+
+Operations run and hosts are refreshed in Celery workers, often on other machines
+than the web process serving /metrics, so in-process counters would only ever see
+a fraction of the work. The database sees all of it: every scrape asks it a fixed
+handful of aggregate queries (independent of how many hosts and operations there
+are) and turns the answers into metric families.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Count, Expression, F, FloatField, Q, Sum
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from hosts.choices import HostStatus
+from hosts.models import Host
+from operations import registry
+from operations.choices import FINISHED_STATUSES, OperationStatus
+from operations.models import Operation
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
+
+# Upper bounds (seconds). Operations range from a sub-second container restart to
+# a ten-minute rollout step; agent round trips from a LAN millisecond to a slow
+# WAN/jump-host second.
+OPERATION_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+AGENT_RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+OPEN_STATUSES = (OperationStatus.PENDING, OperationStatus.RUNNING)
+
+
+class SecondsBetween(Expression):
+    """``end - start`` in seconds (a float), computed by the database itself.
+
+    Django's portable datetime subtraction calls a Python function per row on
+    SQLite, which made one scrape of 100k operations take seconds; these are native.
+    """
+
+    def __init__(self, start: str, end: str) -> None:
+        super().__init__(output_field=FloatField())
+        self.start: Any = F(start)
+        self.end: Any = F(end)
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.start, self.end]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        self.start, self.end = exprs
+
+    def _operands(self, compiler: SQLCompiler) -> tuple[str, str, tuple[Any, ...]]:
+        start_sql, start_params = compiler.compile(self.start)
+        end_sql, end_params = compiler.compile(self.end)
+        return start_sql, end_sql, (*end_params, *start_params)
+
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> _AsSqlType:
+        # PostgreSQL and the SQL standard: the length of the interval.
+        start, end, params = self._operands(compiler)
+        return f"CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS DOUBLE PRECISION)", params
+
+    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> _AsSqlType:
+        start, end, params = self._operands(compiler)
+        return f"((julianday({end}) - julianday({start})) * 86400.0)", params
+
+
+def _bucket_counts(
+    field: str, bounds: Sequence[float], to_db: Callable[[float], Any]
+) -> dict[str, Count]:
+    """Cumulative ``Count``s of rows with ``field <= bound``, one column per bound."""
+    return {
+        f"le_{index}": Count("pk", filter=Q(**{f"{field}__lte": to_db(bound)}))
+        for index, bound in enumerate(bounds)
+    }
+
+
+def _buckets(row: Mapping[str, Any], bounds: Sequence[float]) -> list[tuple[str, float]]:
+    buckets = [(floatToGoString(bound), row[f"le_{i}"]) for i, bound in enumerate(bounds)]
+    buckets.append(("+Inf", row["count"]))
+    return buckets
+
+
+def _seconds(value: float | None) -> float:
+    return 0.0 if value is None else float(value)
+
+
+class BerthCollector(Collector):
+    """Fleet and operation metrics; every collect() runs the same five queries."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._hosts()
+        yield from self._operations()
+        yield self._operation_durations()
+        yield from self._agent_round_trips()
+
+    # -- hosts --------------------------------------------------------------------------
+
+    def _hosts(self) -> Metric:
+        family = GaugeMetricFamily(
+            "berth_hosts", "Hosts in the fleet by status.", labels=["status"]
+        )
+        counts = {
+            row["status"]: row["n"]
+            for row in Host.objects.order_by().values("status").annotate(n=Count("pk"))
+        }
+        # Every status, zeros too: an alert on berth_hosts{status="unreachable"} > 0
+        # needs the series to exist while it is 0.
+        for status in HostStatus.values:
+            family.add_metric([status], counts.get(status, 0))
+        return family
+
+    def _agent_round_trips(self) -> Iterable[Metric]:
+        online = Host.objects.order_by().filter(
+            status=HostStatus.ONLINE, agent_rtt_ms__isnull=False
+        )
+        histogram = HistogramMetricFamily(
+            "berth_agent_round_trip_seconds",
+            "Round trip of a ping to each online host's agent at its last refresh.",
+        )
+        row = online.aggregate(
+            count=Count("pk"),
+            total=Sum("agent_rtt_ms"),
+            **_bucket_counts("agent_rtt_ms", AGENT_RTT_BUCKETS, lambda bound: bound * 1000),
+        )
+        histogram.add_metric([], _buckets(row, AGENT_RTT_BUCKETS), _seconds(row["total"]) / 1000)
+        yield histogram
+
+        per_host = GaugeMetricFamily(
+            "berth_host_agent_round_trip_seconds",
+            "Round trip of a ping to the host's agent at its last successful refresh.",
+            labels=["host"],
+        )
+        last_seen = GaugeMetricFamily(
+            "berth_host_last_seen_timestamp_seconds",
+            "When the host last answered a refresh (Unix time).",
+            labels=["host"],
+        )
+        rows = Host.objects.order_by("name").values_list(
+            "name", "status", "agent_rtt_ms", "last_seen_at"
+        )
+        for name, status, rtt_ms, seen in rows:
+            if status == HostStatus.ONLINE and rtt_ms is not None:
+                per_host.add_metric([name], rtt_ms / 1000)
+            if seen is not None:
+                last_seen.add_metric([name], seen.timestamp())
+        yield per_host
+        yield last_seen
+
+    # -- operations ---------------------------------------------------------------------
+
+    def _operations(self) -> Iterable[Metric]:
+        finished = CounterMetricFamily(
+            "berth_operations",
+            "Finished operations by action and outcome (succeeded, failed, cancelled).",
+            labels=["action", "status"],
+        )
+        open_ = GaugeMetricFamily(
+            "berth_operations_open",
+            "Operations waiting for a worker (pending) or running, by action.",
+            labels=["action", "status"],
+        )
+        rows = Operation.objects.order_by().values("action", "status").annotate(n=Count("pk"))
+        counts = {(row["action"], row["status"]): row["n"] for row in rows}
+        # Registered actions get zeros, so rate() and increase() see the first failure.
+        actions = sorted({*registry.action_names(), *(action for action, _ in counts)})
+        for action in actions:
+            for status in FINISHED_STATUSES:
+                finished.add_metric([action, status], counts.get((action, status), 0))
+            for status in OPEN_STATUSES:
+                open_.add_metric([action, status], counts.get((action, status), 0))
+        yield finished
+        yield open_
+
+    def _operation_durations(self) -> Metric:
+        family = HistogramMetricFamily(
+            "berth_operation_duration_seconds",
+            "How long finished operations ran, from claim to outcome, by action and outcome.",
+            labels=["action", "status"],
+        )
+        for row in self._duration_rows():
+            buckets = _buckets(row, OPERATION_DURATION_BUCKETS)
+            family.add_metric([row["action"], row["status"]], buckets, _seconds(row["total"]))
+        return family
+
+    def _duration_rows(self) -> Iterable[Mapping[str, Any]]:
+        # One grouped query: each bucket is a conditional COUNT over the same rows.
+        return (
+            Operation.objects.order_by()
+            .filter(
+                status__in=FINISHED_STATUSES,
+                started_at__isnull=False,
+                finished_at__isnull=False,
+            )
+            .alias(duration=SecondsBetween("started_at", "finished_at"))
+            .values("action", "status")
+            .annotate(
+                count=Count("pk"),
+                total=Sum("duration"),
+                **_bucket_counts("duration", OPERATION_DURATION_BUCKETS, float),
+            )
+            .order_by("action", "status")
+        )
+
+
+_registry = CollectorRegistry(auto_describe=False)
+_registry.register(BerthCollector())
+
+
+def render() -> bytes:
+    """The current metrics in Prometheus' text exposition format."""
+    return generate_latest(_registry)
