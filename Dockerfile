@@ -1,4 +1,5 @@
-# Berth server image: web, worker and beat all run from it (see docker-compose.yml).
+# Berth server image: migrate, web, worker, beat and the watcher all run from it
+# (see docker-compose.yml and docs/deployment.md).
 FROM python:3.11-slim-bookworm AS assets
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm \
     && rm -rf /var/lib/apt/lists/*
@@ -7,16 +8,21 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
 FROM python:3.11-slim-bookworm
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 BERTH_DEBUG=false
-RUN useradd --create-home --uid 1000 berth
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    BERTH_DEBUG=false BERTH_VAR_DIR=/var/lib/berth
+RUN useradd --create-home --uid 1000 berth \
+    && mkdir -p /var/lib/berth/beat && chown -R berth:berth /var/lib/berth
 WORKDIR /app
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 COPY --from=assets /src/node_modules ./node_modules
 COPY . .
+# The agent bundle every host gets (its SHA-256 is what the server checks), and the
+# static files whitenoise serves. Both are built here, from the tree in the image.
 RUN python scripts/build-agent \
+    && rm -rf build/agent-deps \
     && BERTH_DEBUG=true BERTH_VAR_DIR=/tmp/build-var python manage.py collectstatic --no-input -v0 \
     && rm -rf /tmp/build-var
 USER berth
 EXPOSE 8000
-CMD ["gunicorn", "berth.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "berth.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 run:  ## install what is missing, then run Berth on 127.0.0.1:8000
 	scripts/run
 
-test:  ## the whole suite, against a test fleet it starts and stops itself
+test:  ## the whole suite on SQLite, then on PostgreSQL, against a test fleet it starts and stops itself
 	scripts/run-tests
 
 test-unit:  ## tests that need no test fleet
@@ -19,6 +19,7 @@ lint:
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	$(PY) manage.py makemigrations --check --dry-run
+	scripts/check-compose
 
 format:
 	$(VENV)/bin/ruff check --fix .
@@ -32,6 +33,8 @@ bench:  ## benchmarks against the test fleet (started if it is not up); JSON in 
 	scripts/testbed status >/dev/null 2>&1 || scripts/testbed up 3
 	$(PY) bench/agent_latency.py
 	$(PY) bench/deploy.py
+	$(PY) bench/ui_scale.py
+	$(PY) bench/fleet_refresh.py
 
 screenshots:  ## PNGs of the main pages into docs/screenshots/ (test fleet started if it is not up)
 	scripts/bootstrap test

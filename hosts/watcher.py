@@ -4,7 +4,9 @@ something changes on it, so changes made outside Berth show up within seconds.
 One watcher process (``manage.py watch_fleet``) holds one event subscription per
 host on its own pooled agent links. Events are debounced per host and turned
 into ordinary ``refresh_host`` tasks, so the workers stay the only writers of
-host state and a burst of events costs one refresh.
+host state and a burst of events costs one refresh. With hosts sharded across
+workers (``BERTH_HOST_SHARDS``), ``watch_fleet --shards`` follows only the hosts
+of the given shards, so each machine can watch the hosts its own workers serve.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from django.conf import settings
 
 from hosts.agent_link.errors import AgentError, AgentLinkError
 from hosts.agent_link.launch import AgentLink, LinkConfig
@@ -38,9 +43,22 @@ class _Subscription:
 
 
 class FleetWatcher:
-    def __init__(self, *, resync_every: float = 2.0, debounce: float = 0.3) -> None:
+    """Follows the hosts of the given shards (``hosts.<pk % BERTH_HOST_SHARDS>``), or
+    every host when ``shards`` is None. After every pass over the fleet it touches
+    ``heartbeat``, so a health check can tell that the watcher still runs."""
+
+    def __init__(
+        self,
+        *,
+        resync_every: float = 2.0,
+        debounce: float = 0.3,
+        shards: Collection[int] | None = None,
+        heartbeat: Path | None = None,
+    ) -> None:
         self.resync_every = resync_every
         self.debounce = debounce
+        self.shards = set(shards) if shards is not None else None
+        self.heartbeat = heartbeat
         self._subscriptions: dict[int, _Subscription] = {}
         self._dirty: dict[int, float] = {}
         self._lock = threading.Lock()
@@ -51,6 +69,8 @@ class FleetWatcher:
             if time.monotonic() >= next_sync:
                 self.sync()
                 next_sync = time.monotonic() + self.resync_every
+                if self.heartbeat is not None:
+                    self.heartbeat.touch()
             self.flush()
             stop.wait(0.1)
         for subscription in self._subscriptions.values():
@@ -58,7 +78,11 @@ class FleetWatcher:
 
     def sync(self) -> None:
         """Subscribe to hosts that have no live subscription; drop removed hosts."""
-        hosts = list(Host.objects.select_related("ssh_key", "jump_host__ssh_key"))
+        hosts = [
+            host
+            for host in Host.objects.select_related("ssh_key", "jump_host__ssh_key")
+            if self.follows(host.pk)
+        ]
         for host in hosts:
             current = self._subscriptions.get(host.pk)
             config = services.link_config(host)
@@ -80,6 +104,11 @@ class FleetWatcher:
         for pk in set(self._subscriptions) - known:
             gone = self._subscriptions.pop(pk)
             gone.request.session.cancel(gone.request.id)
+
+    def follows(self, host_id: int) -> bool:
+        if self.shards is None or settings.BERTH_HOST_SHARDS <= 0:
+            return True
+        return host_id % settings.BERTH_HOST_SHARDS in self.shards
 
     def _marker(self, host_id: int) -> Callable[[dict[str, Any]], None]:
         return lambda _event: self.mark(host_id)

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Count, F, Model, Q
 from django.utils import timezone
 
+from berth.logging import bind_log_context, log_context
 from hosts.agent_link.errors import AgentError, AgentLinkError
 
 from . import registry
@@ -95,7 +96,10 @@ def enqueue(operation: Operation) -> Operation:
         raise ValueError(f"no handler is registered for {operation.action}")
     transaction.on_commit(
         lambda: execute_operation.apply_async(
-            (operation.pk,), soft_time_limit=spec.time_limit, time_limit=spec.time_limit + 30
+            (operation.pk,),
+            {"host_id": operation.host_id},
+            soft_time_limit=spec.time_limit,
+            time_limit=spec.time_limit + 30,
         )
     )
     return operation
@@ -199,9 +203,17 @@ def claim_operation(operation_id: int) -> Operation | None:
 
 def execute(operation_id: int) -> Outcome:
     """Run a queued operation to its end (or to a retry); never raises for host trouble."""
+    # Every line logged while it runs, here or in the handler, names the operation.
+    with log_context(operation_id=operation_id):
+        return _execute(operation_id)
+
+
+def _execute(operation_id: int) -> Outcome:
     operation = claim_operation(operation_id)
     if operation is None:
         return Outcome()
+    # Reset with the block in execute(), so it never outlives this run.
+    bind_log_context(host=operation.host.name if operation.host else None)
     spec = registry.get_action(operation.action)
     if spec is None:
         _finish(operation, OperationStatus.FAILED, error=f"unknown action {operation.action}")
@@ -341,7 +353,9 @@ def submit_bulk(
         raise ValueError(f"no handler is registered for {action}")
     limits = {"soft_time_limit": spec.time_limit, "time_limit": spec.time_limit + 30}
     tasks = group(
-        execute_operation.signature((child.pk,), options=limits, immutable=True)
+        execute_operation.signature(
+            (child.pk,), {"host_id": child.host_id}, options=limits, immutable=True
+        )
         for child in children
     )
     transaction.on_commit(tasks.apply_async)

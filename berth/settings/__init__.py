@@ -9,8 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
-from .env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from .env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_optional_secret,
+    env_secret,
+    env_str,
+    url_with_password,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("BERTH_VAR_DIR", str(BASE_DIR / "var")))
@@ -80,6 +91,10 @@ DATABASES = {
         conn_max_age=env_int("BERTH_DB_CONN_MAX_AGE", 0, minimum=0),
     )
 }
+# The database password may live apart from DATABASE_URL, e.g. in a secret file.
+_db_password = env_optional_secret("BERTH_DB_PASSWORD")
+if _db_password is not None:
+    DATABASES["default"]["PASSWORD"] = _db_password
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat write to one SQLite file: WAL lets readers run beside a
     # writer, and IMMEDIATE transactions wait for the lock instead of failing.
@@ -151,14 +166,33 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery -----------------------------------------------------------------
-CELERY_BROKER_URL = env_str("BERTH_REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = url_with_password(
+    env_str("BERTH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    env_optional_secret("BERTH_REDIS_PASSWORD"),
+)
 CELERY_TASK_IGNORE_RESULT = True  # the Operation row is the record, not the result backend
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("BERTH_TASKS_EAGER", False)
+# Split the hosts into this many queues, hosts.<host id % N>, each served only by the
+# workers told to consume it (berth/routing.py); 0 keeps every task on the default queue.
+# Every process that queues tasks (web, worker, beat, watcher) must use the same value.
+BERTH_HOST_SHARDS = env_int("BERTH_HOST_SHARDS", 0, minimum=0)
+CELERY_TASK_ROUTES = ["berth.routing.route_task"]
+if BERTH_HOST_SHARDS:
+    # A worker started without --queues serves the default queue and every shard;
+    # `celery -A berth worker --queues hosts.0,celery` serves only those.
+    CELERY_TASK_QUEUES = [
+        Queue(name, Exchange(name), routing_key=name)
+        for name in ["celery", *(f"hosts.{index}" for index in range(BERTH_HOST_SHARDS))]
+    ]
 BERTH_REFRESH_INTERVAL = env_float("BERTH_REFRESH_INTERVAL", 30.0, minimum=1.0)
+# A fleet refresh is split into tasks of at most this many hosts (per shard queue);
+# each task refreshes its hosts with up to BERTH_REFRESH_THREADS at a time.
+BERTH_REFRESH_BATCH = env_int("BERTH_REFRESH_BATCH", 100, minimum=1)
+BERTH_REFRESH_THREADS = env_int("BERTH_REFRESH_THREADS", 25, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "refresh-fleet": {
         "task": "hosts.tasks.refresh_fleet",
@@ -175,14 +209,31 @@ BERTH_AGENT_START_TIMEOUT = env_float("BERTH_AGENT_START_TIMEOUT", 10.0, minimum
 BERTH_AGENT_REQUEST_TIMEOUT = env_float("BERTH_AGENT_REQUEST_TIMEOUT", 30.0, minimum=0.1)
 BERTH_SSH_KEEPALIVE = env_int("BERTH_SSH_KEEPALIVE", 15, minimum=0)
 
+# "text" (readable) or "json" (one object per line, for log collectors). Either way every
+# line logged while an operation runs names it, its host and the Celery task (berth/logging.py).
+BERTH_LOG_FORMAT = env_str("BERTH_LOG_FORMAT", "text").strip().lower()
+if BERTH_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"BERTH_LOG_FORMAT must be text or json, not {BERTH_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "berth.logging.ContextFilter"}},
+    "formatters": {
+        "text": {"()": "berth.logging.TextFormatter"},
+        "json": {"()": "berth.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": BERTH_LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("BERTH_LOG_LEVEL", "INFO")},
     "loggers": {"paramiko": {"level": "WARNING"}},
 }
+# Workers keep the handler above instead of Celery's own, so they log in the same format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("BERTH_SECURE_COOKIES", True)
@@ -202,3 +253,10 @@ CELERY_BEAT_SCHEDULE["reap-stuck-operations"] = {
     "task": "operations.tasks.reap_stuck_operations",
     "schedule": env_float("BERTH_REAPER_INTERVAL", 60.0, minimum=1.0),
 }
+
+# --- Monitoring (berth/monitoring/) -------------------------------------------------
+# With a token set, GET /metrics needs "Authorization: Bearer <token>"; without one it
+# is open, so restrict it at the proxy or set the token.
+BERTH_METRICS_TOKEN = env_optional_secret("BERTH_METRICS_TOKEN")
+# Longest each readiness check (Redis, the workers' answer) may take, in seconds.
+BERTH_READYZ_TIMEOUT = env_float("BERTH_READYZ_TIMEOUT", 1.0, minimum=0.1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -72,15 +73,9 @@ def env_secret(name: str, *, dev_dir: Path | None) -> str:
     and kept in that directory, so a laptop runs without set-up while the secret
     still never lives in the repository. Without it, a missing secret is fatal.
     """
-    value = os.environ.get(name)
-    if value:
-        return value.strip()
-    file_name = os.environ.get(f"{name}_FILE")
-    if file_name:
-        try:
-            return Path(file_name).read_text().strip()
-        except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE={file_name}: {exc.strerror}") from None
+    value = env_optional_secret(name)
+    if value is not None:
+        return value
     if dev_dir is None:
         raise ImproperlyConfigured(f"{name} (or {name}_FILE) must be set when BERTH_DEBUG is off")
     path = dev_dir / name.lower()
@@ -90,6 +85,37 @@ def env_secret(name: str, *, dev_dir: Path | None) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(_new_secret(name))
     return path.read_text().strip()
+
+
+def env_optional_secret(name: str) -> str | None:
+    """A secret from NAME, or from the file named by NAME_FILE; None when neither is set."""
+    value = os.environ.get(name)
+    if value:
+        return value.strip()
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_name}: {exc.strerror}") from None
+    return None
+
+
+def url_with_password(url: str, password: str | None) -> str:
+    """``url`` with its password replaced by ``password`` (percent-encoded); as is for None.
+
+    Lets a deployment keep the password of a database or Redis URL in a secret file
+    while the rest of the URL stays plain configuration.
+    """
+    if password is None:
+        return url
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"cannot add a password to {url!r}: it names no host")
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _new_secret(name: str) -> str:
