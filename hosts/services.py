@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from containers.services import reconcile_containers
@@ -201,11 +202,16 @@ def refresh_host(host: Host) -> bool:
     timeout = settings.BERTH_AGENT_REQUEST_TIMEOUT
     try:
         link = agent_link(host)
+        ping = link.session.request("ping")
         pending = [
             link.session.request("host.facts"),
             link.session.request("containers.list", {"all": True}),
             link.session.request("images.list"),
         ]
+        # A pooled connection to a host that went away looks alive until a request
+        # times out. The ping is answered at once by a live agent however busy Docker
+        # is, so a dead host costs one connect timeout, not a request timeout.
+        ping.wait(settings.BERTH_SSH_CONNECT_TIMEOUT)
         facts, containers, images = (request.wait(timeout) for request in pending)
     except HostKeyError as exc:
         pool.discard(host.pk)
@@ -227,8 +233,31 @@ def refresh_host(host: Host) -> bool:
         )
         _record_failure(host, status, exc.message)
         return False
-    _record_state(host, link.session.hello, facts, containers, images)
+    # The ping costs the agent nothing, so its round trip measures the link itself.
+    _record_state(host, link.session.hello, facts, containers, images, rtt=ping.round_trip)
     return True
+
+
+def refresh_hosts(hosts: list[Host], *, threads: int) -> int:
+    """Refresh many hosts at once, ``threads`` at a time; returns how many answered.
+
+    The work is waiting on remote agents, so threads in one worker process overlap it
+    and share that process's pooled links; a dead host holds only its own thread.
+    """
+    if not hosts:
+        return 0
+
+    def refresh_one(host: Host) -> bool:
+        try:
+            return refresh_host(host)
+        except Exception:  # one host's bug must not hide the others' results
+            log.exception("refresh of %s failed", host.name)
+            return False
+        finally:
+            connection.close()  # this thread's own database connection
+
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(hosts)))) as executor:
+        return sum(executor.map(refresh_one, hosts))
 
 
 def _record_state(
@@ -237,6 +266,8 @@ def _record_state(
     facts: dict[str, Any],
     containers: list[dict[str, Any]],
     images: list[dict[str, Any]],
+    *,
+    rtt: float | None = None,
 ) -> None:
     now = timezone.now()
     with transaction.atomic():
@@ -249,6 +280,7 @@ def _record_state(
         host.status_reason = ""
         host.last_seen_at = now
         host.last_checked_at = now
+        host.agent_rtt_ms = round(rtt * 1000, 3) if rtt is not None else None
         host.save(
             update_fields=[
                 "facts",
@@ -258,6 +290,7 @@ def _record_state(
                 "status_reason",
                 "last_seen_at",
                 "last_checked_at",
+                "agent_rtt_ms",
             ]
         )
     host_refreshed.send(sender=Host, host=host)

@@ -51,8 +51,9 @@ class Fleet:
         return next(entry for entry in self.raw["hosts"] if entry["name"] == name)
 
 
-def load_fleet() -> Fleet:
-    path = TESTBED_DIR / "inventory.json"
+def load_fleet(inventory: str = "inventory.json") -> Fleet:
+    """The test fleet (or, with ``scale-inventory.json``, the light hosts of `testbed scale`)."""
+    path = TESTBED_DIR / inventory
     if not path.exists():
         raise RuntimeError(
             f"no test fleet: {path} is missing. Start one with `scripts/testbed up 3` "

@@ -19,7 +19,6 @@ def facts(ctx: OpContext, args: dict) -> dict[str, Any]:
     check_keys(args, set())
     api = docker_client.api()
     info = api.info()
-    version = api.version()
     unhealthy = api.containers(all=True, filters={"health": "unhealthy"})
     root = info.get("DockerRootDir")
     disk_total = disk_free = None
@@ -29,8 +28,9 @@ def facts(ctx: OpContext, args: dict) -> dict[str, Any]:
         disk_free = st.f_bavail * st.f_frsize
     return {
         "hostname": info.get("Name"),
-        "docker_version": info.get("ServerVersion") or version.get("Version"),
-        "api_version": version.get("ApiVersion"),
+        "docker_version": info.get("ServerVersion"),
+        # Negotiated when the client connected ("auto"): no extra /version round trip.
+        "api_version": api.api_version,
         "os": info.get("OperatingSystem"),
         "kernel": info.get("KernelVersion"),
         "arch": info.get("Architecture"),
