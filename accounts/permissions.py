@@ -86,18 +86,14 @@ def _host_filter(scope: frozenset[int]) -> QuerySet:
 def visible_service_ids(user: Any) -> set[int] | None:
     """Ids of the services whose target hosts are all in scope (None: every service)."""
     from deployments.models import Service
-    from deployments.services import target_hosts
+    from deployments.services import target_host_ids
 
     scope = scope_of(user)
     if scope is None:
         return None
     allowed = set(_host_filter(scope).values_list("pk", flat=True))
-    services = Service.objects.select_related("host_group").prefetch_related("hosts")
-    return {
-        service.pk
-        for service in services
-        if all(host.pk in allowed for host in target_hosts(service))
-    }
+    services = Service.objects.only("pk", "host_group", "host_label")
+    return {pk for pk, hosts in target_host_ids(services).items() if hosts <= allowed}
 
 
 def scope_queryset(queryset: QuerySet, user: Any) -> QuerySet:

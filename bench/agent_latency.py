@@ -14,9 +14,7 @@ bench/results/agent_latency.json.  Usage: bench/agent_latency.py [--runs N] [--h
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,20 +29,12 @@ import django  # noqa: E402
 
 django.setup()
 
+from bench.common import percentiles, write_results  # noqa: E402
 from hosts.agent_link.launch import LinkConfig, Timeouts, open_link  # noqa: E402
 from hosts.agent_link.ssh import SSHTarget  # noqa: E402
 from tests.fleet import load_fleet  # noqa: E402
 
 TIMEOUTS = Timeouts(connect=5, start=10, keepalive=0)
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": statistics.median(ordered) * 1000,
-        "p95_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000,
-        "runs": len(ordered),
-    }
 
 
 def main() -> None:
@@ -134,10 +124,7 @@ def main() -> None:
     cold_p50 = results["cold"]["p50_ms"]
     print(f"goal: cold session to hello < 250 ms -> {cold_p50:.0f} ms "
           f"({'met' if cold_p50 < 250 else 'NOT met'})")  # fmt: skip
-    out = REPO / "bench" / "results" / "agent_latency.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {out.relative_to(REPO)}")
+    write_results("agent_latency", results)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Needs the test fleet: scripts/testbed up 3.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
+from bench.common import write_results  # noqa: E402
 from deployments import services as deployments  # noqa: E402
 from deployments.models import Service  # noqa: E402
 from hosts import services as hosts  # noqa: E402
@@ -161,10 +161,7 @@ def main() -> None:
         cli = results["docker CLI over ssh, 3 hosts"]["median_s"]
         print(f"{gate}: 3 hosts / 1 host = {three / one:.2f} (goal <= 1.5); "
               f"CLI 3 hosts / berth 3 hosts = {cli / three:.1f}x (goal >= 3)")  # fmt: skip
-    out = REPO / "bench" / "results" / "deploy.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {out.relative_to(REPO)}")
+    write_results("deploy", results)
 
 
 if __name__ == "__main__":

@@ -12,17 +12,20 @@ from .models import Host
 LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 
-def filter_by_labels(queryset: QuerySet, field: str, selectors: list[str]) -> QuerySet:
-    """Keep rows whose JSON labels match every ``key=value`` (or bare ``key``) selector."""
+def labels_q(field: str, selectors: list[str]) -> Q:
+    """The condition that JSON labels match every ``key=value`` (or bare ``key``) selector."""
+    condition = Q()
     for selector in selectors:
         key, sep, value = selector.partition("=")
         if not LABEL_KEY.match(key) or "__" in key:
             raise ValidationError({"label": f"{key!r} is not a label key"})
-        if sep:
-            queryset = queryset.filter(**{f"{field}__{key}": value})
-        else:
-            queryset = queryset.filter(**{f"{field}__has_key": key})
-    return queryset
+        condition &= Q(**{f"{field}__{key}": value}) if sep else Q(**{f"{field}__has_key": key})
+    return condition
+
+
+def filter_by_labels(queryset: QuerySet, field: str, selectors: list[str]) -> QuerySet:
+    """Keep rows whose JSON labels match every ``key=value`` (or bare ``key``) selector."""
+    return queryset.filter(labels_q(field, selectors))
 
 
 class LabelFilter(django_filters.BaseInFilter, django_filters.CharFilter):

@@ -237,10 +237,16 @@ class FleetImage:
     hosts: list[dict[str, Any]] = field(default_factory=list)
 
 
+# What group_fleet_images reads of each row: an image is on every host of a fleet, so
+# its rows are loaded without the rest of each host (facts, keys, labels).
+FLEET_IMAGE_FIELDS = ("image_id", "tags", "digests", "size", "created", "host__name")
+
+
 def group_fleet_images(image_ids: Sequence[str], rows: Iterable[Image]) -> list[FleetImage]:
     """Merge per-host rows into one entry per image id, in the order of ``image_ids``.
 
-    ``rows`` must have their host loaded (``select_related("host")``).
+    ``rows`` must have their host loaded (``select_related("host")``, and at least
+    ``only(*FLEET_IMAGE_FIELDS)``).
     """
     merged = {image_id: FleetImage(id=image_id) for image_id in image_ids}
     for row in rows:

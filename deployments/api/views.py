@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from accounts.permissions import ScopedQuerysetMixin, scope_queryset
 from accounts.roles import Role
 from deployments import services
-from deployments.models import Revision, Rollout, Service
+from deployments.models import Revision, Rollout, RolloutHost, Service
 from operations.services import request_cancel
 
 from .serializers import (
@@ -152,7 +152,23 @@ class RolloutViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Rollout]:
         rollouts = Rollout.objects.select_related(
             "service", "revision", "previous_revision"
-        ).prefetch_related("hosts__host")
+        ).prefetch_related(
+            # A join, not a second prefetch (that one would name every host of every
+            # rollout on the page in one query), and of each host only its name.
+            Prefetch(
+                "hosts",
+                queryset=RolloutHost.objects.select_related("host").only(
+                    "rollout",
+                    "host__name",
+                    "batch",
+                    "step",
+                    "message",
+                    "container_id",
+                    "started_at",
+                    "finished_at",
+                ),
+            )
+        )
         return scope_queryset(rollouts, self.request.user)
 
     @extend_schema(request=None, responses={202: RolloutSerializer})

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from html import escape
 from typing import Any
 
 from django import template
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.roles import Role, has_role
 
@@ -116,3 +120,25 @@ def query_with(context: dict[str, Any], **changes: Any) -> str:
     for key, value in changes.items():
         params[key] = value
     return params.urlencode()
+
+
+@register.filter
+def container_chips(containers: Iterable[Any]) -> SafeString:
+    """Containers (anything with pk, name, state and health) as links coloured by state.
+
+    Built in Python rather than with a template loop: the fleet page shows thousands of
+    them, so the link is reversed once per call and each text is escaped once.
+    """
+    marker = "2147483647"
+    head, _, tail = reverse("frontend:container", args=[int(marker)]).partition(marker)
+    head, tail = escape(head), escape(tail)
+    chips = []
+    for container in containers:
+        name = escape(container.name)
+        state = container.state
+        title = escape(f"{state}, {container.health}" if container.health else state)
+        chips.append(
+            f'<a class="chip state-dot tone-{escape(tone(state))}" href="{head}{int(container.pk)}'
+            f'{tail}" data-container="{name}" title="{title}">{name}</a>'
+        )
+    return mark_safe("".join(chips))  # noqa: S308 - every value above is escaped

@@ -33,7 +33,10 @@ def _fleet_images(request: HttpRequest) -> dict[str, object]:
     ids = list(page.object_list)
     entries = services.group_fleet_images(
         ids,
-        visible(request, Image.objects.filter(image_id__in=ids)).select_related("host").order_by(),
+        visible(request, Image.objects.filter(image_id__in=ids))
+        .select_related("host")
+        .only(*services.FLEET_IMAGE_FIELDS)
+        .order_by(),
     )
     return {"page": page, "images": entries, "q": search}
 

@@ -26,7 +26,12 @@ class HostViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    queryset = Host.objects.prefetch_related("groups")
+    # The key's public half makes authorized_keys_line; its secrets stay in the database.
+    queryset = (
+        Host.objects.select_related("ssh_key")
+        .defer("ssh_key__private_key", "ssh_key__passphrase")
+        .prefetch_related("groups")
+    )
     serializer_class = HostSerializer
     filterset_class = HostFilterSet
     ordering_fields = ["name", "status", "last_seen_at"]

@@ -62,7 +62,13 @@ class FleetImageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.Gen
         )
         page = self.paginate_queryset(image_ids)
         ids = list(page if page is not None else image_ids)
-        rows = self.get_queryset().filter(image_id__in=ids).select_related("host").order_by()
+        rows = (
+            self.get_queryset()
+            .filter(image_id__in=ids)
+            .select_related("host")
+            .only(*services.FLEET_IMAGE_FIELDS)
+            .order_by()
+        )
         entries = services.group_fleet_images(ids, rows)
         data = FleetImageSerializer(entries, many=True).data
         if page is not None:
