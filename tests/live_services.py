@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -89,20 +90,26 @@ def service_env(django_db_setup, redis_url) -> dict[str, str]:
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     streams.reset_client()
-    database = settings.DATABASES["default"]
-    if database["ENGINE"].endswith("sqlite3"):
-        database_url = f"sqlite:///{database['NAME']}"
-    else:
-        database_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + database["NAME"]
     return {
         **os.environ,
         **TEST_TIMEOUTS,
         "DJANGO_SETTINGS_MODULE": "berth.settings",
         "BERTH_REDIS_URL": redis_url,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": services_database_url(),
         "BERTH_SECRET_KEY": settings.SECRET_KEY,
         "BERTH_ENCRYPTION_KEY": ",".join(settings.BERTH_ENCRYPTION_KEYS),
     }
+
+
+def services_database_url() -> str:
+    """DATABASE_URL naming the test database this session created (pytest-django renames
+    settings' NAME to it), so worker, beat and watcher write where the tests read."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{database['NAME']}"
+    # The configured URL with the test database's name in place of the database's own.
+    parts = urllib.parse.urlsplit(os.environ["DATABASE_URL"])
+    return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(database["NAME"])))
 
 
 def start_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
