@@ -16,7 +16,7 @@ from hosts.choices import HostStatus
 from hosts.models import Host, HostGroup
 from images.models import Image
 from operations.choices import OperationStatus
-from operations.models import Operation
+from operations.services import start_operation
 
 FACTS = {"cpus": 4, "mem_total": 8 * 1024**3, "os": "Debian GNU/Linux 12", "arch": "x86_64"}
 
@@ -91,14 +91,8 @@ def seeded(db, admin_user):
     )
     r2.digest = "198.18.0.1:5000/demo/web@sha256:" + "ef" * 32
     r2.save(update_fields=["digest"])
-    operation = Operation.objects.create(
-        action="service.rollout",
-        status=OperationStatus.SUCCEEDED,
-        actor=admin_user,
-        actor_name=admin_user.username,
-        target_type="service",
-        target_id=str(service.pk),
-        target_name=service.name,
+    operation = start_operation(
+        action="service.rollout", target=service, actor=admin_user, status=OperationStatus.SUCCEEDED
     )
     rollout = Rollout.objects.create(
         service=service,

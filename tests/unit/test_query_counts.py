@@ -27,7 +27,7 @@ from hosts.choices import HostStatus
 from hosts.models import Host, HostGroup, SSHKey
 from images.models import Image
 from operations.choices import OperationStatus
-from operations.models import Operation
+from operations.services import start_operation
 from tests.unit.frontend_fixtures import make_host
 
 pytestmark = pytest.mark.django_db
@@ -66,43 +66,32 @@ def _grow(count: int, admin) -> None:
                 size=1000 + index,
             )
         Image.objects.create(host=host, image_id=SHARED_IMAGE, tags=["demo/web:v1"], size=10)
-        parent = Operation.objects.create(
+        parent = start_operation(
             action="host.refresh",
-            status=OperationStatus.SUCCEEDED,
+            target=host,
             actor=admin,
-            actor_name=admin.username,
-            target_type="host",
-            target_id=str(host.pk),
-            target_name=host.name,
             host=host,
+            status=OperationStatus.SUCCEEDED,
         )
         for on in (host, first):
-            Operation.objects.create(
+            child = start_operation(
                 action="container.restart",
-                status=OperationStatus.FAILED,
-                error="no such container",
+                target=on,
                 actor=admin,
-                actor_name=admin.username,
-                target_type="host",
-                target_id=str(on.pk),
-                target_name=on.name,
                 host=on,
                 parent=parent,
+                status=OperationStatus.FAILED,
             )
+            child.error = "no such container"
+            child.save(update_fields=["error"])
 
         service = Service.objects.create(name=f"svc-{index}", host_group=core)
         service.hosts.set([host, first])
         spec = {"image": "198.18.0.1:5000/demo/web:v1"}
         r1 = create_revision(service, spec=spec, note="first", actor=admin)
         r2 = create_revision(service, spec={"image": "demo/web:v2"}, note="v2", actor=admin)
-        operation = Operation.objects.create(
-            action="service.rollout",
-            status=OperationStatus.SUCCEEDED,
-            actor=admin,
-            actor_name=admin.username,
-            target_type="service",
-            target_id=str(service.pk),
-            target_name=service.name,
+        operation = start_operation(
+            action="service.rollout", target=service, actor=admin, status=OperationStatus.SUCCEEDED
         )
         rollout = Rollout.objects.create(
             service=service,
