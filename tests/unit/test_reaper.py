@@ -1,0 +1,141 @@
+"""The reaper fails operations no worker will finish, saying why, and leaves every
+other operation exactly as it was."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from hosts.models import Host
+from operations import services
+from operations.choices import OperationStatus
+from operations.models import Operation
+
+pytestmark = pytest.mark.django_db
+
+PENDING_TIMEOUT = 600
+
+
+@pytest.fixture(autouse=True)
+def _pending_timeout(settings):
+    settings.BERTH_PENDING_TIMEOUT = PENDING_TIMEOUT
+
+
+@pytest.fixture
+def host() -> Host:
+    return Host.objects.create(name="h", transport="local")
+
+
+def _operation(host: Host, status: str, *, age: float = 0, **fields) -> Operation:
+    """An operation recorded ``age`` seconds ago, in ``status``, with ``fields`` set."""
+    operation = services.start_operation(
+        action="container.restart", target=host, actor=None, host=host
+    )
+    Operation.objects.filter(pk=operation.pk).update(
+        status=status, created_at=timezone.now() - timedelta(seconds=age), **fields
+    )
+    operation.refresh_from_db()
+    return operation
+
+
+def _running(host: Host, *, deadline_in: float) -> Operation:
+    now = timezone.now()
+    return _operation(
+        host,
+        OperationStatus.RUNNING,
+        age=abs(deadline_in) + 120,
+        started_at=now - timedelta(seconds=abs(deadline_in) + 60),
+        deadline_at=now + timedelta(seconds=deadline_in),
+        claimed_by="worker-1:4242",
+        attempts=1,
+    )
+
+
+def test_a_running_operation_past_its_deadline_fails_saying_its_worker_was_lost(host):
+    stuck = _running(host, deadline_in=-5)
+
+    assert services.reap_stuck_operations() == 1
+
+    stuck.refresh_from_db()
+    assert stuck.status == OperationStatus.FAILED
+    deadline = f"{stuck.deadline_at:%H:%M:%S}"
+    assert stuck.error == (
+        f"no worker reported back by its deadline ({deadline} UTC); "
+        "the worker running it was probably lost"
+    )
+    assert stuck.finished_at is not None
+
+
+def test_a_pending_operation_nobody_picked_up_fails_naming_the_wait(host):
+    forgotten = _operation(host, OperationStatus.PENDING, age=PENDING_TIMEOUT + 5)
+
+    assert services.reap_stuck_operations() == 1
+
+    forgotten.refresh_from_db()
+    assert forgotten.status == OperationStatus.FAILED
+    assert forgotten.error == (
+        f"no worker picked it up within {PENDING_TIMEOUT} s (are the workers and Redis running?)"
+    )
+    assert forgotten.finished_at is not None
+
+
+def test_operations_still_within_their_time_are_left_alone(host):
+    running = _running(host, deadline_in=60)
+    pending = _operation(host, OperationStatus.PENDING, age=PENDING_TIMEOUT - 60)
+
+    assert services.reap_stuck_operations() == 0
+
+    for operation in (running, pending):
+        before = (operation.status, operation.error, operation.finished_at)
+        operation.refresh_from_db()
+        assert (operation.status, operation.error, operation.finished_at) == before
+
+
+@pytest.mark.parametrize(
+    "status", [OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.CANCELLED]
+)
+def test_a_finished_operation_is_left_alone_however_old(host, status):
+    long_ago = timezone.now() - timedelta(days=2)
+    finished = _operation(
+        host,
+        status,
+        age=2 * 86400,
+        deadline_at=long_ago,
+        finished_at=long_ago,
+        error="its own words" if status != OperationStatus.SUCCEEDED else "",
+        result={"kept": True},
+    )
+
+    assert services.reap_stuck_operations() == 0
+
+    after = Operation.objects.get(pk=finished.pk)
+    assert (after.status, after.error, after.finished_at, after.result) == (
+        finished.status,
+        finished.error,
+        finished.finished_at,
+        finished.result,
+    )
+
+
+def test_a_reaped_child_ends_its_bulk_parent(host):
+    parent = services.start_operation(
+        action="bulk.container.restart",
+        target=None,
+        target_name="2 containers",
+        actor=None,
+        status=OperationStatus.RUNNING,
+    )
+    done = _operation(host, OperationStatus.SUCCEEDED, finished_at=timezone.now(), parent=parent)
+    stuck = _running(host, deadline_in=-5)
+    Operation.objects.filter(pk=stuck.pk).update(parent=parent)
+
+    assert services.reap_stuck_operations() == 1
+
+    parent.refresh_from_db()
+    assert parent.status == OperationStatus.FAILED
+    assert parent.error.startswith("1 of 2 succeeded; ")
+    assert "no worker reported back by its deadline" in parent.error
+    assert parent.result is not None
+    assert [row["operation"] for row in parent.result["targets"]] == sorted([done.pk, stuck.pk])
