@@ -13,17 +13,31 @@ dotted paths, list items by index, errors about the whole body under
 
 Deleting something other rows still point at (a host group a service targets) is
 a 409 with this body, not a 500.
+
+Nothing else reaches an API client either: with the task queue (Redis) unreachable an
+action is a 503 saying so; any other unexpected exception is a 500 with a short
+message, its traceback in the server log (never in the answer, DEBUG or not). Paths
+under /api/ that no view serves get the same body from ``ApiErrorMiddleware``
+(berth/middleware.py) and the ``not_found`` / ``server_error`` handlers.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db.models import ProtectedError, RestrictedError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from berth.broker import as_broker_unavailable, is_broker_error
+
+log = logging.getLogger(__name__)
 
 
 def _flatten(detail: Any, prefix: str, out: dict[str, list[str]]) -> None:
@@ -64,12 +78,40 @@ def _in_use(exc: ProtectedError | RestrictedError) -> InUse:
     return InUse(f"It is still in use by {names}{more}; change or delete those first.")
 
 
+class ServiceUnavailable(APIException):
+    status_code = 503
+    default_code = "task_queue_unavailable"
+
+
+# Retry-After for a 503: about how long a restarted Redis takes to be back.
+RETRY_AFTER_SECONDS = 10
+
+
+def unexpected_error_message(exc: BaseException) -> str:
+    return (
+        f"Berth hit an unexpected error ({type(exc).__name__}); "
+        "it is logged on the server with its details."
+    )
+
+
+def body(message: str, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    return {"message": message, "errors": errors or {}, "detail": message}
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ProtectedError | RestrictedError):
         exc = _in_use(exc)  # deleting something others still point at: 409, not 500
+    if is_broker_error(exc):
+        log.warning("%s: %s", _where(context), as_broker_unavailable(exc).message)
+        exc = ServiceUnavailable(as_broker_unavailable(exc).message)
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        # A bug, or a dependency DRF does not know: a JSON 500, never Django's HTML page.
+        log.error("%s failed with an unexpected error", _where(context), exc_info=exc)
+        set_rollback()
+        return Response(body(unexpected_error_message(exc)), status=500)
+    if isinstance(exc, ServiceUnavailable):
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     errors: dict[str, list[str]] = {}
     if isinstance(exc, ValidationError):
         _flatten(exc.detail, "", errors)
@@ -79,5 +121,40 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     else:
         _flatten(response.data, "", errors)
         message = _summary(errors)
-    response.data = {"message": message, "errors": errors, "detail": message}
+    response.data = body(message, errors)
     return response
+
+
+def _where(context: dict[str, Any]) -> str:
+    request = context.get("request")
+    if request is None:
+        return "an API view"
+    return f"{request.method} {request.path}"
+
+
+def is_api_path(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """JSON 404 for paths under /api/ that no view serves (handler404 and middleware)."""
+    return JsonResponse(body(f"Not found: no API endpoint at {request.path}."), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """JSON 500 for an /api/ request that failed outside a DRF view (Django logged it)."""
+    return JsonResponse(
+        body("Berth hit an unexpected error; it is logged on the server."), status=500
+    )
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_path(request.path):
+        return not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if is_api_path(request.path):
+        return server_error(request)
+    return defaults.server_error(request)

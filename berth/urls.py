@@ -24,3 +24,7 @@ urlpatterns = [
     path("readyz", monitoring.readyz, name="readyz"),
     path("metrics", monitoring.metrics_view, name="metrics"),
 ]
+
+# JSON under /api/, Django's pages elsewhere (berth/api_errors.py).
+handler404 = "berth.api_errors.handler404"
+handler500 = "berth.api_errors.handler500"

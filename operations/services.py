@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Count, F, Model, Q
 from django.utils import timezone
 
+from berth.broker import BROKER_ERRORS, BrokerUnavailable
 from berth.logging import bind_log_context, log_context
 from hosts.agent_link.errors import AgentError, AgentLinkError
 
@@ -95,14 +96,51 @@ def enqueue(operation: Operation) -> Operation:
     if spec is None:
         raise ValueError(f"no handler is registered for {operation.action}")
     transaction.on_commit(
-        lambda: execute_operation.apply_async(
-            (operation.pk,),
-            {"host_id": operation.host_id},
-            soft_time_limit=spec.time_limit,
-            time_limit=spec.time_limit + 30,
+        lambda: _publish(
+            [operation.pk],
+            lambda: execute_operation.apply_async(
+                (operation.pk,),
+                {"host_id": operation.host_id},
+                soft_time_limit=spec.time_limit,
+                time_limit=spec.time_limit + 30,
+            ),
         )
     )
     return operation
+
+
+def _publish(operation_ids: list[int], send: Callable[[], object]) -> None:
+    """Send the task(s) of recorded operations; with the broker unreachable, fail them.
+
+    Runs after the transaction that recorded them committed, so it never rolls
+    anything back: an operation whose task could not be sent is marked failed
+    with the reason (rather than left pending for the reaper), and the caller
+    gets BrokerUnavailable, which the API answers as a 503. Celery's publish
+    retries are bounded in settings, so this takes seconds, not minutes.
+    """
+    try:
+        send()
+    except BROKER_ERRORS as exc:
+        log.error(
+            "could not queue operation(s) %s: the task queue is unreachable: %s", operation_ids, exc
+        )
+        error = f"not queued: the task queue (Redis) was unreachable ({exc})"
+        for operation_id in operation_ids:
+            _fail_unqueued(operation_id, error)
+        raise BrokerUnavailable(str(exc), operation_ids) from exc
+
+
+def _fail_unqueued(operation_id: int, error: str) -> None:
+    # Only while still pending: a sibling in a bulk group that did get sent may
+    # already be running on a worker, and keeps its own outcome.
+    with transaction.atomic():
+        operation = (
+            Operation.objects.select_for_update()
+            .filter(pk=operation_id, status=OperationStatus.PENDING)
+            .first()
+        )
+        if operation is not None:
+            _finish(operation, OperationStatus.FAILED, error=error)
 
 
 def submit(
@@ -358,7 +396,7 @@ def submit_bulk(
         )
         for child in children
     )
-    transaction.on_commit(tasks.apply_async)
+    transaction.on_commit(lambda: _publish([child.pk for child in children], tasks.apply_async))
     return parent
 
 

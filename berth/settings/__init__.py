@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but one: JSON for every /api/ error whatever answered it (berth/middleware.py).
+    "berth.middleware.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -174,7 +176,28 @@ CELERY_TASK_IGNORE_RESULT = True  # the Operation row is the record, not the res
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Broker (Redis) outages, docs/operations.md "Broker and database outages": workers and
+# beat wait for the broker however long it is away, at start-up and after losing it.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Whoever publishes (a web request, beat, the watcher) waits a few seconds at most, not
+# Celery's default of a TCP connect with no timeout: one retry, which is what a pooled
+# connection left dead by a Redis restart needs, and short socket timeouts for a broker
+# that does not answer at all. A refused connection fails in well under a second.
+BERTH_BROKER_TIMEOUT = env_float("BERTH_BROKER_TIMEOUT", 2.0, minimum=0.1)
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": BERTH_BROKER_TIMEOUT,
+    # Longer than the worker's 1 s BRPOP poll, so an idle worker never times out.
+    "socket_timeout": max(BERTH_BROKER_TIMEOUT, 3.0),
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("BERTH_TASKS_EAGER", False)
 # Split the hosts into this many queues, hosts.<host id % N>, each served only by the
 # workers told to consume it (berth/routing.py); 0 keeps every task on the default queue.
