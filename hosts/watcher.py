@@ -7,10 +7,16 @@ into ordinary ``refresh_host`` tasks, so the workers stay the only writers of
 host state and a burst of events costs one refresh. With hosts sharded across
 workers (``BERTH_HOST_SHARDS``), ``watch_fleet --shards`` follows only the hosts
 of the given shards, so each machine can watch the hosts its own workers serve.
+
+The watcher outlives outages of what it depends on: while Redis or the database
+cannot be reached it logs that once, tries again after a growing pause (up to
+``retry_max`` seconds) and carries on when they are back; events seen meanwhile
+are kept and their refreshes queued then.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -20,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
+from berth.broker import BROKER_ERRORS
 from hosts.agent_link.errors import AgentError, AgentLinkError
 from hosts.agent_link.launch import AgentLink, LinkConfig
 from hosts.agent_link.session import PendingRequest
@@ -29,6 +37,9 @@ from . import services
 from .models import Host
 
 log = logging.getLogger(__name__)
+
+# Connections lost to the broker (kombu, redis) or to the database: wait and try again.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (*BROKER_ERRORS, OperationalError, InterfaceError)
 
 
 @dataclass
@@ -54,8 +65,12 @@ class FleetWatcher:
         debounce: float = 0.3,
         shards: Collection[int] | None = None,
         heartbeat: Path | None = None,
+        retry_first: float = 0.5,
+        retry_max: float = 5.0,
     ) -> None:
         self.resync_every = resync_every
+        self.retry_first = retry_first
+        self.retry_max = retry_max
         self.debounce = debounce
         self.shards = set(shards) if shards is not None else None
         self.heartbeat = heartbeat
@@ -65,13 +80,34 @@ class FleetWatcher:
 
     def run(self, stop: threading.Event) -> None:
         next_sync = 0.0
+        pause = 0.0  # > 0 while Redis or the database is away
         while not stop.is_set():
-            if time.monotonic() >= next_sync:
-                self.sync()
-                next_sync = time.monotonic() + self.resync_every
-                if self.heartbeat is not None:
-                    self.heartbeat.touch()
-            self.flush()
+            try:
+                if time.monotonic() >= next_sync:
+                    self.sync()
+                    next_sync = time.monotonic() + self.resync_every
+                    if self.heartbeat is not None:
+                        self.heartbeat.touch()
+                self.flush()
+            except OUTAGE_ERRORS as exc:
+                pause = min(pause * 2, self.retry_max) if pause else self.retry_first
+                if pause == self.retry_first:
+                    log.warning("the watcher lost %s: %s; trying again", _which(exc), exc)
+                log.debug("next try in %.1f s", pause)
+                _drop_database_connection()
+                next_sync = 0.0
+                stop.wait(pause)
+                continue
+            except Exception:
+                # A bug must not end live state for the whole fleet: log it, pause, go on.
+                log.exception("the watcher hit an unexpected error; trying again")
+                pause = self.retry_max
+                next_sync = 0.0
+                stop.wait(pause)
+                continue
+            if pause:
+                log.warning("the watcher is connected again; following the fleet")
+                pause = 0.0
             stop.wait(0.1)
         for subscription in self._subscriptions.values():
             subscription.request.session.cancel(subscription.request.id)
@@ -126,5 +162,23 @@ class FleetWatcher:
             due = [pk for pk, since in self._dirty.items() if now - since >= self.debounce]
             for pk in due:
                 del self._dirty[pk]
-        for pk in due:
-            refresh_host.delay(pk)
+        for index, pk in enumerate(due):
+            try:
+                refresh_host.delay(pk)
+            except BROKER_ERRORS:
+                # Not sent: keep them dirty, so they are queued once Redis is back.
+                with self._lock:
+                    for kept in due[index:]:
+                        self._dirty.setdefault(kept, now)
+                raise
+
+
+def _which(exc: Exception) -> str:
+    return "the database" if isinstance(exc, DatabaseError) else "the task queue (Redis)"
+
+
+def _drop_database_connection() -> None:
+    # A connection the database dropped stays broken in a long-running process
+    # (only requests and tasks recycle theirs): close it, the next query reconnects.
+    with contextlib.suppress(DatabaseError):
+        connections.close_all()
