@@ -296,7 +296,7 @@ def setup_fleet() -> Any:
             )
         for previous, revision in ((None, revisions[0]), (revisions[0], revisions[1])):
             operation = Operation.objects.create(
-                action="service.rollout",
+                action="service.deploy",
                 status=OperationStatus.SUCCEEDED,
                 actor=admin,
                 actor_name=admin.username,

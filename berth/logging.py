@@ -128,3 +128,13 @@ class JsonFormatter(logging.Formatter):
             entry["stack"] = self.formatStack(record.stack_info)
         # default=str: a stray non-JSON value in a context field must not lose the line.
         return json.dumps(entry, default=str)
+
+
+def enter_log_context(**fields: Any) -> contextvars.Token[Mapping[str, Any]]:
+    """``log_context`` for code that cannot wrap a block (Celery's task_prerun and
+    task_postrun signals): returns the token ``leave_log_context`` takes."""
+    return _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+
+
+def leave_log_context(token: contextvars.Token[Mapping[str, Any]]) -> None:
+    _context.reset(token)

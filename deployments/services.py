@@ -4,6 +4,7 @@ hosts that missed a rollout."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -23,15 +24,25 @@ from hosts.agent_link.pool import pool
 from hosts.choices import HostStatus
 from hosts.filtersets import filter_by_labels, labels_q
 from hosts.models import Host
+from operations.choices import OperationStatus
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
-from operations.services import submit
+from operations.services import request_cancel, submit
 
 from .choices import ACTIVE_ROLLOUT_STATUSES, HostStep, RolloutKind, RolloutStatus
 from .models import Revision, Rollout, RolloutHost, Service
 
 log = logging.getLogger(__name__)
+
+# The operation action of each kind of rollout, named for what it does.
+ROLLOUT_ACTIONS: dict[str, str] = {
+    RolloutKind.DEPLOY: "service.deploy",
+    RolloutKind.ROLLBACK: "service.rollback",
+    RolloutKind.CONVERGE: "service.converge",
+}
+# Steps at which a host's deploy is under way (the agent op sent, no answer yet).
+IN_FLIGHT_STEPS = (HostStep.PULLING, HostStep.STARTING, HostStep.HEALTH_CHECKING)
 
 Actor = User | AnonymousUser | None
 
@@ -48,6 +59,11 @@ _AGENT_STEPS = {
 
 class RolloutConflict(Exception):
     """The service already has a rollout in progress."""
+
+
+class ConvergeNotWanted(RolloutConflict):
+    """A convergence decided on state that is no longer true: the service's revision
+    changed, or a rollout of it ended too recently for the hosts' reports to be trusted."""
 
 
 # --- services and revisions ----------------------------------------------------------------
@@ -162,22 +178,21 @@ def deploy(
     health: dict[str, Any] | None = None,
     kind: str = RolloutKind.DEPLOY,
     hosts: Iterable[Host] | None = None,
+    why: str = "",
 ) -> Rollout:
     """Start rolling ``revision`` out to the service's hosts (or to ``hosts``).
 
-    Raises RolloutConflict when a rollout of the service is still in progress and
-    ValueError when there is nothing to deploy to.
+    Raises RolloutConflict when a rollout of the service is still in progress (or,
+    for a convergence, when it is no longer wanted) and ValueError when there is
+    nothing to deploy to. ``why`` says, for a convergence, what the hosts ran.
     """
     if revision.service_id != service.pk:
         raise ValueError(f"revision {revision.number} belongs to another service")
     with transaction.atomic():
         locked = Service.objects.select_for_update().get(pk=service.pk)
-        active = locked.rollouts.filter(status__in=ACTIVE_ROLLOUT_STATUSES).first()
-        if active is not None:
-            raise RolloutConflict(
-                f"rollout #{active.pk} of {service.name} (revision {active.revision.number}) "
-                "is still in progress; wait for it or cancel it"
-            )
+        _make_way(locked, kind=kind, actor=actor)
+        if kind == RolloutKind.CONVERGE:
+            _check_converge_wanted(locked, revision)
         targets = list(hosts) if hosts is not None else target_hosts(locked)
         if not targets:
             raise ValueError(f"{service.name} has no target hosts")
@@ -195,15 +210,95 @@ def deploy(
             RolloutHost(rollout=rollout, host=host, batch=index // size)
             for index, host in enumerate(targets)
         )
+        params: dict[str, Any] = {"rollout": rollout.pk, "revision": revision.number}
+        if kind == RolloutKind.CONVERGE:
+            # What the hosts ran, for the audit trail: a convergence that changes a
+            # host's revision says so.
+            params.update(hosts=[host.name for host in targets], found=why)
         rollout.operation = submit(
-            action="service.rollout",
-            target=locked,
-            actor=actor,
-            host=None,
-            params={"rollout": rollout.pk, "revision": revision.number, "kind": kind},
+            action=ROLLOUT_ACTIONS[kind], target=locked, actor=actor, host=None, params=params
         )
         rollout.save(update_fields=["operation"])
     return rollout
+
+
+def _make_way(service: Service, *, kind: str, actor: Actor) -> None:
+    """Refuse a second rollout of a locked service while one is active.
+
+    A rollout whose operation has already ended (cancelled before a worker took it,
+    reaped) is closed here rather than blocking the service for good; a convergence
+    nobody has started yet gives way to an operator's deploy or rollback.
+    """
+    for active in service.rollouts.filter(status__in=ACTIVE_ROLLOUT_STATUSES).select_related(
+        "operation", "revision"
+    ):
+        operation = active.operation
+        if operation is None or operation.finished:
+            close_rollout(active, operation)
+            continue
+        if (
+            active.kind == RolloutKind.CONVERGE
+            and kind != RolloutKind.CONVERGE
+            and operation.status == OperationStatus.PENDING
+        ):
+            request_cancel(operation, actor=actor)  # closes the rollout through the signal
+            if not Rollout.objects.filter(
+                pk=active.pk, status__in=ACTIVE_ROLLOUT_STATUSES
+            ).exists():
+                continue  # cancelled before a worker took it; a claimed one still conflicts
+        raise RolloutConflict(
+            f"rollout #{active.pk} of {service.name} (revision {active.revision.number}) "
+            "is still in progress; wait for it or cancel it"
+        )
+
+
+def _check_converge_wanted(service: Service, revision: Revision) -> None:
+    """Under the service's lock: converge only to the revision the service has now, and
+    not while the hosts' last reports may predate the end of its latest rollout."""
+    if service.current_revision_id != revision.pk:
+        current = service.current_revision
+        raise ConvergeNotWanted(
+            f"{service.name} is now on revision {current.number if current else 'none'}, "
+            f"not {revision.number}"
+        )
+    settle_from = timezone.now() - timedelta(seconds=settings.BERTH_CONVERGE_SETTLE)
+    if service.rollouts.filter(finished_at__gte=settle_from).exists():
+        raise ConvergeNotWanted(
+            f"a rollout of {service.name} ended less than "
+            f"{settings.BERTH_CONVERGE_SETTLE} s ago; its hosts' reports may predate it"
+        )
+
+
+def close_rollout(rollout: Rollout, operation: Operation | None) -> bool:
+    """End a rollout whose operation ended without the runner ending it (cancelled before
+    a worker took it, a time limit, the reaper, a bug). False when it had ended already."""
+    if operation is not None and operation.status == OperationStatus.CANCELLED:
+        status, reason = RolloutStatus.CANCELLED, operation.error or "cancelled"
+    elif operation is not None:
+        status = RolloutStatus.FAILED
+        reason = f"its operation {operation.status}: {operation.error or 'no reason given'}"
+    else:
+        status, reason = RolloutStatus.FAILED, "its operation was deleted"
+    with transaction.atomic():
+        closed = Rollout.objects.filter(pk=rollout.pk, status__in=ACTIVE_ROLLOUT_STATUSES).update(
+            status=status, reason=reason, finished_at=timezone.now()
+        )
+        if not closed:
+            return False
+        rollout.hosts.filter(step=HostStep.PENDING).update(step=HostStep.SKIPPED)
+        rollout.hosts.filter(step__in=IN_FLIGHT_STEPS).update(
+            step=HostStep.FAILED, message=f"interrupted: {reason}"
+        )
+    log.warning("rollout #%s of service %s closed: %s", rollout.pk, rollout.service_id, reason)
+    return True
+
+
+def on_operation_finished(sender: Any, operation: Operation, **kwargs: Any) -> None:
+    """The rollout follows its operation: whatever ended the operation ends the rollout."""
+    if operation.action not in ROLLOUT_ACTIONS.values():
+        return
+    for rollout in Rollout.objects.filter(operation=operation, status__in=ACTIVE_ROLLOUT_STATUSES):
+        close_rollout(rollout, operation)
 
 
 def rollback(service: Service, revision: Revision, *, actor: Actor, **strategy: Any) -> Rollout:
@@ -218,7 +313,9 @@ def rollback(service: Service, revision: Revision, *, actor: Actor, **strategy: 
 # --- running a rollout ----------------------------------------------------------------------
 
 
-@action("service.rollout", time_limit=3600, retry_transport=False)
+@action("service.deploy", time_limit=3600, retry_transport=False)
+@action("service.rollback", time_limit=3600, retry_transport=False)
+@action("service.converge", time_limit=3600, retry_transport=False)
 def _run_rollout(operation: Operation, context: OperationContext) -> dict[str, Any]:
     rollout = Rollout.objects.select_related("service", "revision", "previous_revision").get(
         pk=operation.params["rollout"]
@@ -237,21 +334,28 @@ class RolloutRunner:
     def run(self) -> dict[str, Any]:
         rollout = self.rollout
         if rollout.status not in ACTIVE_ROLLOUT_STATUSES:
-            return {"status": rollout.status}  # a re-delivered task: this one already ran
+            return {"status": rollout.status}  # ended already: closed, or delivered twice
+        # A rollout already running was interrupted (its worker lost, the task delivered
+        # again): it resumes, trusting no step it recorded until the host confirms it.
+        resuming = rollout.status == RolloutStatus.RUNNING
         rollout.status = RolloutStatus.RUNNING
         rollout.save(update_fields=["status"])
         steps = list(rollout.hosts.select_related("host__ssh_key", "host__jump_host__ssh_key"))
-        failures = 0
+        if resuming:
+            self._confirm_on_hosts(steps, rollout.revision)
+        failures = sum(1 for step in steps if step.step == HostStep.FAILED)
         for batch in sorted({step.batch for step in steps}):
+            if failures >= rollout.max_failures:
+                break
             if self.context.cancel_requested():
                 self.cancelled = True
                 break
-            members = [step for step in steps if step.batch == batch]
+            members = [
+                step for step in steps if step.batch == batch and step.step == HostStep.PENDING
+            ]
             self._in_parallel(members, rollout.revision)
             failures = sum(1 for step in steps if step.step == HostStep.FAILED)
             self._report(steps)
-            if failures >= rollout.max_failures:
-                break
         for step in steps:
             if step.step == HostStep.PENDING:
                 step.step = HostStep.SKIPPED
@@ -260,9 +364,41 @@ class RolloutRunner:
             return self._undo(steps, failures)
         return self._complete(steps, failures)
 
+    def _confirm_on_hosts(self, steps: list[RolloutHost], revision: Revision) -> None:
+        """After an interruption: a host counts as done only if it runs exactly one
+        container of the service, on this revision; every other started host is redone
+        (the agent's deploy replaces whatever containers of the service it finds)."""
+        started = [step for step in steps if step.step in (HostStep.DONE, *IN_FLIGHT_STEPS)]
+
+        def confirm(step: RolloutHost) -> None:
+            try:
+                link = _live_link(step.host)
+                containers = _service_containers(step.host, link, self.rollout.service.name)
+            except (AgentError, AgentLinkError) as exc:
+                containers = []
+                log.info("could not check %s after an interruption: %s", step.host.name, exc)
+            on_revision = [
+                c
+                for c in containers
+                if c["labels"].get("berth.revision") == str(revision.number)
+                and c["state"] == "running"
+            ]
+            if len(containers) == 1 and on_revision:
+                step.step = HostStep.DONE
+                step.container_id = on_revision[0]["id"]
+                step.message = f"{on_revision[0]['name']} confirmed on revision {revision.number}"
+            else:
+                step.step = HostStep.PENDING
+                step.message = "interrupted; deploying again"
+            step.save(update_fields=["step", "container_id", "message"])
+
+        self._in_threads(confirm, started)
+
     def _complete(self, steps: list[RolloutHost], failures: int) -> dict[str, Any]:
         rollout = self.rollout
-        Service.objects.filter(pk=rollout.service_id).update(current_revision=rollout.revision)
+        if rollout.kind != RolloutKind.CONVERGE:
+            # A convergence brings hosts to the current revision; it never sets it.
+            Service.objects.filter(pk=rollout.service_id).update(current_revision=rollout.revision)
         rollout.status = RolloutStatus.PARTIAL if failures else RolloutStatus.SUCCEEDED
         done = sum(1 for step in steps if step.step == HostStep.DONE)
         rollout.reason = f"{done} of {len(steps)} host(s) run revision {rollout.revision.number}"
@@ -297,8 +433,13 @@ class RolloutRunner:
         raise OperationFailed(f"rollout stopped: {reason}")
 
     def _finish(self) -> None:
-        self.rollout.finished_at = timezone.now()
-        self.rollout.save(update_fields=["status", "reason", "finished_at"])
+        """Record the rollout's end, unless something else ended it meanwhile (the reaper
+        failed its operation): the operation owns that, and its outcome stands."""
+        rollout = self.rollout
+        rollout.finished_at = timezone.now()
+        Rollout.objects.filter(pk=rollout.pk, status=RolloutStatus.RUNNING).update(
+            status=rollout.status, reason=rollout.reason, finished_at=rollout.finished_at
+        )
 
     def _report(self, steps: list[RolloutHost]) -> None:
         counts: dict[str, int] = {}
@@ -318,19 +459,28 @@ class RolloutRunner:
     def _in_parallel(
         self, steps: list[RolloutHost], revision: Revision | None, undo: bool = False
     ) -> None:
+        if undo:
+            self._in_threads(lambda step: self._undo_host(step, revision), steps)
+        else:
+            self._in_threads(lambda step: self._deploy_host(step, revision), steps)  # type: ignore[arg-type]
+
+    def _in_threads(self, work: Any, steps: list[RolloutHost]) -> None:
+        """Run ``work(step)`` for every step at once, one thread each."""
         if not steps:
             return
-        with ThreadPoolExecutor(max_workers=min(len(steps), 32)) as executor:
-            list(executor.map(lambda step: self._on_host(step, revision, undo), steps))
 
-    def _on_host(self, step: RolloutHost, revision: Revision | None, undo: bool) -> None:
-        try:
-            if undo:
-                self._undo_host(step, revision)
-            else:
-                self._deploy_host(step, revision)  # type: ignore[arg-type]
-        finally:
-            connection.close()  # this thread's own database connection
+        def on_host(step: RolloutHost) -> None:
+            try:
+                work(step)
+            finally:
+                connection.close()  # this thread's own database connection
+
+        with ThreadPoolExecutor(max_workers=min(len(steps), 32)) as executor:
+            # Each thread runs in a copy of this one's context, so what it logs names
+            # the operation and its host like the rest of the run.
+            runs = [executor.submit(contextvars.copy_context().run, on_host, s) for s in steps]
+            for run in runs:
+                run.result()
 
     def _deploy_host(self, step: RolloutHost, revision: Revision) -> None:
         step.started_at = timezone.now()
@@ -422,12 +572,22 @@ def _live_link(host: Host) -> Any:
 
 
 def _refresh_containers(host: Host, link: Any) -> None:
-    from containers.services import reconcile_containers
-
     try:
-        reconcile_containers(host, link.session.call("containers.list", {"all": True}, timeout=30))
+        _service_containers(host, link, None)
     except (AgentError, AgentLinkError) as exc:
         log.info("could not re-read containers of %s after a deploy: %s", host.name, exc)
+
+
+def _service_containers(host: Host, link: Any, service: str | None) -> list[dict[str, Any]]:
+    """Read the host's containers (storing them, as a refresh would) and return those
+    of ``service`` (every container when None)."""
+    from containers.services import reconcile_containers
+
+    reported = link.session.call("containers.list", {"all": True}, timeout=30)
+    reconcile_containers(host, reported)
+    if service is None:
+        return list(reported)
+    return [c for c in reported if (c.get("labels") or {}).get("berth.service") == service]
 
 
 # --- convergence ------------------------------------------------------------------------------
@@ -439,6 +599,13 @@ def converge_host(host: Host) -> list[Rollout]:
     Called after each refresh of an online host: a host added to a service's targets,
     or one that was unreachable during a rollout, catches up without duplicates
     (the agent's deploy replaces whatever containers of the service it finds).
+
+    Convergence fixes revisions, not states: a stopped, restarting or unhealthy
+    container of the current revision is left alone (an operator's stop, or Berth's
+    own restart, is not drift). It never acts while a rollout of the service runs, nor
+    within ``BERTH_CONVERGE_SETTLE`` seconds after one ended (the refresh that got here
+    may have read the host before that rollout switched it), and ``deploy`` checks both
+    again, with the current revision, under the service's lock.
     """
     started: list[Rollout] = []
     services = list(
@@ -451,18 +618,21 @@ def converge_host(host: Host) -> list[Rollout]:
     running: dict[str, list[Any]] = {}
     for container in host.containers.filter(labels__has_key="berth.service"):
         running.setdefault(container.labels["berth.service"], []).append(container)
+    settle_from = timezone.now() - timedelta(seconds=settings.BERTH_CONVERGE_SETTLE)
+    busy = set(
+        Rollout.objects.filter(
+            Q(status__in=ACTIVE_ROLLOUT_STATUSES) | Q(finished_at__gte=settle_from),
+            service__in=services,
+        ).values_list("service_id", flat=True)
+    )
     for service in services:
-        if host.pk not in {target.pk for target in target_hosts(service)}:
+        if service.pk in busy or host.pk not in {target.pk for target in target_hosts(service)}:
             continue
         revision = service.current_revision
         assert revision is not None
         containers = running.get(service.name, [])
-        healthy = [
-            c
-            for c in containers
-            if c.state == "running" and c.labels.get("berth.revision") == str(revision.number)
-        ]
-        if len(healthy) == 1 and len(containers) == 1:
+        revisions = sorted({c.labels.get("berth.revision", "?") for c in containers})
+        if len(containers) == 1 and revisions == [str(revision.number)]:
             continue
         recent = Rollout.objects.filter(
             service=service,
@@ -472,13 +642,21 @@ def converge_host(host: Host) -> list[Rollout]:
         ).exclude(status__in=[RolloutStatus.SUCCEEDED])
         if recent.exists():
             continue  # it just tried and failed: do not hammer the host
+        found = ", ".join(f"r{number}" for number in revisions) or "nothing"
         log.info(
-            "%s on %s has %d container(s), none healthy on revision %d: converging",
-            service.name, host.name, len(containers), revision.number,
+            "converging %s on %s to revision %d: it runs %d container(s) (%s)",
+            service.name, host.name, revision.number, len(containers), found,
         )  # fmt: skip
         try:
             started.append(
-                deploy(service, revision, actor=None, kind=RolloutKind.CONVERGE, hosts=[host])
+                deploy(
+                    service,
+                    revision,
+                    actor=None,
+                    kind=RolloutKind.CONVERGE,
+                    hosts=[host],
+                    why=f"{host.name} ran {found}",
+                )
             )
         except (RolloutConflict, ValueError) as exc:
             log.info("not converging %s on %s now: %s", service.name, host.name, exc)

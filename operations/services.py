@@ -31,6 +31,7 @@ from . import registry
 from .choices import FINISHED_STATUSES, OperationStatus
 from .context import OperationCancelled, OperationContext, OperationFailed
 from .models import Operation
+from .signals import operation_finished
 
 if TYPE_CHECKING:
     from hosts.models import Host
@@ -313,6 +314,22 @@ def _finish(operation: Operation, status: str, *, result: Any = None, error: str
     operation.save(update_fields=["status", "result", "error", "finished_at", "progress"])
     if operation.parent_id:
         update_parent(operation.parent_id)
+    _announce_finished(operation)
+
+
+def _announce_finished(operation: Operation) -> None:
+    """Tell the apps that keep state beside the operation (a rollout) that it ended.
+
+    A receiver's failure is logged, never raised: the operation's own outcome is
+    already recorded and must not be turned into a different one by a listener.
+    """
+    for receiver, error in operation_finished.send_robust(sender=Operation, operation=operation):
+        if isinstance(error, Exception):
+            log.error(
+                "operation %s: %s failed after it finished: %r",
+                operation.pk, getattr(receiver, "__qualname__", receiver), error,
+                exc_info=error,
+            )  # fmt: skip
 
 
 # --- cancelling -------------------------------------------------------------------------
@@ -334,7 +351,9 @@ def request_cancel(operation: Operation, *, actor: Actor) -> Operation:
             finished_at=timezone.now(),
             cancel_requested=True,
         )
-        if not cancelled:
+        if cancelled:
+            _announce_finished(Operation.objects.get(pk=target.pk))
+        else:
             Operation.objects.filter(pk=target.pk).update(cancel_requested=True)
     if operation.parent_id is not None:
         update_parent(operation.parent_id)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Mapping
+from typing import Any
+
 from celery import shared_task
+from celery.signals import task_postrun, task_prerun
+
+from berth.logging import enter_log_context, leave_log_context
 
 from . import services
 
@@ -23,3 +30,22 @@ def execute_operation(  # type: ignore[no-untyped-def]
 @shared_task(soft_time_limit=60, time_limit=90)
 def reap_stuck_operations() -> int:
     return services.reap_stuck_operations()
+
+
+# Celery's own lines about a run ("Task … succeeded in 0.4 s", a retry, a failure) are
+# logged outside the task body: name the operation for them too, from the task's
+# arguments, between the prerun and postrun signals.
+_log_tokens: dict[str, contextvars.Token[Mapping[str, Any]]] = {}
+
+
+@task_prerun.connect
+def _name_operation_in_logs(task_id: str, task: Any, args: Any, **kwargs: Any) -> None:
+    if task.name == execute_operation.name and args:
+        _log_tokens[task_id] = enter_log_context(operation_id=args[0])
+
+
+@task_postrun.connect
+def _forget_operation_in_logs(task_id: str, **kwargs: Any) -> None:
+    token = _log_tokens.pop(task_id, None)
+    if token is not None:
+        leave_log_context(token)

@@ -270,6 +270,9 @@ BERTH_DEPLOY_HOST_TIMEOUT = env_int("BERTH_DEPLOY_HOST_TIMEOUT", 600, minimum=10
 # After a failed attempt to bring a host to its services' current revision, wait this
 # long before the next one, so a host that cannot run a revision is not hammered.
 BERTH_CONVERGE_COOLDOWN = env_int("BERTH_CONVERGE_COOLDOWN", 60, minimum=0)
+# No convergence of a service within this long after one of its rollouts ended: a
+# refresh that read a host before the rollout switched it must not undo the switch.
+BERTH_CONVERGE_SETTLE = env_int("BERTH_CONVERGE_SETTLE", 30, minimum=0)
 # Longest a container log follow runs before it ends by itself (seconds).
 BERTH_LOG_FOLLOW_MAX = env_int("BERTH_LOG_FOLLOW_MAX", 600, minimum=1)
 CELERY_BEAT_SCHEDULE["reap-stuck-operations"] = {

@@ -92,7 +92,7 @@ def seeded(db, admin_user):
     r2.digest = "198.18.0.1:5000/demo/web@sha256:" + "ef" * 32
     r2.save(update_fields=["digest"])
     operation = start_operation(
-        action="service.rollout", target=service, actor=admin_user, status=OperationStatus.SUCCEEDED
+        action="service.deploy", target=service, actor=admin_user, status=OperationStatus.SUCCEEDED
     )
     rollout = Rollout.objects.create(
         service=service,

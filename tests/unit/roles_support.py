@@ -71,7 +71,7 @@ def make_site(name: str) -> Site:
     rollout = Rollout.objects.create(
         service=service,
         revision=revision,
-        operation=start_operation(action="service.rollout", target=service, actor=None),
+        operation=start_operation(action="service.deploy", target=service, actor=None),
     )
     RolloutHost.objects.create(rollout=rollout, host=host)
     return Site(group, host, container, image, service, rollout, operation)

@@ -91,7 +91,7 @@ def _grow(count: int, admin) -> None:
         r1 = create_revision(service, spec=spec, note="first", actor=admin)
         r2 = create_revision(service, spec={"image": "demo/web:v2"}, note="v2", actor=admin)
         operation = start_operation(
-            action="service.rollout", target=service, actor=admin, status=OperationStatus.SUCCEEDED
+            action="service.deploy", target=service, actor=admin, status=OperationStatus.SUCCEEDED
         )
         rollout = Rollout.objects.create(
             service=service,
