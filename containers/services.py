@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
+from django.db.models import QuerySet
+from django.http import QueryDict
 
 from berth.reconcile import SyncCounts, sync_host_rows
 from berth.timeutil import from_unix
@@ -26,6 +28,7 @@ from operations.models import Operation
 from operations.registry import action
 from operations.services import submit, submit_bulk
 
+from .filtersets import ContainerFilterSet
 from .models import Container
 
 if TYPE_CHECKING:
@@ -81,6 +84,68 @@ def _submit(action_name: str, container: Container, actor: Actor, **params: Any)
 
 
 BULK_ACTIONS = ("start", "stop", "restart", "kill", "remove")
+
+
+class InvalidSelection(ValueError):
+    """A bulk selection the caller must fix; ``field`` names what to fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def select_containers(
+    visible: QuerySet[Container],
+    *,
+    ids: list[int] | None = None,
+    filters: dict[str, str] | None = None,
+    everything: bool = False,
+) -> tuple[list[Container], str]:
+    """The containers a bulk action will act on, and a label that says how they were
+    chosen. ``visible`` is what the caller may act on (their scope).
+
+    A selection that is empty, or a filter that picks every visible container, is
+    refused unless ``everything`` says so: a typo must never restart the fleet.
+    """
+    visible = visible.select_related("host")
+    if ids is not None:
+        if not ids:
+            raise InvalidSelection("ids", "Give at least one container id.")
+        containers = list(visible.filter(pk__in=ids))
+        missing = set(ids) - {container.pk for container in containers}
+        if missing:
+            raise InvalidSelection("ids", f"no such container: {sorted(missing)}")
+        return containers, f"{len(containers)} container(s)"
+    if not filters:
+        if not everything:
+            raise InvalidSelection(
+                "filter", 'Choose the containers, or send "all": true for every one.'
+            )
+        containers = list(visible)
+        if not containers:
+            raise InvalidSelection("all", "You can see no container to act on.")
+        return containers, f"all {len(containers)} container(s)"
+    query = QueryDict(mutable=True)
+    for key, value in filters.items():
+        if key not in ContainerFilterSet.base_filters:
+            raise InvalidSelection(f"filter.{key}", "Not a container filter.")
+        query.setlist(key, [value])
+    selection = ContainerFilterSet(query, queryset=visible)
+    if not selection.is_valid():
+        field, problems = next(iter(selection.errors.items()))
+        raise InvalidSelection(f"filter.{field}", " ".join(problems))
+    containers = list(selection.qs)
+    label = ", ".join(f"{key}={value}" for key, value in filters.items())
+    if not containers:
+        raise InvalidSelection("filter", "no container matches this selection")
+    if not everything and len(containers) == visible.count():
+        raise InvalidSelection(
+            "filter",
+            f"This filter matches every container you can see ({len(containers)}); "
+            'narrow it, or send "all": true to act on all of them.',
+        )
+    return containers, label
 
 
 def bulk_container_action(

@@ -16,6 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from containers.choices import SIGNALS, RestartPolicy
+from containers.filtersets import ContainerFilterSet
 from containers.models import Container
 from containers.services import MAX_STOP_TIMEOUT, RUN_KEY_LABEL
 from containers.validators import (
@@ -26,6 +27,7 @@ from containers.validators import (
 )
 from hosts.models import Host
 from images.validators import parse_image_ref
+from operations.api.serializers import StrictFieldsMixin
 
 MAX_LOG_TAIL = 10000
 
@@ -506,21 +508,56 @@ def _any_ip(seen: set[tuple[str, int, str]], key: tuple[str, int, str]) -> bool:
     return any(port == key[1] and proto == key[2] for _, port, proto in seen)
 
 
-class ContainerBulkSerializer(serializers.Serializer):
-    """One action on many containers: pick them by ``ids`` or by ``filter`` (the same
-    filters as ``GET /containers/``, e.g. ``{"label": "app=web"}``)."""
+class ContainerBulkSerializer(StrictFieldsMixin, serializers.Serializer):
+    """One action on many containers: pick them by ``ids``, by ``filter`` (the same
+    filters as ``GET /containers/``, e.g. ``{"label": "app=web"}``), or every container
+    you can see with ``"all": true``. A filter that would select every container is
+    refused unless ``"all": true`` confirms it; unknown fields and filter keys are a 400."""
 
     action = serializers.ChoiceField(choices=["start", "stop", "restart", "kill", "remove"])
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
-    filter = serializers.DictField(child=serializers.CharField(), required=False)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        allow_empty=False,
+        help_text="These containers (at least one id)",
+    )
+    filter = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="The containers GET /containers/ lists with these filters: "
+        + ", ".join(ContainerFilterSet.base_filters),
+    )
+    all = serializers.BooleanField(
+        default=False,
+        help_text="Act on every container you can see (alone), or confirm that the filter "
+        "may match all of them",
+    )
     timeout = serializers.IntegerField(min_value=0, max_value=600, required=False)
     signal = SignalField(required=False)
     force = serializers.BooleanField(required=False)
     volumes = serializers.BooleanField(required=False)
 
+    def validate_filter(self, value: dict[str, str]) -> dict[str, str]:
+        known = ContainerFilterSet.base_filters
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    key: "Not a container filter; use one of " + ", ".join(known) + "."
+                    for key in unknown
+                }
+            )
+        return value
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("ids" in attrs) == ("filter" in attrs):
+        if "ids" in attrs and "filter" in attrs:
             raise serializers.ValidationError("Choose the containers with either ids or filter.")
+        if "ids" in attrs and attrs["all"]:
+            raise serializers.ValidationError({"all": "Give ids or all, not both."})
+        if "ids" not in attrs and not attrs.get("filter") and not attrs["all"]:
+            raise serializers.ValidationError(
+                'Choose the containers: ids, a filter, or "all": true for every container.'
+            )
         allowed = {
             "start": set(),
             "stop": {"timeout"},

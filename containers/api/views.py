@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import QueryDict
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, viewsets
@@ -20,7 +19,7 @@ from containers.filtersets import ContainerFilterSet
 from containers.models import Container
 from hosts.models import Host
 from operations.api.responses import operation_accepted
-from operations.api.serializers import OperationAcceptedSerializer
+from operations.api.serializers import BulkAcceptedSerializer, OperationAcceptedSerializer
 
 from .serializers import (
     ContainerBulkSerializer,
@@ -138,37 +137,51 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
             request, services.container_stats(self.get_object(), actor=request.user)
         )
 
-    @extend_schema(request=ContainerBulkSerializer, responses=ACCEPTED)
-    @action(detail=False, methods=["post"])
+    @extend_schema(
+        request=ContainerBulkSerializer,
+        responses={
+            **ACCEPTED,
+            202: OpenApiResponse(
+                BulkAcceptedSerializer,
+                description="Queued: a parent operation with one child per container; "
+                "``matched`` says how many containers the selection matched.",
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "by label", value={"action": "restart", "filter": {"label": "app=web"}},
+                request_only=True,
+            ),
+            OpenApiExample("every container", value={"action": "stop", "all": True},
+                           request_only=True),
+        ],
+    )  # fmt: skip
+    @action(detail=False, methods=["post"], filterset_class=None)
     def bulk(self, request: Request) -> Response:
         """Run one action on every selected container across the fleet: a parent
-        operation with a child per container; poll the parent for per-container results."""
+        operation with a child per container; poll the parent for per-container results.
+        Unknown fields and filter keys, an empty selection and a filter that matches
+        every container (without ``"all": true``) are a 400, with nothing queued."""
+        stray = sorted(set(request.query_params) - {"format"})
+        if stray:
+            raise ValidationError(
+                {name: "Give the selection in the body, not the query string." for name in stray}
+            )
         body = _valid(ContainerBulkSerializer, request)
-        queryset = self.filter_queryset(self.get_queryset()).select_related("host")
-        if "ids" in body:
-            containers = list(queryset.filter(pk__in=body["ids"]))
-            missing = set(body["ids"]) - {container.pk for container in containers}
-            if missing:
-                raise ValidationError({"ids": f"no such container: {sorted(missing)}"})
-            label = f"{len(containers)} container(s)"
-        else:
-            filters = QueryDict(mutable=True)
-            for key, value in body["filter"].items():
-                filters.setlist(key, [value])
-            selection = ContainerFilterSet(filters, queryset=queryset, request=request)
-            if not selection.is_valid():
-                raise ValidationError({"filter": selection.errors})
-            containers = list(selection.qs)
-            label = ", ".join(f"{key}={value}" for key, value in body["filter"].items())
-        if not containers:
-            raise ValidationError({"filter": "no container matches this selection"})
+        try:
+            containers, label = services.select_containers(
+                self.get_queryset(),
+                ids=body.pop("ids", None),
+                filters=body.pop("filter", None),
+                everything=body.pop("all"),
+            )
+        except services.InvalidSelection as exc:
+            raise ValidationError({exc.field: exc.message}) from None
         verb = body.pop("action")
-        body.pop("ids", None)
-        body.pop("filter", None)
         operation = services.bulk_container_action(
             containers, verb, actor=request.user, label=f"{verb} {label}", **body
         )
-        return operation_accepted(request, operation)
+        return operation_accepted(request, operation, matched=len(containers))
 
 
 class HostContainersView(generics.ListCreateAPIView):

@@ -8,6 +8,7 @@ from hosts.models import Host
 from images import services
 from images.models import Image, RegistryCredential
 from images.validators import normalize_registry
+from operations.api.serializers import StrictFieldsMixin
 
 
 class RegistryCredentialSerializer(serializers.ModelSerializer):
@@ -110,7 +111,7 @@ class ImagePullSerializer(serializers.Serializer):
         return attrs
 
 
-class BulkImagePullSerializer(ImagePullSerializer):
+class BulkImagePullSerializer(StrictFieldsMixin, ImagePullSerializer):
     hosts = serializers.PrimaryKeyRelatedField(
         queryset=Host.objects.all(), many=True, required=False, help_text="host ids"
     )

@@ -17,7 +17,7 @@ from images import services
 from images.filtersets import ImageFilterSet
 from images.models import Image, RegistryCredential
 from operations.api.responses import operation_accepted
-from operations.api.serializers import OperationAcceptedSerializer
+from operations.api.serializers import BulkAcceptedSerializer, OperationAcceptedSerializer
 
 from .serializers import (
     BulkImagePullSerializer,
@@ -75,13 +75,13 @@ class FleetImageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.Gen
             return self.get_paginated_response(data)
         return Response(data)
 
-    @extend_schema(request=BulkImagePullSerializer, responses={202: OperationAcceptedSerializer})
+    @extend_schema(request=BulkImagePullSerializer, responses={202: BulkAcceptedSerializer})
     @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
     def pull(self, request: Request) -> Response:
         """Pull an image onto many hosts (ids, or every host with a label) at once.
 
-        The answer names the parent operation; it ends when every host's pull has,
-        with per-host results.
+        The answer names the parent operation (it ends when every host's pull has, with
+        per-host results) and ``matched``, how many hosts the selection matched.
         """
         serializer = BulkImagePullSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -92,7 +92,8 @@ class FleetImageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.Gen
             serializer.validated_data["pull"],
             actor=request.user,
         )
-        return operation_accepted(request, operation)
+        matched = len(serializer.validated_data["targets"])
+        return operation_accepted(request, operation, matched=matched)
 
 
 class HostImageViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):

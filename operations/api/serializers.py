@@ -1,3 +1,5 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from operations.models import Operation
@@ -42,3 +44,27 @@ class OperationAcceptedSerializer(serializers.Serializer):
     operation = serializers.IntegerField()
     operation_url = serializers.URLField()
     status = serializers.CharField()
+
+
+class BulkAcceptedSerializer(OperationAcceptedSerializer):
+    """The answer to a bulk action: the parent operation to poll, and the selection's size."""
+
+    matched = serializers.IntegerField(
+        help_text="How many targets the selection matched: one child operation each"
+    )
+
+
+class StrictFieldsMixin:
+    """For action bodies: a field the serializer does not know is a 400 naming it, never
+    silently dropped (a misspelt selection must not quietly widen what is acted on)."""
+
+    fields: Any
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            known = ", ".join(name for name, field in self.fields.items() if not field.read_only)
+            raise serializers.ValidationError(
+                {name: f"Unknown field; use {known}." for name in unknown}
+            )
+        return super().to_internal_value(data)  # type: ignore[misc]

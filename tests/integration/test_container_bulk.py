@@ -35,7 +35,10 @@ def test_bulk_restart_by_label_across_three_hosts_with_one_down(admin_client, re
             f"{fleet.registry}/demo/sleeper:v1",
         )
         names[host_name] = name
+    # Not labelled: the filter must leave it alone (and so never matches every container).
+    bystander = f"it-bulk-{app}-bystander"
     try:
+        fleet["h1"].docker("run", "-d", "--name", bystander, f"{fleet.registry}/demo/sleeper:v1")
         hosts = [register(fleet[host_name]) for host_name in ("h1", "h2", "h3")]
         for host in hosts:
             wait_for(
@@ -47,6 +50,7 @@ def test_bulk_restart_by_label_across_three_hosts_with_one_down(admin_client, re
                 what=f"{host.name} online with its container",
             )
         before = {host_name: _started_at(fleet[host_name], names[host_name]) for host_name in names}
+        bystander_started = _started_at(fleet["h1"], bystander)
 
         run_testbed("link", "down", "h3")
         try:
@@ -56,6 +60,7 @@ def test_bulk_restart_by_label_across_three_hosts_with_one_down(admin_client, re
                 content_type="application/json",
             )
             assert response.status_code == 202, response.content
+            assert response.json()["matched"] == 3
             parent_url = response.json()["operation_url"]
             parent = wait_for(
                 lambda: (
@@ -82,9 +87,11 @@ def test_bulk_restart_by_label_across_three_hosts_with_one_down(admin_client, re
         assert _started_at(fleet["h1"], names["h1"]) != before["h1"]
         assert _started_at(fleet["h2"], names["h2"]) != before["h2"]
         assert _started_at(fleet["h3"], names["h3"]) == before["h3"]
+        assert _started_at(fleet["h1"], bystander) == bystander_started
     finally:
         for host_name, name in names.items():
             fleet[host_name].docker("rm", "-f", name, check=False)
+        fleet["h1"].docker("rm", "-f", bystander, check=False)
 
 
 def test_bulk_selection_that_matches_nothing_is_a_400(admin_client, celery_worker):
