@@ -365,10 +365,17 @@ class RolloutRunner:
         return self._complete(steps, failures)
 
     def _confirm_on_hosts(self, steps: list[RolloutHost], revision: Revision) -> None:
-        """After an interruption: a host counts as done only if it runs exactly one
-        container of the service, on this revision; every other started host is redone
-        (the agent's deploy replaces whatever containers of the service it finds)."""
-        started = [step for step in steps if step.step in (HostStep.DONE, *IN_FLIGHT_STEPS)]
+        """After an interruption: a host recorded done counts as done only if it runs
+        exactly one container of the service, on this revision. Every other started host
+        is redone: a deploy cut off mid-way may still be finishing, or undoing, on the
+        host, and the agent's deploy waits for it and then replaces whatever containers
+        of the service it finds."""
+        for step in steps:
+            if step.step in IN_FLIGHT_STEPS:
+                step.step = HostStep.PENDING
+                step.message = "interrupted; deploying again"
+                step.save(update_fields=["step", "message"])
+        started = [step for step in steps if step.step == HostStep.DONE]
 
         def confirm(step: RolloutHost) -> None:
             try:
