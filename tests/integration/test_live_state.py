@@ -3,8 +3,12 @@ for and no periodic refresh running: the watcher follows each host's Docker even
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -17,11 +21,24 @@ from tests.live_services import start_process, stop_process
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@dataclass(frozen=True)
+class Watcher:
+    process: subprocess.Popen
+    log_path: Path
+
+    def subscriptions_to(self, host: str) -> int:
+        """How often the watcher (re)subscribed to the host's event stream. A stream
+        that died is resubscribed, with a catch-up refresh, at every resync, which
+        would look live enough to pass on its own; a stream that stays up is made once."""
+        return self.log_path.read_text().count(f"following the Docker events of {host}\n")
+
+
 @pytest.fixture
-def watcher(service_env, celery_worker, tmp_path):
+def watcher(service_env, celery_worker, tmp_path) -> Iterator[Watcher]:
     log_path = tmp_path / "watcher.log"
-    process = start_process([sys.executable, "manage.py", "watch_fleet"], service_env, log_path)
-    yield process
+    env = {**service_env, "BERTH_LOG_FORMAT": "text", "BERTH_LOG_LEVEL": "INFO"}
+    process = start_process([sys.executable, "manage.py", "watch_fleet"], env, log_path)
+    yield Watcher(process, log_path)
     stop_process(process, log_path)
 
 
@@ -56,3 +73,6 @@ def test_container_created_with_the_docker_cli_appears_within_five_seconds(
         timeout=5,
         what=f"{name} to disappear from Berth",
     )
+    # All of that came through one event subscription that stayed up throughout.
+    assert watcher.process.poll() is None, watcher.log_path.read_text()
+    assert watcher.subscriptions_to(host.name) == 1, watcher.log_path.read_text()
