@@ -14,8 +14,8 @@ dotted paths, list items by index, errors about the whole body under
 Deleting something other rows still point at (a host group a service targets) is
 a 409 with this body, not a 500.
 
-Nothing else reaches an API client either: with the task queue (Redis) unreachable an
-action is a 503 saying so; any other unexpected exception is a 500 with a short
+Nothing else reaches an API client either: with the task queue (Redis) or the database
+unreachable a request is a 503 saying so; any other unexpected exception is a 500 with a short
 message, its traceback in the server log (never in the answer, DEBUG or not). Paths
 under /api/ that no view serves get the same body from ``ApiErrorMiddleware``
 (berth/middleware.py) and the ``not_found`` / ``server_error`` handlers.
@@ -26,6 +26,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
@@ -83,8 +85,11 @@ class ServiceUnavailable(APIException):
     default_code = "task_queue_unavailable"
 
 
-# Retry-After for a 503: about how long a restarted Redis takes to be back.
+# Retry-After for a 503: about how long a restarted Redis or database takes to be back.
 RETRY_AFTER_SECONDS = 10
+DATABASE_UNAVAILABLE = (
+    "The database is unreachable; nothing was changed. Try again once it is back."
+)
 
 
 def unexpected_error_message(exc: BaseException) -> str:
@@ -104,6 +109,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if is_broker_error(exc):
         log.warning("%s: %s", _where(context), as_broker_unavailable(exc).message)
         exc = ServiceUnavailable(as_broker_unavailable(exc).message)
+    elif isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        # The database went away (restart, failover): the next request reconnects.
+        log.warning("%s: the database is unreachable: %s", _where(context), exc, exc_info=exc)
+        exc = ServiceUnavailable(DATABASE_UNAVAILABLE)
     response = drf_exception_handler(exc, context)
     if response is None:
         # A bug, or a dependency DRF does not know: a JSON 500, never Django's HTML page.

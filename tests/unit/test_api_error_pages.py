@@ -64,3 +64,18 @@ def test_json_500_handler_outside_drf_views(rf):
     assert response.status_code == 500
     assert response["Content-Type"].startswith("application/json")
     assert "unexpected error" in json.loads(response.content)["message"]
+
+
+def test_a_lost_database_is_a_json_503(admin_client, monkeypatch):
+    from django.db import OperationalError
+
+    host = Host.objects.create(name="h1", transport="local")
+
+    def lost(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "request_refresh", lost)
+    response = admin_client.post(reverse("host-refresh", args=[host.pk]))
+    assert response.status_code == 503
+    assert "database" in response.json()["message"]
+    assert response["Retry-After"]
