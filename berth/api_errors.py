@@ -87,9 +87,7 @@ class ServiceUnavailable(APIException):
 
 # Retry-After for a 503: about how long a restarted Redis or database takes to be back.
 RETRY_AFTER_SECONDS = 10
-DATABASE_UNAVAILABLE = (
-    "The database is unreachable; nothing was changed. Try again once it is back."
-)
+DATABASE_UNAVAILABLE = "The database is unreachable. Try again once it is back."
 
 
 def unexpected_error_message(exc: BaseException) -> str:
