@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hosts.models import HostGroup
+from operations.services import record_change
 
 from .models import TOKEN_PREFIX, ApiToken, Profile, hash_token
 from .roles import Role, assigned_role, forget_scope, role_of
@@ -45,6 +46,118 @@ def set_profile(
     return profile
 
 
+def user_fields(user: User) -> dict[str, Any]:
+    """What the audit trail records of a login: never its password."""
+    profile = getattr(user, "berth_profile", None)
+    return {
+        "username": user.get_username(),
+        "email": user.email,
+        "is_active": user.is_active,
+        "is_superuser": user.is_superuser,
+        "role": assigned_role(user).label,
+        "host_groups": sorted(group.name for group in profile.host_groups.all())
+        if profile is not None
+        else [],
+    }
+
+
+@transaction.atomic
+def create_user(
+    *,
+    username: str,
+    actor: Any,
+    password: str | None = None,
+    role: Role = Role.VIEWER,
+    host_groups: Iterable[HostGroup] = (),
+    superuser: bool = False,
+    **fields: Any,
+) -> User:
+    """Add a login, recorded as ``user.create``; without a password it uses tokens only."""
+    user = User(username=username, is_superuser=superuser, is_staff=superuser, **fields)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    set_profile(user, role=role, host_groups=host_groups)
+    record_change(
+        "user.create",
+        user,
+        actor=actor,
+        fields={**user_fields(user), "password_set": bool(password)},
+    )
+    return user
+
+
+@transaction.atomic
+def update_user(
+    user: User,
+    *,
+    actor: Any,
+    password: str | None = None,
+    role: Role | None = None,
+    host_groups: Iterable[HostGroup] | None = None,
+    **fields: Any,
+) -> User:
+    """Change a login (``password`` None keeps it), recorded as ``user.update`` with what
+    was given; a new password is recorded only as ``password_changed``."""
+    for name, value in fields.items():
+        setattr(user, name, value)
+    if password:
+        user.set_password(password)
+    user.save()
+    set_profile(user, role=role, host_groups=host_groups)
+    given = {*fields, *(["role"] if role is not None else []),
+             *(["host_groups"] if host_groups is not None else [])}  # fmt: skip
+    current = user_fields(user)
+    changes: dict[str, Any] = {name: current.get(name, fields.get(name)) for name in given}
+    if password:
+        changes["password_changed"] = True
+    record_change("user.update", user, actor=actor, fields=changes)
+    return user
+
+
+def record_user_saved(user: User, *, actor: Any, created: bool, changed: Iterable[str]) -> None:
+    """Record a login a form has just saved (the admin's user pages): ``user.create`` or
+    ``user.update`` naming the fields changed; a password only as changed."""
+    changed = set(changed)
+    current = user_fields(user)
+    secret_fields = {name for name in changed if "password" in name}
+    changes: dict[str, Any] = {name: current.get(name) for name in changed - secret_fields}
+    if secret_fields:
+        changes["password_changed"] = True
+    if created:
+        changes = {**current, **changes}
+    record_change("user.create" if created else "user.update", user, actor=actor, fields=changes)
+
+
+@transaction.atomic
+def deactivate_user(user: User, *, actor: Any) -> User:
+    """Refuse the login and revoke its tokens, keeping the row so the audit trail keeps
+    its actor; recorded as ``user.deactivate``."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    revoked = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    record_change(
+        "user.deactivate",
+        user,
+        actor=actor,
+        fields={"username": user.get_username()},
+        result={"tokens_revoked": revoked},
+    )
+    return user
+
+
+@transaction.atomic
+def delete_user(user: User, *, actor: Any) -> None:
+    """Delete a login and its tokens for good (the admin's delete), recorded as
+    ``user.delete``; its past operations keep the actor's name."""
+    record_change("user.delete", user, actor=actor, fields=user_fields(user))
+    user.delete()
+
+
 # --- tokens ----------------------------------------------------------------------------------
 
 
@@ -55,8 +168,10 @@ def create_token(
     role: Role,
     host_groups: Iterable[HostGroup] = (),
     expires_at: datetime | None = None,
+    actor: Any = None,
 ) -> tuple[ApiToken, str]:
-    """Issue a token for ``user``; returns the row and the secret (shown once, never stored).
+    """Issue a token for ``user``, recorded as ``token.create``; returns the row and the
+    secret (shown once, never stored, never recorded).
 
     Raises ValueError when ``role`` is above the user's own role.
     """
@@ -81,16 +196,39 @@ def create_token(
         except IntegrityError:  # the random key is taken: draw again
             continue
         log.info("api token %s (%s) created for %s", token.key, name, user.get_username())
+        record_change("token.create", token, actor=actor, fields=_token_fields(token))
         return token, secret
     raise RuntimeError("could not draw an unused token key")
 
 
+def _token_fields(token: ApiToken) -> dict[str, Any]:
+    """What the audit trail records of a token: its non-secret prefix, never the secret."""
+    return {
+        "name": token.name,
+        "prefix": f"{TOKEN_PREFIX}{token.key}_",
+        "user": token.user.get_username(),
+        "role": token.role,
+        "host_groups": sorted(group.name for group in token.host_groups.all()),
+        "expires_at": token.expires_at,
+    }
+
+
+@transaction.atomic
 def revoke_token(token: ApiToken, *, actor: Any) -> ApiToken:
-    """Refuse the token from now on (the row stays, for the record)."""
-    if token.revoked_at is None:
+    """Refuse the token from now on (the row stays, for the record); recorded as
+    ``token.revoke``, also when it was already revoked."""
+    already = token.revoked_at is not None
+    if not already:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         log.info("api token %s revoked by %s", token.key, getattr(actor, "username", actor))
+    record_change(
+        "token.revoke",
+        token,
+        actor=actor,
+        fields=_token_fields(token),
+        result={"already_revoked": already},
+    )
     return token
 
 

@@ -259,10 +259,6 @@ class HostForm(forms.Form):
         name = self.cleaned_data["name"].strip()
         if Host.objects.filter(name=name).exists():
             raise forms.ValidationError(f"A host named {name} already exists.")
-        if SSHKey.objects.filter(name=f"{name} key").exists():
-            raise forms.ValidationError(
-                f"A key named '{name} key' already exists; pick another name."
-            )
         return name
 
     def clean_labels(self) -> dict[str, str]:

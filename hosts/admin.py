@@ -70,6 +70,13 @@ class SSHKeyAdmin(admin.ModelAdmin):
         obj.pk = created.pk
 
 
+# What the host admin's form may set (the rest is reported by the host).
+HOST_FORM_FIELDS = {
+    "name", "transport", "address", "port", "username", "ssh_key", "host_key", "jump_host",
+    "docker_host", "labels", "groups",
+}  # fmt: skip
+
+
 @admin.register(Host)
 class HostAdmin(admin.ModelAdmin):
     list_display = ["name", "address", "transport", "status", "last_seen_at", "docker_version"]
@@ -82,10 +89,21 @@ class HostAdmin(admin.ModelAdmin):
     def authorized_keys_line(self, obj: Host) -> str:
         return services.authorized_keys_line(obj)
 
+    # Every door changes hosts through the same services, so each change is audited.
     def save_model(self, request: HttpRequest, obj: Host, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if not change:
-            services.request_refresh(obj, actor=request.user)
+        data = {name: form.cleaned_data[name] for name in HOST_FORM_FIELDS & set(form.fields)}
+        if change:
+            changed = {name: data[name] for name in form.changed_data if name in data}
+            services.update_host(obj, actor=request.user, **changed)
+            return
+        obj.pk = services.register_host(actor=request.user, **data).pk
+
+    def delete_model(self, request: HttpRequest, obj: Host) -> None:
+        services.remove_host(obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Host]) -> None:
+        for host in queryset:
+            services.remove_host(host, actor=request.user)
 
     @admin.action(description="Approve the host key each host offered")
     def approve_offered_host_key(self, request: HttpRequest, queryset: QuerySet[Host]) -> None:

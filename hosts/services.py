@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,14 +18,14 @@ from images.services import reconcile_images
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
-from operations.services import record_operation, submit
+from operations.services import record_change, record_operation, submit
 
 from .agent_link.errors import AgentError, AgentLinkError, HostKeyError
 from .agent_link.launch import AgentLink, LinkConfig, Timeouts, remote_command
 from .agent_link.pool import pool
 from .agent_link.ssh import SSHTarget, load_private_key, public_key_line
 from .choices import HostStatus, Transport
-from .models import Host, JumpHost, SSHEndpoint, SSHKey
+from .models import Host, HostGroup, JumpHost, SSHEndpoint, SSHKey
 from .signals import host_refreshed
 from .validators import normalize_host_key
 
@@ -50,6 +52,38 @@ def create_ssh_key(*, name: str, private_key: str, passphrase: str = "") -> SSHK
     )
 
 
+def _own_key_name(host_name: str) -> str:
+    """A free name for the key given with a new host: "web-1 key", else "web-1 key 2"…"""
+    base = f"{host_name} key"
+    taken = set(SSHKey.objects.filter(name__startswith=base).values_list("name", flat=True))
+    if base not in taken:
+        return base
+    return next(f"{base} {n}" for n in range(2, len(taken) + 3) if f"{base} {n}" not in taken)
+
+
+def _is_own_key(key: SSHKey, host_name: str) -> bool:
+    """Whether ``key`` was stored with the host ``host_name`` (named by ``_own_key_name``)."""
+    return re.fullmatch(rf"{re.escape(host_name)} key( \d+)?", key.name) is not None
+
+
+def host_fields(host: Host) -> dict[str, Any]:
+    """What the audit trail records of a host: how it is reached, never a secret."""
+    return {
+        "name": host.name,
+        "transport": host.transport,
+        "address": host.address,
+        "port": host.port,
+        "username": host.username,
+        "docker_host": host.docker_host,
+        "host_key": host.host_key,
+        "ssh_key": host.ssh_key.name if host.ssh_key_id else None,  # type: ignore[union-attr]
+        "jump_host": host.jump_host.name if host.jump_host_id else None,  # type: ignore[union-attr]
+        "labels": host.labels,
+        "groups": sorted(host.groups.values_list("name", flat=True)) if host.pk else [],
+    }
+
+
+@transaction.atomic
 def register_host(
     *,
     name: str,
@@ -57,13 +91,23 @@ def register_host(
     port: int = 22,
     username: str = "root",
     ssh_key: SSHKey | None = None,
+    private_key: str = "",
+    passphrase: str = "",
     docker_host: str = "",
     host_key: str = "",
     transport: str = Transport.SSH,
     jump_host: JumpHost | None = None,
     labels: dict[str, str] | None = None,
+    groups: Iterable[HostGroup] = (),
+    actor: Actor = None,
 ) -> Host:
-    """Add a host to the fleet; its first refresh is queued once the row is committed."""
+    """Add a host to the fleet, recorded as ``host.create``; its first refresh is queued
+    once the row is committed.
+
+    ``private_key`` (with its ``passphrase``) is stored as the host's own key, which
+    goes when the host is removed; ``ssh_key`` uses a stored key instead. Raises
+    ValueError for an unusable key, ValidationError for a bad field.
+    """
     host = Host(
         name=name,
         jump_host=jump_host,
@@ -77,8 +121,35 @@ def register_host(
         labels=labels or {},
     )
     host.full_clean()
+    if private_key:
+        host.ssh_key = create_ssh_key(
+            name=_own_key_name(name), private_key=private_key, passphrase=passphrase
+        )
     host.save()
+    host.groups.set(groups)
+    record_change("host.create", host, actor=actor, host=host, fields=host_fields(host))
     _enqueue_refresh(host)
+    return host
+
+
+@transaction.atomic
+def update_host(host: Host, *, actor: Actor, **fields: Any) -> Host:
+    """Change how a host is reached (or its labels and groups), recorded as ``host.update``
+    with the fields that changed, as they are now."""
+    # From the database: a form (the admin's) may have set the new values on ``host`` already.
+    before = host_fields(Host.objects.get(pk=host.pk))
+    groups = fields.pop("groups", None)
+    for name, value in fields.items():
+        setattr(host, name, value)
+    host.full_clean()
+    host.save()
+    if groups is not None:
+        host.groups.set(groups)
+    after = host_fields(host)
+    changed = {name: value for name, value in after.items() if before[name] != value}
+    record_change("host.update", host, actor=actor, host=host, fields=changed)
+    # The address, key or transport may have changed: the next call dials afresh.
+    transaction.on_commit(lambda: pool.discard(host.pk))
     return host
 
 
@@ -120,22 +191,67 @@ def approve_host_key(endpoint: Host | JumpHost, *, actor: Actor) -> Operation:
 
 @transaction.atomic
 def remove_host(host: Host, *, actor: Actor) -> Operation:
-    """Take a host out of the fleet: its stored containers, images and steps go with it.
+    """Take a host out of the fleet: its stored containers, images and steps go with it,
+    and so does the key stored with it when no other host or jump host uses it.
 
     Nothing runs on the host (its containers keep running); the operation records
     who removed it. Services stop targeting it.
     """
+    key = host.ssh_key
+    own_key = (
+        key is not None
+        and _is_own_key(key, host.name)
+        and not Host.objects.filter(ssh_key=key).exclude(pk=host.pk).exists()
+        and not JumpHost.objects.filter(ssh_key=key).exists()
+    )
     operation = record_operation(
         action="host.remove",
         target=host,
         actor=actor,
         params={"address": host.address, "port": host.port, "username": host.username},
-        result={"removed": host.name},
+        result={"removed": host.name, "ssh_key_removed": key.name if own_key else None},  # type: ignore[union-attr]
     )
     pk = host.pk
     host.delete()
+    if own_key:
+        key.delete()  # type: ignore[union-attr]
     transaction.on_commit(lambda: pool.discard(pk))
     return operation
+
+
+# --- host groups -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_host_group(*, name: str, description: str = "", actor: Actor) -> HostGroup:
+    group = HostGroup(name=name, description=description)
+    group.full_clean()
+    group.save()
+    record_change("hostgroup.create", group, actor=actor, fields={"name": name,
+                  "description": description})  # fmt: skip
+    return group
+
+
+@transaction.atomic
+def update_host_group(group: HostGroup, *, actor: Actor, **fields: str) -> HostGroup:
+    for name, value in fields.items():
+        setattr(group, name, value)
+    group.full_clean()
+    group.save()
+    record_change("hostgroup.update", group, actor=actor, fields=fields)
+    return group
+
+
+@transaction.atomic
+def delete_host_group(group: HostGroup, *, actor: Actor) -> None:
+    """Delete a host group (refused, ProtectedError, while a service targets it)."""
+    record_change(
+        "hostgroup.delete",
+        group,
+        actor=actor,
+        fields={"name": group.name, "hosts": sorted(group.hosts.values_list("name", flat=True))},
+    )
+    group.delete()
 
 
 def authorized_keys_line(host: Host) -> str:

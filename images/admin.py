@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from . import services
@@ -79,6 +80,7 @@ class RegistryCredentialAdmin(admin.ModelAdmin):
                 name=data["name"],
                 registry=data["registry"],
                 username=data["username"],
+                actor=request.user,
             )
             return
         created = services.create_registry_credential(
@@ -86,5 +88,13 @@ class RegistryCredentialAdmin(admin.ModelAdmin):
             registry=data["registry"],
             username=data["username"],
             password=data["password"],
+            actor=request.user,
         )
         obj.pk = created.pk
+
+    def delete_model(self, request: HttpRequest, obj: RegistryCredential) -> None:
+        services.delete_registry_credential(obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RegistryCredential]) -> None:
+        for credential in queryset:
+            services.delete_registry_credential(credential, actor=request.user)

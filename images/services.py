@@ -24,7 +24,7 @@ from hosts.models import Host
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
-from operations.services import Actor, submit, submit_bulk
+from operations.services import Actor, record_change, submit, submit_bulk
 
 from .models import Image, RegistryCredential
 from .validators import ImageRef, normalize_registry, parse_image_ref
@@ -78,22 +78,46 @@ def _reconcile_from_agent(host: Host, link: AgentLink) -> None:
 # --- registry credentials --------------------------------------------------------------
 
 
+def _credential_fields(credential: RegistryCredential) -> dict[str, Any]:
+    """What the audit trail records of a registry login: never its password."""
+    return {
+        "name": credential.name,
+        "registry": credential.registry,
+        "username": credential.username,
+    }
+
+
+@transaction.atomic
 def create_registry_credential(
-    *, name: str, registry: str, username: str, password: str
+    *, name: str, registry: str, username: str, password: str, actor: Actor = None
 ) -> RegistryCredential:
-    """Store a registry login; the password is encrypted in the database.
+    """Store a registry login (the password encrypted), recorded as
+    ``registrycredential.create``.
 
     Raises ValueError when the registry address is not a host[:port].
     """
-    return RegistryCredential.objects.create(
+    credential = RegistryCredential.objects.create(
         name=name, registry=normalize_registry(registry), username=username, password=password
     )
+    record_change(
+        "registrycredential.create",
+        credential,
+        actor=actor,
+        fields=_credential_fields(credential),
+    )
+    return credential
 
 
+@transaction.atomic
 def update_registry_credential(
-    credential: RegistryCredential, *, password: str | None = None, **fields: str
+    credential: RegistryCredential,
+    *,
+    password: str | None = None,
+    actor: Actor = None,
+    **fields: str,
 ) -> RegistryCredential:
-    """Change a registry login; a ``password`` of None keeps the stored one."""
+    """Change a registry login; a ``password`` of None keeps the stored one. Recorded as
+    ``registrycredential.update``, a new password only as ``password_changed``."""
     if "registry" in fields:
         fields["registry"] = normalize_registry(fields["registry"])
     for name, value in fields.items():
@@ -104,7 +128,23 @@ def update_registry_credential(
         update_fields.append("password")
     if update_fields:
         credential.save(update_fields=update_fields)
+    changes: dict[str, Any] = dict(fields)
+    if password is not None:
+        changes["password_changed"] = True
+    record_change("registrycredential.update", credential, actor=actor, fields=changes)
     return credential
+
+
+@transaction.atomic
+def delete_registry_credential(credential: RegistryCredential, *, actor: Actor) -> None:
+    """Forget a registry login, recorded as ``registrycredential.delete``."""
+    record_change(
+        "registrycredential.delete",
+        credential,
+        actor=actor,
+        fields=_credential_fields(credential),
+    )
+    credential.delete()
 
 
 def credential_for(ref: ImageRef) -> RegistryCredential | None:

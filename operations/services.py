@@ -484,3 +484,56 @@ def reap_stuck_operations() -> int:
         )
         reaped += 1
     return reaped
+
+
+# --- the audit trail of changes made in a request -------------------------------------------
+
+
+def audit_value(value: Any) -> Any:
+    """``value`` as plain JSON for an audit record: a row by its name, times as ISO text."""
+    if isinstance(value, Model):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(key): audit_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset) or hasattr(value, "model"):
+        items = [audit_value(item) for item in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def record_change(
+    action: str,
+    target: Model,
+    *,
+    actor: Actor,
+    fields: dict[str, Any] | None = None,
+    host: Host | None = None,
+    result: Any = None,
+) -> Operation:
+    """Record a create, update or delete made inside the request (nothing runs on a host).
+
+    ``fields`` are what was set, as plain JSON and with secrets redacted; a caller passes
+    a secret's presence (``"password_changed": True``), never its value.
+    """
+    params = redact(audit_value(fields or {}))
+    return record_operation(
+        action=action, target=target, actor=actor, host=host, params=params, result=result
+    )
+
+
+def cancel_operation(operation: Operation, *, actor: Actor) -> Operation:
+    """Cancel an operation (see ``request_cancel``) and record who asked."""
+    operation = request_cancel(operation, actor=actor)
+    record_operation(
+        action="operation.cancel",
+        target=operation,
+        actor=actor,
+        host=operation.host,
+        params={"operation": operation.pk, "action": operation.action},
+        result={"status": operation.status, "cancel_requested": operation.cancel_requested},
+    )
+    return operation

@@ -5,7 +5,6 @@ from typing import Any
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -14,6 +13,7 @@ from accounts import services
 from accounts.models import ROLE_CHOICES, ApiToken
 from accounts.roles import Role, assigned_role, role_of, scope_of
 from hosts.models import HostGroup
+from operations.api.serializers import acting_user
 
 
 def _group_field(help_text: str) -> serializers.SlugRelatedField:
@@ -65,36 +65,27 @@ class UserSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(list(exc.messages)) from None
         return value
 
-    @transaction.atomic
     def create(self, validated_data: dict[str, Any]) -> User:
-        role = Role.from_label(validated_data.pop("role", "viewer"))
-        groups = validated_data.pop("host_groups", [])
-        password = validated_data.pop("password", None)
-        user = User(**validated_data)
-        if password:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
-        user.save()
-        services.set_profile(user, role=role, host_groups=groups)
-        return user
-
-    @transaction.atomic
-    def update(self, instance: User, validated_data: dict[str, Any]) -> User:
-        role_label = validated_data.pop("role", None)
-        groups = validated_data.pop("host_groups", None)
-        password = validated_data.pop("password", None)
-        for name, value in validated_data.items():
-            setattr(instance, name, value)
-        if password:
-            instance.set_password(password)
-        instance.save()
-        services.set_profile(
-            instance,
-            role=Role.from_label(role_label) if role_label else None,
-            host_groups=groups,
+        actor = acting_user(self, validated_data)
+        return services.create_user(
+            actor=actor,
+            role=Role.from_label(validated_data.pop("role", "viewer")),
+            host_groups=validated_data.pop("host_groups", []),
+            password=validated_data.pop("password", None),
+            **validated_data,
         )
-        return instance
+
+    def update(self, instance: User, validated_data: dict[str, Any]) -> User:
+        actor = acting_user(self, validated_data)
+        role_label = validated_data.pop("role", None)
+        return services.update_user(
+            instance,
+            actor=actor,
+            role=Role.from_label(role_label) if role_label else None,
+            host_groups=validated_data.pop("host_groups", None),
+            password=validated_data.pop("password", None),
+            **validated_data,
+        )
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):
@@ -160,6 +151,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     def create(self, validated_data: dict[str, Any]) -> ApiToken:
         token, secret = services.create_token(
             validated_data["user"],
+            actor=acting_user(self, validated_data),
             name=validated_data["name"],
             role=validated_data["role"],
             host_groups=validated_data.get("host_groups", []),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -39,11 +38,7 @@ class UserViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: User) -> None:
         """Deactivate rather than delete, so the audit trail keeps its actor."""
-        instance.is_active = False
-        instance.save(update_fields=["is_active"])
-        ApiToken.objects.filter(user=instance, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
+        services.deactivate_user(instance, actor=self.request.user)
 
 
 class ApiTokenViewSet(

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from rest_framework import serializers
 
 from containers.api.serializers import ContainerRunSerializer
+from deployments.audit import record_service_saved
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.filtersets import LABEL_KEY
 from hosts.models import Host, HostGroup
+from operations.api.serializers import acting_user
 
 
 class ServiceSerializer(serializers.ModelSerializer):
@@ -25,6 +28,20 @@ class ServiceSerializer(serializers.ModelSerializer):
         model = Service
         fields = ["id", "url", "name", "hosts", "host_group", "host_label", "current_revision",
                   "created_at"]  # fmt: skip
+
+    @transaction.atomic
+    def create(self, validated_data: dict[str, Any]) -> Service:
+        actor = acting_user(self, validated_data)
+        service = super().create(validated_data)
+        record_service_saved(service, actor=actor, created=True, changed=validated_data)
+        return service
+
+    @transaction.atomic
+    def update(self, instance: Service, validated_data: dict[str, Any]) -> Service:
+        actor = acting_user(self, validated_data)
+        service = super().update(instance, validated_data)
+        record_service_saved(service, actor=actor, created=False, changed=validated_data)
+        return service
 
     def validate_host_label(self, value: str) -> str:
         for selector in filter(None, value.split(",")):

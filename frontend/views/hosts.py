@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -94,26 +93,21 @@ def host_add(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                key = data["existing_key"]
-                if data.get("private_key"):
-                    key = services.create_ssh_key(
-                        name=f"{data['name']} key",
-                        private_key=data["private_key"],
-                        passphrase=data["passphrase"],
-                    )
-                host = services.register_host(
-                    name=data["name"],
-                    address=data["address"],
-                    port=data["port"],
-                    username=data["username"],
-                    ssh_key=key,
-                    docker_host=data["docker_host"],
-                    host_key=data["host_key"],
-                    jump_host=data["jump_host"],
-                    labels=data["labels"],
-                )
-                host.groups.set(data["groups"])
+            host = services.register_host(
+                name=data["name"],
+                address=data["address"],
+                port=data["port"],
+                username=data["username"],
+                ssh_key=None if data.get("private_key") else data["existing_key"],
+                private_key=data.get("private_key") or "",
+                passphrase=data["passphrase"],
+                docker_host=data["docker_host"],
+                host_key=data["host_key"],
+                jump_host=data["jump_host"],
+                labels=data["labels"],
+                groups=data["groups"],
+                actor=request.user,
+            )
         except ValueError as exc:  # the key could not be read
             form.add_error("private_key", str(exc))
         except DjangoValidationError as exc:

@@ -72,7 +72,7 @@ def operation_feedback(request: HttpRequest, pk: int) -> HttpResponse:
 def operation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     operation = get_object_or_404(visible(request, Operation.objects.all()), pk=pk)
     try:
-        services.request_cancel(operation, actor=request.user)
+        services.cancel_operation(operation, actor=request.user)
     except ValueError as exc:
         return refused(request, str(exc), "frontend:operation", pk=pk)
     return done(request, f"Cancel of operation #{pk} requested.", "frontend:operation", pk=pk)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from rest_framework import serializers
 
 from hosts import services
@@ -12,6 +11,7 @@ from hosts.choices import Transport
 from hosts.filtersets import LABEL_KEY
 from hosts.models import Host, HostGroup, SSHKey
 from hosts.validators import normalize_host_key
+from operations.api.serializers import acting_user
 
 
 class HostSerializer(serializers.ModelSerializer):
@@ -113,25 +113,29 @@ class HostSerializer(serializers.ModelSerializer):
             )
         return value
 
-    @transaction.atomic
     def create(self, validated_data: dict[str, Any]) -> Host:
-        groups = validated_data.pop("groups", [])
-        ssh_key = validated_data.pop("ssh_key", None)
-        private_key = validated_data.pop("private_key", "")
-        passphrase = validated_data.pop("private_key_passphrase", "")
-        if private_key:
-            ssh_key = services.create_ssh_key(
-                name=f"{validated_data['name']} key", private_key=private_key, passphrase=passphrase
-            )
+        actor = acting_user(self, validated_data)
         try:
-            host = services.register_host(ssh_key=ssh_key, **validated_data)
+            return services.register_host(
+                private_key=validated_data.pop("private_key", ""),
+                passphrase=validated_data.pop("private_key_passphrase", ""),
+                groups=validated_data.pop("groups", []),
+                actor=actor,
+                **validated_data,
+            )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
-        host.groups.set(groups)
-        return host
 
 
 class HostGroupSerializer(serializers.ModelSerializer):
     class Meta:
         model = HostGroup
         fields = ["id", "name", "description"]
+
+    def create(self, validated_data: dict[str, Any]) -> HostGroup:
+        actor = acting_user(self, validated_data)
+        return services.create_host_group(actor=actor, **validated_data)
+
+    def update(self, instance: HostGroup, validated_data: dict[str, Any]) -> HostGroup:
+        actor = acting_user(self, validated_data)
+        return services.update_host_group(instance, actor=actor, **validated_data)

@@ -37,6 +37,9 @@ class HostViewSet(
     ordering_fields = ["name", "status", "last_seen_at"]
     action_roles = {"refresh": Role.OPERATOR}  # everything else that writes: admin
 
+    def perform_destroy(self, instance: Host) -> None:
+        services.remove_host(instance, actor=self.request.user)
+
     @extend_schema(request=None, responses={202: OperationAcceptedSerializer})
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, pk: str | None = None) -> Response:
@@ -61,3 +64,6 @@ class HostGroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     serializer_class = HostGroupSerializer
     search_fields = ["name"]
     ordering_fields = ["name"]
+
+    def perform_destroy(self, instance: HostGroup) -> None:
+        services.delete_host_group(instance, actor=self.request.user)

@@ -8,7 +8,7 @@ from hosts.models import Host
 from images import services
 from images.models import Image, RegistryCredential
 from images.validators import normalize_registry
-from operations.api.serializers import StrictFieldsMixin
+from operations.api.serializers import StrictFieldsMixin, acting_user
 
 
 class RegistryCredentialSerializer(serializers.ModelSerializer):
@@ -44,13 +44,17 @@ class RegistryCredentialSerializer(serializers.ModelSerializer):
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> RegistryCredential:
-        return services.create_registry_credential(**validated_data)
+        actor = acting_user(self, validated_data)
+        return services.create_registry_credential(actor=actor, **validated_data)
 
     def update(
         self, instance: RegistryCredential, validated_data: dict[str, Any]
     ) -> RegistryCredential:
+        actor = acting_user(self, validated_data)
         password = validated_data.pop("password", None)
-        return services.update_registry_credential(instance, password=password, **validated_data)
+        return services.update_registry_credential(
+            instance, password=password, actor=actor, **validated_data
+        )
 
 
 class HostPresenceSerializer(serializers.Serializer):

@@ -38,6 +38,9 @@ class RegistryCredentialViewSet(viewsets.ModelViewSet):
     filterset_fields = ["registry"]
     ordering_fields = ["name", "registry", "created_at"]
 
+    def perform_destroy(self, instance: RegistryCredential) -> None:
+        services.delete_registry_credential(instance, actor=self.request.user)
+
 
 class FleetImageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Images across the fleet: one entry per image id, with the hosts that have it.

@@ -68,3 +68,12 @@ class StrictFieldsMixin:
                 {name: f"Unknown field; use {known}." for name in unknown}
             )
         return super().to_internal_value(data)  # type: ignore[misc]
+
+
+def acting_user(serializer: serializers.BaseSerializer, validated_data: dict[str, Any]) -> Any:
+    """Who is saving through ``serializer``, for the audit trail: ``save(actor=…)`` when
+    a page passes it, else the API request's user."""
+    if "actor" in validated_data:
+        return validated_data.pop("actor")
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)

@@ -31,7 +31,7 @@ class OperationViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a pending operation, or ask a running one to stop."""
         try:
-            operation = services.request_cancel(self.get_object(), actor=request.user)
+            operation = services.cancel_operation(self.get_object(), actor=request.user)
         except ValueError as exc:
             raise ValidationError({"status": str(exc)}) from None
         return Response(self.get_serializer(operation).data, status=202)

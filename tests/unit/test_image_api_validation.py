@@ -56,7 +56,7 @@ def test_pull_refuses_a_credential_for_another_registry(admin_client, host):
     )
     assert response.status_code == 400
     assert "credential" in response.json()["errors"]
-    assert not Operation.objects.exists()
+    assert not Operation.objects.filter(action="image.pull").exists()
 
 
 def test_pull_is_accepted_with_the_operation_url(admin_client, host):

@@ -8,6 +8,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from accounts.roles import Role
+from accounts.services import create_user
+
 
 class Command(BaseCommand):
     help = "Create an admin user with a random password when no admin exists yet."
@@ -23,7 +26,10 @@ class Command(BaseCommand):
             )
             return
         password = secrets.token_urlsafe(12)
-        users.objects.create_superuser(username=username, email="", password=password)
+        # Through the service, so the audit trail records it (as done by "system").
+        create_user(
+            username=username, password=password, role=Role.ADMIN, superuser=True, actor=None
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Admin login created. Username: {username}  Password: {password}\n"
