@@ -129,16 +129,24 @@ def stop_process(process: subprocess.Popen, log_path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(service_env, tmp_path_factory):
-    """A real Celery worker (prefork, 3 processes) on the test database and Redis."""
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+def worker_log(tmp_path_factory) -> Path:
+    """Where the session's Celery worker writes its log."""
+    return tmp_path_factory.mktemp("worker") / "worker.log"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(service_env, worker_log):
+    """A real Celery worker (prefork, 3 processes) on the test database and Redis,
+    logging JSON lines (``worker_log``) as a production worker with
+    BERTH_LOG_FORMAT=json does."""
+    log_path = worker_log
     process = start_process(
         [
             sys.executable, "-m", "celery", "-A", "berth", "worker",
             "--pool", "prefork", "--concurrency", "3", "--loglevel", "INFO",
             "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h",
         ],
-        service_env,
+        {**service_env, "BERTH_LOG_FORMAT": "json"},
         log_path,
     )  # fmt: skip
     deadline = time.monotonic() + 60
