@@ -60,14 +60,22 @@ class SSHKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: SSHKey, form: Any, change: bool) -> None:
         if change:
-            obj.save(update_fields=["name"])
+            services.rename_ssh_key(obj, name=form.cleaned_data["name"], actor=request.user)
             return
-        created = services.create_ssh_key(
+        created = services.add_ssh_key(
             name=form.cleaned_data["name"],
             private_key=form.cleaned_data["private_key"],
             passphrase=form.cleaned_data.get("passphrase", ""),
+            actor=request.user,
         )
         obj.pk = created.pk
+
+    def delete_model(self, request: HttpRequest, obj: SSHKey) -> None:
+        services.delete_ssh_key(obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SSHKey]) -> None:
+        for key in queryset:
+            services.delete_ssh_key(key, actor=request.user)
 
 
 # What the host admin's form may set (the rest is reported by the host).
@@ -121,6 +129,18 @@ class JumpHostAdmin(admin.ModelAdmin):
     list_display = ["name", "address", "port", "username"]
     readonly_fields = ["host_key_offered"]
     actions = ["approve_offered_host_key"]
+
+    def save_model(self, request: HttpRequest, obj: JumpHost, form: Any, change: bool) -> None:
+        services.save_jump_host(
+            obj, actor=request.user, created=not change, changed=form.changed_data
+        )
+
+    def delete_model(self, request: HttpRequest, obj: JumpHost) -> None:
+        services.delete_jump_host(obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[JumpHost]) -> None:
+        for jump_host in queryset:
+            services.delete_jump_host(jump_host, actor=request.user)
 
     @admin.action(description="Approve the host key each jump host offered")
     def approve_offered_host_key(self, request: HttpRequest, queryset: QuerySet[JumpHost]) -> None:

@@ -52,6 +52,59 @@ def create_ssh_key(*, name: str, private_key: str, passphrase: str = "") -> SSHK
     )
 
 
+@transaction.atomic
+def add_ssh_key(*, name: str, private_key: str, passphrase: str = "", actor: Actor) -> SSHKey:
+    """Store a key on its own (the admin's SSH keys page), recorded as ``sshkey.create``
+    with its public half only."""
+    key = create_ssh_key(name=name, private_key=private_key, passphrase=passphrase)
+    record_change("sshkey.create", key, actor=actor, fields=_key_fields(key))
+    return key
+
+
+@transaction.atomic
+def rename_ssh_key(key: SSHKey, *, name: str, actor: Actor) -> SSHKey:
+    """A key's name is all that may change; recorded as ``sshkey.update``."""
+    key.name = name
+    key.save(update_fields=["name"])
+    record_change("sshkey.update", key, actor=actor, fields={"name": name})
+    return key
+
+
+@transaction.atomic
+def delete_ssh_key(key: SSHKey, *, actor: Actor) -> None:
+    """Forget a key (refused, ProtectedError, while a host or jump host uses it)."""
+    record_change("sshkey.delete", key, actor=actor, fields=_key_fields(key))
+    key.delete()
+
+
+def _key_fields(key: SSHKey) -> dict[str, Any]:
+    return {"name": key.name, "fingerprint": key.fingerprint, "public_key": key.public_key}
+
+
+@transaction.atomic
+def save_jump_host(
+    jump_host: JumpHost, *, actor: Actor, created: bool, changed: Iterable[str]
+) -> JumpHost:
+    """Save a jump host a form has filled in (the admin's), recorded as
+    ``jump_host.create`` or ``jump_host.update`` with the fields changed."""
+    jump_host.save()
+    fields = {
+        name: getattr(jump_host, name)
+        for name in ("name", "address", "port", "username", "ssh_key", "host_key")
+        if created or name in set(changed)
+    }
+    action = "jump_host.create" if created else "jump_host.update"
+    record_change(action, jump_host, actor=actor, fields=fields)
+    return jump_host
+
+
+@transaction.atomic
+def delete_jump_host(jump_host: JumpHost, *, actor: Actor) -> None:
+    """Forget a jump host (refused, ProtectedError, while a host goes through it)."""
+    record_change("jump_host.delete", jump_host, actor=actor, fields={"name": jump_host.name})
+    jump_host.delete()
+
+
 def _own_key_name(host_name: str) -> str:
     """A free name for the key given with a new host: "web-1 key", else "web-1 key 2"…"""
     base = f"{host_name} key"

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from accounts.models import ApiToken
 from deployments.models import Service
-from hosts.models import Host, HostGroup
+from hosts.models import Host, HostGroup, JumpHost, SSHKey
 from images.models import RegistryCredential
 from images.services import create_registry_credential
 from operations.models import Operation
@@ -132,6 +132,34 @@ def test_admin_user_add_change_password_and_delete_are_recorded(admin_client, ad
     assert not User.objects.filter(username="newbie").exists()
     assert _recorded("user.delete").target_name == "newbie"
     assert PASSWORD not in _trail()
+
+
+def test_admin_ssh_key_and_jump_host_changes_are_recorded(admin_client, private_key):
+    form = {"name": "deploy", "private_key": private_key, "passphrase": ""}
+    assert admin_client.post(reverse("admin:hosts_sshkey_add"), form).status_code == 302
+    key = SSHKey.objects.get(name="deploy")
+    assert _recorded("sshkey.create").params["fingerprint"] == key.fingerprint
+    url = reverse("admin:hosts_sshkey_change", args=[key.pk])
+    assert admin_client.post(url, {"name": "deploy-2"}).status_code == 302
+    assert _recorded("sshkey.update").params == {"name": "deploy-2"}
+
+    form = {"name": "bastion", "address": "198.18.99.30", "port": "22", "username": "jump",
+            "ssh_key": key.pk, "host_key": ""}  # fmt: skip
+    assert admin_client.post(reverse("admin:hosts_jumphost_add"), form).status_code == 302
+    jump_host = JumpHost.objects.get(name="bastion")
+    assert _recorded("jump_host.create").params["ssh_key"] == "deploy-2"
+    url = reverse("admin:hosts_jumphost_change", args=[jump_host.pk])
+    assert admin_client.post(url, {**form, "port": "2222"}).status_code == 302
+    assert _recorded("jump_host.update").params == {"port": 2222}
+    url = reverse("admin:hosts_jumphost_delete", args=[jump_host.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert _recorded("jump_host.delete").target_name == "bastion"
+
+    url = reverse("admin:hosts_sshkey_delete", args=[key.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert not SSHKey.objects.exists()
+    assert _recorded("sshkey.delete").target_name == "deploy-2"
+    assert private_key.split("\n")[1] not in _trail()
 
 
 # --- the dashboard pages -------------------------------------------------------------------
