@@ -30,6 +30,7 @@ from operations.models import Operation
 from operations.registry import action
 from operations.services import request_cancel, submit
 
+from .audit import record_revision_created
 from .choices import ACTIVE_ROLLOUT_STATUSES, HostStep, RolloutKind, RolloutStatus
 from .models import Revision, Rollout, RolloutHost, Service
 
@@ -133,7 +134,7 @@ def create_revision(
         # Two revisions of one service made at once must not both take the next number.
         Service.objects.select_for_update().get(pk=service.pk)
         last = service.revisions.aggregate(last=Max("number"))["last"] or 0
-        return Revision.objects.create(
+        revision = Revision.objects.create(
             service=service,
             number=last + 1,
             image=spec["image"],
@@ -143,6 +144,8 @@ def create_revision(
             author_name=user.get_username() if user else "system",
             note=note,
         )
+        record_revision_created(revision, actor=actor)
+        return revision
 
 
 def diff_revisions(old: Revision, new: Revision) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -17,7 +16,6 @@ from rest_framework.response import Response
 from accounts.permissions import ScopedQuerysetMixin, scope_queryset
 from accounts.roles import Role
 from deployments import services
-from deployments.audit import record_revision_created
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from operations.services import cancel_operation
 
@@ -64,15 +62,13 @@ class ServiceViewSet(
             return self.get_paginated_response(RevisionSerializer(page, many=True).data)
         serializer = RevisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            revision = services.create_revision(
-                service,
-                spec=serializer.validated_data["spec"],
-                health=serializer.validated_data.get("health"),
-                note=serializer.validated_data.get("note", ""),
-                actor=request.user,
-            )
-            record_revision_created(revision, actor=request.user)
+        revision = services.create_revision(
+            service,
+            spec=serializer.validated_data["spec"],
+            health=serializer.validated_data.get("health"),
+            note=serializer.validated_data.get("note", ""),
+            actor=request.user,
+        )
         return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DeploySerializer, responses={202: RolloutSerializer})

@@ -11,7 +11,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from deployments import services
-from deployments.audit import record_revision_created
 from deployments.models import Revision, Rollout, RolloutHost, Service
 
 from ..forms import RevisionForm, ServiceForm, SpecFields
@@ -49,14 +48,13 @@ def service_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             service = form.service.save(actor=request.user)
-            revision = services.create_revision(
+            services.create_revision(
                 service,
                 spec=form.spec,
                 health=form.health,
                 note=form.cleaned_data["note"],
                 actor=request.user,
             )
-            record_revision_created(revision, actor=request.user)
         messages.success(request, f"Service {service.name} created with revision 1. Deploy it.")
         return redirect("frontend:service", pk=service.pk)
     return render(request, "frontend/service_form.html", {"form": form})
@@ -97,15 +95,13 @@ def revision_create(request: HttpRequest, pk: int) -> HttpResponse:
     initial = SpecFields.initial_from(latest.spec, latest.health) if latest else {}
     form = RevisionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            revision = services.create_revision(
-                service,
-                spec=form.spec,
-                health=form.health,
-                note=form.cleaned_data["note"],
-                actor=request.user,
-            )
-            record_revision_created(revision, actor=request.user)
+        revision = services.create_revision(
+            service,
+            spec=form.spec,
+            health=form.health,
+            note=form.cleaned_data["note"],
+            actor=request.user,
+        )
         messages.success(request, f"Revision {revision.number} of {service.name} created.")
         return redirect("frontend:service", pk=service.pk)
     return render(
