@@ -25,7 +25,7 @@ from hosts.choices import HostStatus
 from hosts.filtersets import filter_by_labels, labels_q
 from hosts.models import Host
 from operations.choices import OperationStatus
-from operations.context import OperationContext, OperationFailed
+from operations.context import OperationCancelled, OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
 from operations.services import request_cancel, submit
@@ -440,6 +440,8 @@ class RolloutRunner:
         rollout.reason = reason
         self._finish()
         self._report(steps)
+        if cancelled:
+            raise OperationCancelled(reason)
         raise OperationFailed(f"rollout stopped: {reason}")
 
     def _finish(self) -> None:
@@ -498,9 +500,18 @@ class RolloutRunner:
         step.save(update_fields=["step", "started_at"])
         try:
             result = self._agent_deploy(step, revision)
-        except (AgentError, AgentLinkError) as exc:
+        except AgentError as exc:
+            if exc.code == "cancelled" and self.cancelled:
+                # Our own cancel: the agent stopped and put the host back as it was.
+                # Not a failure, or a cancel would read as a failed, rolled-back rollout.
+                step.step = HostStep.ROLLED_BACK
+                step.message = f"cancelled; the host stayed as it was ({exc.message})"
+            else:
+                step.step = HostStep.FAILED
+                step.message = exc.message
+        except AgentLinkError as exc:
             step.step = HostStep.FAILED
-            step.message = exc.message if isinstance(exc, AgentError) else str(exc)
+            step.message = str(exc)
         else:
             step.step = HostStep.DONE
             step.container_id = result["container"]["id"]
