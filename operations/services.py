@@ -459,7 +459,15 @@ def update_parent(parent_id: int) -> None:
 
 
 def reap_stuck_operations() -> int:
-    """Fail operations no worker will finish: past their deadline, or never picked up."""
+    """Fail operations no worker will finish: past their deadline, or never picked up.
+
+    First, queue again what a worker process on this machine was running when it
+    died with its whole worker (a SIGKILLed parent takes its pool processes with it,
+    and Redis hands the unacknowledged task to another worker only after its
+    visibility timeout, an hour): the next claim takes it over, as it does a task
+    Celery hands back.
+    """
+    requeue_lost_operations()
     now = timezone.now()
     reaped = 0
     for operation in Operation.objects.filter(status=OperationStatus.RUNNING, deadline_at__lt=now):
@@ -484,6 +492,28 @@ def reap_stuck_operations() -> int:
         )
         reaped += 1
     return reaped
+
+
+def requeue_lost_operations() -> list[int]:
+    """Queue again every running operation whose worker process on this machine is gone.
+
+    Only this machine's processes can be judged (by pid); a task queued twice is
+    harmless, since only one claim of an operation succeeds.
+    """
+    requeued = []
+    running = Operation.objects.filter(
+        status=OperationStatus.RUNNING, deadline_at__gte=timezone.now()
+    ).exclude(claimed_by="")
+    for operation in running:
+        if _process_alive(operation.claimed_by):
+            continue
+        log.warning(
+            "operation %s: worker process %s is gone; queueing it again",
+            operation.pk, operation.claimed_by,
+        )  # fmt: skip
+        enqueue(operation)
+        requeued.append(operation.pk)
+    return requeued
 
 
 # --- the audit trail of changes made in a request -------------------------------------------

@@ -3,6 +3,8 @@ other operation exactly as it was."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -139,3 +141,30 @@ def test_a_reaped_child_ends_its_bulk_parent(host):
     assert "no worker reported back by its deadline" in parent.error
     assert parent.result is not None
     assert [row["operation"] for row in parent.result["targets"]] == sorted([done.pk, stuck.pk])
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_a_running_operation_whose_worker_process_died_is_queued_again(
+    host, django_capture_on_commit_callbacks
+):
+    lost = _running(host, deadline_in=600)
+    Operation.objects.filter(pk=lost.pk).update(claimed_by=f"{os.uname().nodename}:{_dead_pid()}")
+    alive = _running(host, deadline_in=600)
+    Operation.objects.filter(pk=alive.pk).update(claimed_by=f"{os.uname().nodename}:{os.getpid()}")
+    elsewhere = _running(host, deadline_in=600)
+    Operation.objects.filter(pk=elsewhere.pk).update(claimed_by="another-machine:1")
+
+    with django_capture_on_commit_callbacks() as queued:
+        assert services.requeue_lost_operations() == [lost.pk]
+
+    assert len(queued) == 1
+    # Still running, as claimed: the next claim (by a live process) takes it over.
+    lost.refresh_from_db()
+    assert lost.status == OperationStatus.RUNNING
+    assert services.claim_operation(lost.pk) is not None
+    assert services.claim_operation(alive.pk) is None
