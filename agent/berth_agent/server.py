@@ -120,7 +120,10 @@ class Server:
             except AgentError as e:
                 reply = error_reply(ctx.req_id, e.code, e.message)
             except Exception as e:  # any failure must become a reply
-                translated = docker_client.translate_error(e)
+                try:
+                    translated = docker_client.translate_error(e)
+                except Exception:  # translating needs the SDK, whose import may be what failed
+                    translated = None
                 if translated is not None:
                     reply = error_reply(ctx.req_id, translated.code, translated.message)
                 else:

@@ -78,10 +78,12 @@ def pull(ctx: OpContext, args: dict) -> dict[str, Any]:
         raise InvalidArgument("args.ref must be an image reference like registry:5000/repo:tag")
     auth = _auth(args["auth"]) if args.get("auth") is not None else None
 
+    # api() first: it waits for the background import of the SDK (prewarm); importing
+    # a part of it before that, from a second thread, can see half-made modules.
+    api = docker_client.api()
     from docker import auth as docker_auth
     from docker import utils
 
-    api = docker_client.api()
     repository, tag = utils.parse_repository_tag(ref)
     tag = tag or "latest"
     headers = {"X-Registry-Auth": docker_auth.encode_header(auth)} if auth else {}
