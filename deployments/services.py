@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,8 @@ ROLLOUT_ACTIONS: dict[str, str] = {
     RolloutKind.ROLLBACK: "service.rollback",
     RolloutKind.CONVERGE: "service.converge",
 }
+# Seconds between pings of a host's agent while its deploy is under way.
+LINK_CHECK_EVERY = 5.0
 # Steps at which a host's deploy is under way (the agent op sent, no answer yet).
 IN_FLIGHT_STEPS = (HostStep.PULLING, HostStep.STARTING, HostStep.HEALTH_CHECKING)
 
@@ -557,9 +560,13 @@ class RolloutRunner:
             on_progress=lambda event: latest.update(step=str(event.get("step", ""))),
         )
         deadline = timezone.now() + timedelta(seconds=settings.BERTH_DEPLOY_HOST_TIMEOUT)
+        next_check = time.monotonic() + LINK_CHECK_EVERY
         shown = step.step
         try:
             while not request.done_within(0.5):
+                if time.monotonic() >= next_check:
+                    self._check_link(request.session, host)
+                    next_check = time.monotonic() + LINK_CHECK_EVERY
                 agent_step = _AGENT_STEPS.get(latest.get("step", ""))
                 if track and agent_step and agent_step != shown:
                     shown = agent_step
@@ -578,6 +585,20 @@ class RolloutRunner:
             raise
         _refresh_containers(host, link)
         return result
+
+    @staticmethod
+    def _check_link(session: Any, host: Host) -> None:
+        """Ping the agent beside the deploy in progress. A cut cable shows no error on
+        an idle SSH connection for many minutes; without this, the rollout would wait
+        BERTH_DEPLOY_HOST_TIMEOUT for an answer that cannot come."""
+        try:
+            session.call("ping", timeout=settings.BERTH_SSH_CONNECT_TIMEOUT)
+        except AgentTimeout:
+            raise AgentTimeout(
+                f"lost contact with {host.name} during its deploy (no answer to a ping "
+                f"within {settings.BERTH_SSH_CONNECT_TIMEOUT} s); the agent finishes or "
+                "undoes the deploy on its own, and convergence settles the host later"
+            ) from None
 
 
 def _live_link(host: Host) -> Any:

@@ -53,7 +53,10 @@ class SSHAgentProcess:
 
     def exit_code(self, wait: float = 0) -> int | None:
         if self.channel.status_event.wait(wait):
-            return self.channel.recv_exit_status()
+            code = self.channel.recv_exit_status()
+            # paramiko's -1: the channel closed without an exit status (the connection
+            # dropped); the agent may well be running on, finishing a deploy.
+            return None if code == -1 else code
         return None
 
     def close(self) -> None:
