@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import group
 from celery.exceptions import SoftTimeLimitExceeded
+from django import db
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from hosts.models import Host
 
 log = logging.getLogger(__name__)
+
+# The database is unreachable or the connection broke (not a bug in the action).
+DATABASE_ERRORS = (db.OperationalError, db.InterfaceError)
 
 SYSTEM_ACTOR = "system"
 # Keys and values that never go into an operation's recorded parameters.
@@ -186,6 +190,7 @@ def record_operation(
 @dataclass(frozen=True)
 class Outcome:
     retry_in: float | None = None
+    reclaim_from: str | None = None  # the retry may take over this claimer's claim
 
 
 def _worker_name() -> str:
@@ -205,12 +210,13 @@ def _process_alive(claimed_by: str) -> bool:
     return True
 
 
-def claim_operation(operation_id: int) -> Operation | None:
+def claim_operation(operation_id: int, *, reclaim_from: str | None = None) -> Operation | None:
     """Move a pending operation to running; None when someone else has it.
 
     A running operation whose worker process on this machine has died (killed in
-    the middle, the task message redelivered) is claimed again and re-run:
-    every handler is written to be safe to repeat.
+    the middle, the task message redelivered), or whose claimer gave its run up
+    (``reclaim_from``: it lost the database), is claimed again and re-run: every
+    handler is written to be safe to repeat.
     """
     operation = Operation.objects.filter(pk=operation_id).first()
     if operation is None:
@@ -228,7 +234,9 @@ def claim_operation(operation_id: int) -> Operation | None:
     claimed = Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
         **fields
     )
-    lost = operation.status == OperationStatus.RUNNING and not _process_alive(operation.claimed_by)
+    lost = operation.status == OperationStatus.RUNNING and (
+        not _process_alive(operation.claimed_by) or operation.claimed_by == reclaim_from
+    )
     if not claimed and lost:
         claimed = Operation.objects.filter(
             pk=operation_id, status=OperationStatus.RUNNING, claimed_by=operation.claimed_by
@@ -240,17 +248,39 @@ def claim_operation(operation_id: int) -> Operation | None:
     return Operation.objects.select_related("host").get(pk=operation_id)
 
 
-def execute(operation_id: int) -> Outcome:
-    """Run a queued operation to its end (or to a retry); never raises for host trouble."""
+# Seconds before a run the database interrupted is tried again.
+DATABASE_RETRY_IN = 5.0
+
+
+def execute(operation_id: int, *, reclaim_from: str | None = None) -> Outcome:
+    """Run a queued operation to its end (or to a retry); never raises for host trouble.
+
+    The database going away mid-run (a PostgreSQL restart) is not an outcome: nothing
+    can be recorded then, so the run is tried again shortly, by the task's retry,
+    which may take over the claim of this process (``reclaim_from``) from whichever
+    worker process gets it; every handler is safe to repeat, and a rollout resumes.
+    """
     # Every line logged while it runs, here or in the handler, names the operation.
     with log_context(operation_id=operation_id):
-        return _execute(operation_id)
+        try:
+            return _execute(operation_id, reclaim_from)
+        except DATABASE_ERRORS as exc:
+            log.warning(
+                "operation %s: lost the database (%s); trying again in %g s",
+                operation_id, exc, DATABASE_RETRY_IN,
+            )  # fmt: skip
+            db.connections.close_all()  # broken connections: the retry opens new ones
+            return Outcome(retry_in=DATABASE_RETRY_IN, reclaim_from=_worker_name())
 
 
-def _execute(operation_id: int) -> Outcome:
-    operation = claim_operation(operation_id)
+def _execute(operation_id: int, reclaim_from: str | None) -> Outcome:
+    operation = claim_operation(operation_id, reclaim_from=reclaim_from)
     if operation is None:
         return Outcome()
+    return _run_claimed(operation)
+
+
+def _run_claimed(operation: Operation) -> Outcome:
     # Reset with the block in execute(), so it never outlives this run.
     bind_log_context(host=operation.host.name if operation.host else None)
     spec = registry.get_action(operation.action)
@@ -286,6 +316,8 @@ def _execute(operation_id: int) -> Outcome:
             return Outcome(retry_in=delay)
         status = link_error.status.replace("_", " ")
         _finish(operation, OperationStatus.FAILED, error=f"host {status}: {link_error}")
+    except DATABASE_ERRORS:
+        raise  # not the action's outcome: execute() tries the run again
     except SoftTimeLimitExceeded:
         _finish(
             operation,

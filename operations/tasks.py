@@ -16,15 +16,18 @@ from . import services
 
 @shared_task(bind=True, acks_late=True, max_retries=None, soft_time_limit=600, time_limit=630)
 def execute_operation(  # type: ignore[no-untyped-def]
-    self, operation_id: int, host_id: int | None = None
+    self, operation_id: int, host_id: int | None = None, reclaim_from: str | None = None
 ) -> None:
     """Run one operation. ``host_id`` (the operation's host) only routes the task to
-    the host's shard queue (berth/routing.py); the operation row is what counts."""
-    outcome = services.execute(operation_id)
+    the host's shard queue (berth/routing.py); the operation row is what counts.
+    ``reclaim_from`` names a worker process that gave the run up (it lost the
+    database), so that this run may take its claim over."""
+    outcome = services.execute(operation_id, reclaim_from=reclaim_from)
     if outcome.retry_in is not None:
-        # Only transport failures come back here; the operation's own attempt
-        # count (not Celery's) bounds how often.
-        raise self.retry(countdown=outcome.retry_in)
+        # Transport failures (bounded by the operation's own attempt count, not
+        # Celery's) and a lost database (until the reaper's deadline) come back here.
+        kwargs = {**(self.request.kwargs or {}), "reclaim_from": outcome.reclaim_from}
+        raise self.retry(countdown=outcome.retry_in, kwargs=kwargs)
 
 
 @shared_task(soft_time_limit=60, time_limit=90)

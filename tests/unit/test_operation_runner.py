@@ -2,6 +2,7 @@
 real actions run against the fleet in tests/integration)."""
 
 import pytest
+from django.db import OperationalError
 
 from hosts.agent_link.errors import AgentError, AuthenticationFailed, HostUnreachable
 from hosts.models import Host
@@ -91,3 +92,37 @@ def test_cancelling_a_pending_operation_ends_it_at_once(settings):
     operation.refresh_from_db()
     assert operation.status == "cancelled"
     assert "before it started" in operation.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_losing_the_database_mid_run_retries_the_run_instead_of_failing_it(settings):
+    calls = []
+
+    def handler(operation, context):
+        calls.append(operation.attempts)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return {"ok": len(calls)}
+
+    operation, outcome = _run(handler, settings)
+
+    # Not an outcome: still running, to be tried again by whichever process.
+    assert outcome.retry_in == services.DATABASE_RETRY_IN
+    assert (operation.status, operation.error) == ("running", "")
+    assert outcome.reclaim_from == operation.claimed_by
+    # Another worker process (its claimer looks alive) takes it only with the hint.
+    assert services.claim_operation(operation.pk) is None
+    assert services.execute(operation.pk, reclaim_from=outcome.reclaim_from).retry_in is None
+    operation.refresh_from_db()
+    assert (operation.status, operation.result, calls) == ("succeeded", {"ok": 2}, [1, 2])
+
+
+def test_a_run_under_way_is_not_claimed_twice(settings):
+    seen = []
+
+    def handler(operation, context):
+        seen.append(services.claim_operation(operation.pk))
+        return None
+
+    _run(handler, settings)
+    assert seen == [None]

@@ -155,7 +155,7 @@ def test_a_running_operation_whose_worker_process_died_is_queued_again(
     lost = _running(host, deadline_in=600)
     Operation.objects.filter(pk=lost.pk).update(claimed_by=f"{os.uname().nodename}:{_dead_pid()}")
     alive = _running(host, deadline_in=600)
-    Operation.objects.filter(pk=alive.pk).update(claimed_by=f"{os.uname().nodename}:{os.getpid()}")
+    Operation.objects.filter(pk=alive.pk).update(claimed_by=f"{os.uname().nodename}:1")  # init
     elsewhere = _running(host, deadline_in=600)
     Operation.objects.filter(pk=elsewhere.pk).update(claimed_by="another-machine:1")
 
