@@ -94,9 +94,7 @@ def test_convergence_brings_a_host_to_the_current_revision_after_the_window(
     assert Service.objects.get(pk=service.pk).current_revision == r2
 
 
-def test_a_convergence_decided_on_a_revision_that_changed_since_is_refused(
-    settings, host, service
-):
+def test_a_convergence_decided_on_a_revision_that_changed_since_is_refused(settings, host, service):
     settings.BERTH_CONVERGE_SETTLE = 0
     r1, r2 = _revision(service), _revision(service)
     _finished(services.deploy(service, r1, actor=None), ago=300)
