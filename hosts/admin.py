@@ -15,9 +15,13 @@ from .models import Host, JumpHost, SSHKey
 def _approve_offered_keys(
     model_admin: admin.ModelAdmin, request: HttpRequest, endpoints: QuerySet[Any]
 ) -> None:
+    # The change list shows each offered key beside the action: what is offered now is
+    # what the admin selected.
     for endpoint in endpoints:
         try:
-            services.approve_host_key(endpoint, actor=request.user)
+            services.approve_host_key(
+                endpoint, fingerprint=endpoint.host_key_offered_fingerprint, actor=request.user
+            )
         except ValueError as exc:
             model_admin.message_user(request, str(exc), messages.WARNING)
 
@@ -87,7 +91,8 @@ HOST_FORM_FIELDS = {
 
 @admin.register(Host)
 class HostAdmin(admin.ModelAdmin):
-    list_display = ["name", "address", "transport", "status", "last_seen_at", "docker_version"]
+    list_display = ["name", "address", "transport", "status", "last_seen_at", "docker_version",
+                    "host_key_offered_fingerprint"]  # fmt: skip
     list_filter = ["status", "transport"]
     search_fields = ["name", "address"]
     readonly_fields = ["authorized_keys_line", *Host.REPORTED_FIELDS]
@@ -126,7 +131,7 @@ class HostAdmin(admin.ModelAdmin):
 
 @admin.register(JumpHost)
 class JumpHostAdmin(admin.ModelAdmin):
-    list_display = ["name", "address", "port", "username"]
+    list_display = ["name", "address", "port", "username", "host_key_offered_fingerprint"]
     readonly_fields = ["host_key_offered"]
     actions = ["approve_offered_host_key"]
 

@@ -5,7 +5,12 @@ from django.db import models
 from berth.fields import EncryptedTextField
 
 from .choices import HostStatus, Transport
-from .validators import validate_address, validate_docker_host, validate_host_key
+from .validators import (
+    host_key_fingerprint,
+    validate_address,
+    validate_docker_host,
+    validate_host_key,
+)
 
 
 class SSHKey(models.Model):
@@ -52,6 +57,11 @@ class SSHEndpoint(models.Model):
 
     class Meta:
         abstract = True
+
+    @property
+    def host_key_offered_fingerprint(self) -> str:
+        """What an admin compares out of band before approving the offered key."""
+        return host_key_fingerprint(self.host_key_offered) if self.host_key_offered else ""
 
 
 class JumpHost(SSHEndpoint):

@@ -212,14 +212,33 @@ def _enqueue_refresh(host: Host) -> None:
     transaction.on_commit(lambda: refresh_task.delay(host.pk))
 
 
+class StaleHostKey(ValueError):
+    """The endpoint now offers another key than the one the admin approved."""
+
+
 @transaction.atomic
-def approve_host_key(endpoint: Host | JumpHost, *, actor: Actor) -> Operation:
+def approve_host_key(endpoint: Host | JumpHost, *, fingerprint: str, actor: Actor) -> Operation:
     """Pin the key a host (or jump host) last offered, so Berth connects to it from now on.
 
-    This is also how an admin accepts a changed key after checking it out of band.
+    ``fingerprint`` is the one the admin saw and checked: if the endpoint has offered
+    another key since, nothing is pinned (StaleHostKey). This is also how an admin
+    accepts a changed key after checking it out of band.
     """
+    # Read the offered key under a row lock: a refresh may record another one meanwhile.
+    current = type(endpoint).objects.select_for_update().filter(pk=endpoint.pk)
+    endpoint.host_key_offered = current.values_list("host_key_offered", flat=True).get()
     if not endpoint.host_key_offered:
         raise ValueError(f"{endpoint.name} has not offered a host key to approve")
+    if not fingerprint.strip():
+        raise ValueError(
+            f"give the fingerprint of the key {endpoint.name} offered, as you checked it"
+        )
+    offered = endpoint.host_key_offered_fingerprint
+    if fingerprint.strip() != offered:
+        raise StaleHostKey(
+            f"{endpoint.name} now offers the host key {offered}, not {fingerprint.strip()!r}; "
+            "check the new fingerprint before approving it"
+        )
     host = endpoint if isinstance(endpoint, Host) else None
     operation = record_operation(
         action="host.approve_key" if host else "jump_host.approve_key",

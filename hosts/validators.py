@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 
 from django.core.exceptions import ValidationError
@@ -57,3 +58,10 @@ def normalize_host_key(value: str) -> str:
 def validate_host_key(value: str) -> None:
     if value:
         normalize_host_key(value)
+
+
+def host_key_fingerprint(value: str) -> str:
+    """The SHA-256 fingerprint of a host key line, as ``ssh-keygen -lf`` and paramiko
+    print it: ``SHA256:<base64, unpadded>``."""
+    blob = base64.b64decode(normalize_host_key(value).split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")

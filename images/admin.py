@@ -51,6 +51,14 @@ class RegistryCredentialChangeForm(forms.ModelForm):
         model = RegistryCredential
         fields = ["name", "registry", "username"]
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        registry = data.get("registry")
+        if registry and registry != self.initial.get("registry") and not data.get("new_password"):
+            # The stored password is only ever sent to the registry it was given for.
+            self.add_error("new_password", "Give the password again for the new registry.")
+        return data
+
 
 @admin.register(RegistryCredential)
 class RegistryCredentialAdmin(admin.ModelAdmin):

@@ -108,6 +108,10 @@ def create_registry_credential(
     return credential
 
 
+class PasswordRequired(ValueError):
+    """A registry login moved to another registry without its password given again."""
+
+
 @transaction.atomic
 def update_registry_credential(
     credential: RegistryCredential,
@@ -117,9 +121,20 @@ def update_registry_credential(
     **fields: str,
 ) -> RegistryCredential:
     """Change a registry login; a ``password`` of None keeps the stored one. Recorded as
-    ``registrycredential.update``, a new password only as ``password_changed``."""
+    ``registrycredential.update``, a new password only as ``password_changed``.
+
+    Raises PasswordRequired when the registry changes without a new password: the stored
+    one must never be sent to a server it was not given for.
+    """
     if "registry" in fields:
         fields["registry"] = normalize_registry(fields["registry"])
+        # From the database: a form (the admin's) may have set the new value already.
+        stored = RegistryCredential.objects.values_list("registry", flat=True).get(pk=credential.pk)
+        if fields["registry"] != stored and password is None:
+            raise PasswordRequired(
+                f"Give the password again to move this login from {stored} to "
+                f"{fields['registry']}: the stored one is only sent to {stored}."
+            )
     for name, value in fields.items():
         setattr(credential, name, value)
     update_fields = list(fields)

@@ -58,8 +58,9 @@ def host_refresh(request: HttpRequest, pk: int) -> HttpResponse:
 @admin
 def host_approve_key(request: HttpRequest, pk: int) -> HttpResponse:
     host = get_object_or_404(visible(request, Host.objects.all()), pk=pk)
+    fingerprint = request.POST.get("fingerprint", "")  # the one the page showed
     try:
-        services.approve_host_key(host, actor=request.user)
+        services.approve_host_key(host, fingerprint=fingerprint, actor=request.user)
     except ValueError as exc:
         return refused(request, str(exc), "frontend:host", pk=pk)
     return done(request, f"Host key of {host.name} approved; refreshing.", "frontend:host", pk=pk)

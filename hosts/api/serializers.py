@@ -34,6 +34,9 @@ class HostSerializer(serializers.ModelSerializer):
     groups = serializers.SlugRelatedField(
         slug_field="name", many=True, queryset=HostGroup.objects.all(), required=False
     )
+    host_key_offered_fingerprint = serializers.CharField(
+        read_only=True, help_text="SHA-256 fingerprint of host_key_offered; give it to approve"
+    )
     authorized_keys_line = serializers.SerializerMethodField(
         help_text="authorized_keys line that lets Berth's key run the agent and nothing else"
     )
@@ -54,6 +57,7 @@ class HostSerializer(serializers.ModelSerializer):
             "docker_host",
             "host_key",
             "host_key_offered",
+            "host_key_offered_fingerprint",
             "jump_host",
             "groups",
             "labels",
@@ -139,3 +143,10 @@ class HostGroupSerializer(serializers.ModelSerializer):
     def update(self, instance: HostGroup, validated_data: dict[str, Any]) -> HostGroup:
         actor = acting_user(self, validated_data)
         return services.update_host_group(instance, actor=actor, **validated_data)
+
+
+class HostKeyApprovalSerializer(serializers.Serializer):
+    fingerprint = serializers.CharField(
+        help_text="The fingerprint of the offered key you checked out of band "
+        "('SHA256:…', as host_key_offered_fingerprint shows it)"
+    )

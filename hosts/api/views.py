@@ -3,7 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -15,7 +15,12 @@ from hosts.models import Host, HostGroup
 from operations.api.responses import operation_accepted
 from operations.api.serializers import OperationAcceptedSerializer
 
-from .serializers import HostGroupSerializer, HostSerializer
+from .serializers import HostGroupSerializer, HostKeyApprovalSerializer, HostSerializer
+
+
+class HostKeyChanged(APIException):
+    status_code = 409
+    default_code = "host_key_changed"
 
 
 class HostViewSet(
@@ -47,13 +52,20 @@ class HostViewSet(
         operation = services.request_refresh(self.get_object(), actor=request.user)
         return operation_accepted(request, operation)
 
-    @extend_schema(request=None, responses={200: HostSerializer})
+    @extend_schema(request=HostKeyApprovalSerializer, responses={200: HostSerializer})
     @action(detail=True, methods=["post"], url_path="approve-host-key")
     def approve_host_key(self, request: Request, pk: str | None = None) -> Response:
-        """Pin the host key the host last offered."""
+        """Pin the host key the host last offered, given the fingerprint you checked
+        (``host_key_offered_fingerprint``); 409 if the host offers another key by now."""
         host = self.get_object()
+        approval = HostKeyApprovalSerializer(data=request.data)
+        approval.is_valid(raise_exception=True)
         try:
-            services.approve_host_key(host, actor=request.user)
+            services.approve_host_key(
+                host, fingerprint=approval.validated_data["fingerprint"], actor=request.user
+            )
+        except services.StaleHostKey as exc:
+            raise HostKeyChanged(str(exc)) from None
         except ValueError as exc:
             raise ValidationError({"host_key_offered": str(exc)}) from None
         return Response(self.get_serializer(host).data)

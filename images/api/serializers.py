@@ -13,7 +13,8 @@ from operations.api.serializers import StrictFieldsMixin, acting_user
 
 class RegistryCredentialSerializer(serializers.ModelSerializer):
     """A registry login. The password is write-only: stored encrypted, never returned;
-    an update without ``password`` keeps the stored one."""
+    an update without ``password`` keeps the stored one, unless it changes ``registry``
+    (then the password is required again)."""
 
     password = serializers.CharField(
         write_only=True,
@@ -52,9 +53,12 @@ class RegistryCredentialSerializer(serializers.ModelSerializer):
     ) -> RegistryCredential:
         actor = acting_user(self, validated_data)
         password = validated_data.pop("password", None)
-        return services.update_registry_credential(
-            instance, password=password, actor=actor, **validated_data
-        )
+        try:
+            return services.update_registry_credential(
+                instance, password=password, actor=actor, **validated_data
+            )
+        except services.PasswordRequired as exc:
+            raise serializers.ValidationError({"password": str(exc)}) from None
 
 
 class HostPresenceSerializer(serializers.Serializer):

@@ -47,7 +47,8 @@ def test_unknown_host_key_waits_for_approval_then_connects(register, admin_clien
     assert host.host_key_offered == fleet["h1"].host_key
     assert host.last_seen_at is None
 
-    response = admin_client.post(reverse("host-approve-host-key", args=[host.pk]))
+    url = reverse("host-approve-host-key", args=[host.pk])
+    response = admin_client.post(url, {"fingerprint": host.host_key_offered_fingerprint})
     assert response.status_code == 200, response.content
     assert response.json()["host_key"] == fleet["h1"].host_key
 

@@ -108,7 +108,7 @@ def test_unknown_jump_host_key_is_recorded_on_the_jump_host(fleet, celery_worker
     bastion.refresh_from_db()
     assert bastion.host_key_offered == h1.host_key
 
-    services.approve_host_key(bastion, actor=None)
+    services.approve_host_key(bastion, fingerprint=bastion.host_key_offered_fingerprint, actor=None)
     _until_status(host, HostStatus.ONLINE)
 
 

@@ -91,7 +91,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("post", "/api/v1/hosts/{host_id}/images/prune/"): Case({}, "image.prune"),
     ("post", "/api/v1/hosts/{host_id}/images/pull/"): Case({"ref": "demo/web:v1"}, "image.pull"),
     ("delete", "/api/v1/hosts/{id}/"): Case({}, "host.remove", ids=lambda w: w.spare_host.pk),
-    ("post", "/api/v1/hosts/{id}/approve-host-key/"): Case({}, "host.approve_key"),
+    ("post", "/api/v1/hosts/{id}/approve-host-key/"): Case(
+        lambda w: {"fingerprint": w.site.host.host_key_offered_fingerprint}, "host.approve_key"
+    ),
     ("post", "/api/v1/hosts/{id}/refresh/"): Case({}, "host.refresh"),
     ("post", "/api/v1/images/pull/"): Case(
         lambda w: {"ref": "demo/web:v1", "hosts": [w.site.host.pk]}, "bulk.image.pull"
