@@ -18,6 +18,7 @@ from rest_framework import serializers
 from containers.choices import SIGNALS, RestartPolicy
 from containers.filtersets import ContainerFilterSet
 from containers.models import Container
+from containers.secrets import looks_secret, missing_secrets
 from containers.services import MAX_STOP_TIMEOUT, RUN_KEY_LABEL
 from containers.validators import (
     ENV_KEY_RE,
@@ -350,7 +351,7 @@ class CommandField(serializers.Field):
         return value
 
 
-class RestartPolicySerializer(serializers.Serializer):
+class RestartPolicySerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.ChoiceField(choices=RestartPolicy.choices, default=RestartPolicy.NO)
     max_retries = serializers.IntegerField(min_value=0, max_value=1000, default=0)
 
@@ -362,7 +363,7 @@ class RestartPolicySerializer(serializers.Serializer):
         return attrs
 
 
-class HealthcheckSerializer(serializers.Serializer):
+class HealthcheckSerializer(StrictFieldsMixin, serializers.Serializer):
     test = serializers.JSONField(
         help_text='["CMD", "wget", "-q", "http://127.0.0.1/"], ["CMD-SHELL", "…"], ["NONE"], '
         "or a string run with the container's shell"
@@ -413,12 +414,12 @@ class MemoryField(serializers.Field):
         return value
 
 
-class LimitsSerializer(serializers.Serializer):
+class LimitsSerializer(StrictFieldsMixin, serializers.Serializer):
     memory = MemoryField(required=False)
     cpus = serializers.FloatField(min_value=0.01, max_value=1024, required=False)
 
 
-class ContainerRunSerializer(serializers.Serializer):
+class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
     """A container to create and start on a host (the agent's ``containers.run`` spec).
 
     The image is pulled first when the host does not have it.
@@ -434,7 +435,15 @@ class ContainerRunSerializer(serializers.Serializer):
     env = serializers.DictField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=65536),
         required=False,
-        help_text='{"NAME": "value"}',
+        help_text='{"NAME": "value"}, recorded and shown as given: a name that looks secret '
+        "(PASSWORD, TOKEN, API_KEY, …) is refused; give such a value in env_secrets",
+    )
+    env_secrets = serializers.DictField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        help_text='{"NAME": "secret-name"}: the variable takes the value of the stored secret '
+        "(GET /api/v1/secrets/), looked up by the worker when it starts the container; the "
+        "spec holds only the secret's name",
     )
     ports = serializers.ListField(child=PortField(), required=False, max_length=100)
     volumes = serializers.ListField(child=VolumeField(), required=False, max_length=100)
@@ -472,7 +481,48 @@ class ContainerRunSerializer(serializers.Serializer):
                 )
             if "\x00" in item:
                 raise serializers.ValidationError(f"{key} must not contain NUL characters.")
+        secret_looking = [key for key in value if looks_secret(key)]
+        if secret_looking:
+            # Plain env is recorded in the operation and the revision for every viewer.
+            raise serializers.ValidationError(
+                {
+                    key: f"{key} looks like it holds a secret, and env values are shown to "
+                    f'every viewer: store the value as a secret and give "env_secrets": '
+                    f'{{"{key}": "<secret name>"}} instead.'
+                    for key in secret_looking
+                }
+            )
         return value
+
+    def validate_env_secrets(self, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 1000:
+            raise serializers.ValidationError("At most 1000 variables.")
+        bad = [key for key in value if not ENV_KEY_RE.match(key)]
+        if bad:
+            raise serializers.ValidationError(
+                f"{bad[0][:100]!r} is not a variable name (letters, digits, '_', '.', '-', "
+                "not starting with a digit)."
+            )
+        missing = missing_secrets(set(value.values()))
+        if missing:
+            raise serializers.ValidationError(
+                {
+                    key: f"There is no secret named {name!r}; an admin stores it first "
+                    "(POST /api/v1/secrets/)."
+                    for key, name in value.items()
+                    if name in missing
+                }
+            )
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        both = sorted(set(attrs.get("env") or {}) & set(attrs.get("env_secrets") or {}))
+        if both:
+            raise serializers.ValidationError(
+                {f"env_secrets.{both[0]}": f"{both[0]} is set in env too; give it once."}
+            )
+        return attrs
 
     def validate_labels(self, value: dict[str, str]) -> dict[str, str]:
         if len(value) > 1000:
@@ -500,7 +550,9 @@ class ContainerRunSerializer(serializers.Serializer):
         return value
 
     def to_agent_args(self) -> dict[str, Any]:
-        """The validated spec as the agent's ``containers.run`` arguments."""
+        """The validated spec as the agent's ``containers.run`` arguments, with
+        ``env_secrets`` still by name (``containers.secrets.resolve_env`` resolves them
+        in the worker)."""
         return {k: v for k, v in self.validated_data.items() if v is not None}
 
 

@@ -10,7 +10,7 @@ from deployments.audit import record_service_saved
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.filtersets import LABEL_KEY
 from hosts.models import Host, HostGroup
-from operations.api.serializers import acting_user
+from operations.api.serializers import StrictFieldsMixin, acting_user
 
 
 class ServiceSerializer(serializers.ModelSerializer):
@@ -70,7 +70,7 @@ class ServiceSpecSerializer(ContainerRunSerializer):
         return value
 
 
-class HealthGateSerializer(serializers.Serializer):
+class HealthGateSerializer(StrictFieldsMixin, serializers.Serializer):
     """When a new container counts as healthy. ``docker``: the image's HEALTHCHECK."""
 
     mode = serializers.ChoiceField(choices=["docker", "http", "tcp", "none"], default="docker")
@@ -86,7 +86,7 @@ class HealthGateSerializer(serializers.Serializer):
         return attrs
 
 
-class RevisionSerializer(serializers.ModelSerializer):
+class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     spec = ServiceSpecSerializer()
     health = HealthGateSerializer(required=False)
 
@@ -97,7 +97,7 @@ class RevisionSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "number", "image", "digest", "author_name", "created_at"]
 
 
-class DeploySerializer(serializers.Serializer):
+class DeploySerializer(StrictFieldsMixin, serializers.Serializer):
     revision = serializers.IntegerField(
         min_value=1, required=False, help_text="Revision number; the newest when omitted"
     )
