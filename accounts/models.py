@@ -17,20 +17,26 @@ TOKEN_PREFIX = "berth_"  # noqa: S105  (not a secret: marks a token)
 
 
 class Profile(models.Model):
-    """A user's role and, optionally, the host groups they are limited to.
+    """A user's role and the hosts they may reach: every host when ``unrestricted``,
+    else only those in ``host_groups`` (none: no host at all).
 
-    No groups means every host. A superuser is an admin whatever the profile says.
+    "Every host" is a flag, never an empty group set, so losing one's last group
+    (deleted, or taken away) narrows a scope instead of lifting it. A superuser is an
+    admin over every host whatever the profile says.
     """
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="berth_profile"
     )
     role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=Role.VIEWER.label)
+    unrestricted = models.BooleanField(
+        default=False, help_text="Every host, whatever the host groups say"
+    )
     host_groups = models.ManyToManyField(
         "hosts.HostGroup",
         blank=True,
-        related_name="+",
-        help_text="Limit the user to these host groups; none = every host",
+        related_name="profiles",
+        help_text="Limit the user to these host groups (when not unrestricted; none = no host)",
     )
 
     def __str__(self) -> str:
@@ -46,7 +52,8 @@ class ApiToken(models.Model):
 
     The secret reads ``berth_<key>_<random>``: ``key`` is a short, non-secret lookup
     id (stored as is), the whole string is what is hashed. A token acts as its user
-    with at most ``role`` and within ``host_groups`` (none = the user's own scope).
+    with at most ``role``; within its user's scope when ``unrestricted``, else also
+    within ``host_groups`` (none: no host at all).
     """
 
     name = models.CharField(max_length=100)
@@ -54,11 +61,15 @@ class ApiToken(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )
     role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=Role.VIEWER.label)
+    unrestricted = models.BooleanField(
+        default=False, help_text="Act in the user's whole scope, whatever the host groups say"
+    )
     host_groups = models.ManyToManyField(
         "hosts.HostGroup",
         blank=True,
-        related_name="+",
-        help_text="Limit the token to these host groups (within the user's); none = the user's",
+        related_name="api_tokens",
+        help_text="Limit the token to these host groups (within the user's; when not "
+        "unrestricted; none = no host)",
     )
     key = models.CharField(max_length=16, unique=True, editable=False)
     token_hash = models.CharField(max_length=64, editable=False)

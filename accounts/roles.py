@@ -8,6 +8,9 @@ A user's role and scope come from their profile (``accounts.models.Profile``); a
 superuser is an admin. A user without a profile (created before profiles existed,
 or by ``createsuperuser``) is an operator when ``is_staff``, else a viewer.
 
+A scope is "every host" only when it says so (``unrestricted`` on the profile or the
+token); otherwise it is the host groups listed, and none listed means no host.
+
 A request authenticated with an API token acts with ``min(user role, token role)``
 and the intersection of the user's and the token's host groups: the token
 authentication class puts the token on the user object (``BERTH_TOKEN_ATTR``),
@@ -79,8 +82,10 @@ def has_role(user: Any, role: Role) -> bool:
 def scope_of(user: Any) -> frozenset[int] | None:
     """The ids of the host groups the user (or their token) is limited to.
 
-    ``None`` means every host; an empty set means no host at all (a token whose
-    groups do not overlap its user's).
+    ``None`` means every host: a superuser, a user without a profile (made before
+    profiles, or by ``createsuperuser``) or one whose profile is ``unrestricted``. An
+    empty set means no host at all: a limited user or token without groups (their
+    last group taken away), or a token whose groups do not overlap its user's.
     """
     if user is None or not getattr(user, "is_authenticated", False):
         return frozenset()
@@ -89,14 +94,12 @@ def scope_of(user: Any) -> frozenset[int] | None:
         return cached
     scope: frozenset[int] | None = None
     profile = None if user.is_superuser else _profile(user)  # superusers: every host
-    if profile is not None:
-        groups = frozenset(profile.host_groups.values_list("pk", flat=True))
-        scope = groups or None
+    if profile is not None and not profile.unrestricted:
+        scope = frozenset(profile.host_groups.values_list("pk", flat=True))
     token = _token(user)
-    if token is not None:
+    if token is not None and not token.unrestricted:
         token_groups = frozenset(token.host_groups.values_list("pk", flat=True))
-        if token_groups:
-            scope = token_groups if scope is None else scope & token_groups
+        scope = token_groups if scope is None else scope & token_groups
     setattr(user, _SCOPE_CACHE_ATTR, scope)
     return scope
 

@@ -30,17 +30,37 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 def set_profile(
-    user: User, *, role: Role | None = None, host_groups: Iterable[HostGroup] | None = None
+    user: User,
+    *,
+    role: Role | None = None,
+    host_groups: Iterable[HostGroup] | None = None,
+    unrestricted: bool | None = None,
 ) -> Profile:
-    """Give the user a role and/or a host-group scope (creating their profile)."""
-    profile, _ = Profile.objects.get_or_create(
-        user=user, defaults={"role": assigned_role(user).label}
+    """Give the user a role and/or a host-group scope (creating their profile).
+
+    ``unrestricted`` None keeps the flag of an existing profile; a new profile is
+    unrestricted unless it is given host groups (a user without a profile had every
+    host, and keeps it).
+    """
+    groups = None if host_groups is None else list(host_groups)
+    profile, created = Profile.objects.get_or_create(
+        user=user,
+        defaults={
+            "role": assigned_role(user).label,
+            "unrestricted": not groups if unrestricted is None else unrestricted,
+        },
     )
+    changed = []
     if role is not None and profile.role != role.label:
         profile.role = role.label
-        profile.save(update_fields=["role"])
-    if host_groups is not None:
-        profile.host_groups.set(host_groups)
+        changed.append("role")
+    if not created and unrestricted is not None and profile.unrestricted != unrestricted:
+        profile.unrestricted = unrestricted
+        changed.append("unrestricted")
+    if changed:
+        profile.save(update_fields=changed)
+    if groups is not None:
+        profile.host_groups.set(groups)
     user.berth_profile = profile  # type: ignore[attr-defined]
     forget_scope(user)
     return profile
@@ -55,6 +75,7 @@ def user_fields(user: User) -> dict[str, Any]:
         "is_active": user.is_active,
         "is_superuser": user.is_superuser,
         "role": assigned_role(user).label,
+        "unrestricted": user.is_superuser or profile is None or profile.unrestricted,
         "host_groups": sorted(group.name for group in profile.host_groups.all())
         if profile is not None
         else [],
@@ -69,6 +90,7 @@ def create_user(
     password: str | None = None,
     role: Role = Role.VIEWER,
     host_groups: Iterable[HostGroup] = (),
+    unrestricted: bool | None = None,
     superuser: bool = False,
     **fields: Any,
 ) -> User:
@@ -79,7 +101,7 @@ def create_user(
     else:
         user.set_unusable_password()
     user.save()
-    set_profile(user, role=role, host_groups=host_groups)
+    set_profile(user, role=role, host_groups=host_groups, unrestricted=unrestricted)
     record_change(
         "user.create",
         user,
@@ -97,6 +119,7 @@ def update_user(
     password: str | None = None,
     role: Role | None = None,
     host_groups: Iterable[HostGroup] | None = None,
+    unrestricted: bool | None = None,
     **fields: Any,
 ) -> User:
     """Change a login (``password`` None keeps it), recorded as ``user.update`` with what
@@ -106,9 +129,10 @@ def update_user(
     if password:
         user.set_password(password)
     user.save()
-    set_profile(user, role=role, host_groups=host_groups)
+    set_profile(user, role=role, host_groups=host_groups, unrestricted=unrestricted)
     given = {*fields, *(["role"] if role is not None else []),
-             *(["host_groups"] if host_groups is not None else [])}  # fmt: skip
+             *(["host_groups"] if host_groups is not None else []),
+             *(["unrestricted"] if unrestricted is not None else [])}  # fmt: skip
     current = user_fields(user)
     changes: dict[str, Any] = {name: current.get(name, fields.get(name)) for name in given}
     if password:
@@ -167,14 +191,21 @@ def create_token(
     name: str,
     role: Role,
     host_groups: Iterable[HostGroup] = (),
+    unrestricted: bool | None = None,
     expires_at: datetime | None = None,
     actor: Any = None,
 ) -> tuple[ApiToken, str]:
     """Issue a token for ``user``, recorded as ``token.create``; returns the row and the
     secret (shown once, never stored, never recorded).
 
+    ``unrestricted`` (the token acts in its user's whole scope) defaults to whether no
+    host group is given; a token that is not unrestricted and has no group reaches no host.
+
     Raises ValueError when ``role`` is above the user's own role.
     """
+    groups = list(host_groups)
+    if unrestricted is None:
+        unrestricted = not groups
     user_role = role_of(user)
     if user_role is None or role > user_role:
         raise ValueError(
@@ -191,8 +222,9 @@ def create_token(
                     key=key,
                     token_hash=hash_token(secret),
                     expires_at=expires_at,
+                    unrestricted=unrestricted,
                 )
-                token.host_groups.set(host_groups)
+                token.host_groups.set(groups)
         except IntegrityError:  # the random key is taken: draw again
             continue
         log.info("api token %s (%s) created for %s", token.key, name, user.get_username())
@@ -208,6 +240,7 @@ def _token_fields(token: ApiToken) -> dict[str, Any]:
         "prefix": f"{TOKEN_PREFIX}{token.key}_",
         "user": token.user.get_username(),
         "role": token.role,
+        "unrestricted": token.unrestricted,
         "host_groups": sorted(group.name for group in token.host_groups.all()),
         "expires_at": token.expires_at,
     }

@@ -10,9 +10,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.roles import scope_of
 from containers.services import reconcile_containers
 from images.services import reconcile_images
 from operations.context import OperationContext, OperationFailed
@@ -136,6 +138,33 @@ def host_fields(host: Host) -> dict[str, Any]:
     }
 
 
+def check_enrolment(
+    actor: Actor, *, transport: str, ssh_key: SSHKey | None, jump_host: JumpHost | None
+) -> None:
+    """Refuse an actor limited to host groups what would reach beyond them.
+
+    A stored key or jump host opens whatever machines it opens, wherever they are: a
+    scoped admin could enrol any of them into their group. A ``local`` host is the
+    engine of the Berth server itself, whose files hold every secret. So these are for
+    admins not limited to host groups; a scoped admin brings the host's own key.
+    """
+    if actor is None or scope_of(actor) is None:
+        return
+    refused = {
+        "transport": "a 'local' host (the Berth server's own engine)"
+        if transport == Transport.LOCAL
+        else "",
+        "ssh_key": "a stored SSH key" if ssh_key is not None else "",
+        "jump_host": "a jump host" if jump_host is not None else "",
+    }
+    for field, what in refused.items():
+        if what:
+            raise PermissionDenied(
+                f"{field}: registering a host with {what} needs an admin who is not limited "
+                "to host groups; give the host's own private_key instead."
+            )
+
+
 @transaction.atomic
 def register_host(
     *,
@@ -159,8 +188,11 @@ def register_host(
 
     ``private_key`` (with its ``passphrase``) is stored as the host's own key, which
     goes when the host is removed; ``ssh_key`` uses a stored key instead. Raises
-    ValueError for an unusable key, ValidationError for a bad field.
+    ValueError for an unusable key, ValidationError for a bad field, PermissionDenied
+    when an actor limited to host groups asks for what only an unrestricted admin may
+    (see ``check_enrolment``).
     """
+    check_enrolment(actor, transport=transport, ssh_key=ssh_key, jump_host=jump_host)
     host = Host(
         name=name,
         jump_host=jump_host,
@@ -314,9 +346,27 @@ def update_host_group(group: HostGroup, *, actor: Actor, **fields: str) -> HostG
     return group
 
 
+class HostGroupInUse(Exception):
+    """A host group that scopes a user or a token: deleting it would change their scope."""
+
+
 @transaction.atomic
 def delete_host_group(group: HostGroup, *, actor: Actor) -> None:
-    """Delete a host group (refused, ProtectedError, while a service targets it)."""
+    """Delete a host group: refused (HostGroupInUse) while a user or token is limited to
+    it, and (ProtectedError) while a service targets it."""
+    users = sorted(group.profiles.values_list("user__username", flat=True))  # type: ignore[attr-defined]
+    tokens = sorted(
+        f"{name} ({username})"
+        for name, username in group.api_tokens.filter(revoked_at__isnull=True).values_list(  # type: ignore[attr-defined]
+            "name", "user__username"
+        )
+    )
+    if users or tokens:
+        who = [*(f"user {name}" for name in users), *(f"token {name}" for name in tokens)]
+        raise HostGroupInUse(
+            f"Host group {group.name} limits {', '.join(who)}; take it out of their host "
+            "groups (or revoke the token) first."
+        )
     record_change(
         "hostgroup.delete",
         group,

@@ -33,7 +33,14 @@ class UserSerializer(serializers.ModelSerializer):
     role = serializers.ChoiceField(
         choices=ROLE_CHOICES, required=False, help_text="viewer (default), operator or admin"
     )
-    host_groups = _group_field("Limit the user to these host groups; empty = every host")
+    unrestricted = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Every host, whatever host_groups says (default on create: true when no "
+        "host_groups are given). When false, no host_groups means no host at all.",
+    )
+    host_groups = _group_field("Limit the user to these host groups (when not unrestricted)")
     password = serializers.CharField(
         write_only=True,
         required=False,
@@ -45,14 +52,15 @@ class UserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "is_active", "is_superuser", "role", "host_groups",
-                  "password", "date_joined", "last_login"]  # fmt: skip
+        fields = ["id", "username", "email", "is_active", "is_superuser", "role", "unrestricted",
+                  "host_groups", "password", "date_joined", "last_login"]  # fmt: skip
         read_only_fields = ["is_superuser", "date_joined", "last_login"]
 
     def to_representation(self, instance: User) -> dict[str, Any]:
         data = super().to_representation(instance)
         profile = getattr(instance, "berth_profile", None)
         data["role"] = assigned_role(instance).label
+        data["unrestricted"] = instance.is_superuser or profile is None or profile.unrestricted
         data["host_groups"] = (
             [group.name for group in profile.host_groups.all()] if profile is not None else []
         )
@@ -71,6 +79,7 @@ class UserSerializer(serializers.ModelSerializer):
             actor=actor,
             role=Role.from_label(validated_data.pop("role", "viewer")),
             host_groups=validated_data.pop("host_groups", []),
+            unrestricted=validated_data.pop("unrestricted", None),
             password=validated_data.pop("password", None),
             **validated_data,
         )
@@ -83,6 +92,7 @@ class UserSerializer(serializers.ModelSerializer):
             actor=actor,
             role=Role.from_label(role_label) if role_label else None,
             host_groups=validated_data.pop("host_groups", None),
+            unrestricted=validated_data.pop("unrestricted", None),
             password=validated_data.pop("password", None),
             **validated_data,
         )
@@ -98,14 +108,21 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     role = serializers.ChoiceField(
         choices=ROLE_CHOICES, required=False, help_text="At most the user's role (default: it)"
     )
-    host_groups = _group_field("Limit the token to these host groups; empty = the user's scope")
+    unrestricted = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Act in the user's whole scope, whatever host_groups says (default: true "
+        "when no host_groups are given). When false, no host_groups means no host at all.",
+    )
+    host_groups = _group_field("Limit the token to these host groups (when not unrestricted)")
     prefix = serializers.SerializerMethodField(help_text="Identifies the token; not a secret")
     active = serializers.BooleanField(source="is_active", read_only=True)
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "user", "username", "role", "host_groups", "prefix", "active",
-                  "created_at", "expires_at", "last_used_at", "revoked_at"]  # fmt: skip
+        fields = ["id", "name", "user", "username", "role", "unrestricted", "host_groups", "prefix",
+                  "active", "created_at", "expires_at", "last_used_at", "revoked_at"]  # fmt: skip
         read_only_fields = ["created_at", "last_used_at", "revoked_at"]
 
     def get_prefix(self, token: ApiToken) -> str:
@@ -145,6 +162,8 @@ class ApiTokenSerializer(serializers.ModelSerializer):
                     {"host_groups": "Give only host groups you are limited to."}
                 )
             attrs["host_groups"] = groups
+            # Its user's whole scope may be wider than the token now in use.
+            attrs["unrestricted"] = False
         attrs["user"], attrs["role"] = user, role
         return attrs
 
@@ -155,6 +174,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
             name=validated_data["name"],
             role=validated_data["role"],
             host_groups=validated_data.get("host_groups", []),
+            unrestricted=validated_data.get("unrestricted"),
             expires_at=validated_data.get("expires_at"),
         )
         token.secret = secret  # type: ignore[attr-defined]

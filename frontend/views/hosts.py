@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -111,6 +112,8 @@ def host_add(request: HttpRequest) -> HttpResponse:
             )
         except ValueError as exc:  # the key could not be read
             form.add_error("private_key", str(exc))
+        except PermissionDenied as exc:  # a scoped admin and a stored key, jump host, …
+            form.add_error(None, str(exc))
         except DjangoValidationError as exc:
             for field, problems in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, problems)

@@ -3,12 +3,13 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import ScopedQuerysetMixin
-from accounts.roles import Role
+from accounts.roles import Role, scope_of
+from berth.api_errors import InUse
 from hosts import services
 from hosts.filtersets import HostFilterSet
 from hosts.models import Host, HostGroup
@@ -78,4 +79,12 @@ class HostGroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     ordering_fields = ["name"]
 
     def perform_destroy(self, instance: HostGroup) -> None:
-        services.delete_host_group(instance, actor=self.request.user)
+        # A scoped admin deleting their own group would lose the limit it sets.
+        if scope_of(self.request.user) is not None:
+            raise PermissionDenied(
+                "Deleting a host group needs an admin who is not limited to host groups."
+            )
+        try:
+            services.delete_host_group(instance, actor=self.request.user)
+        except services.HostGroupInUse as exc:
+            raise InUse(str(exc)) from None

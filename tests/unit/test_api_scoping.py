@@ -3,6 +3,8 @@ touch group B's: B's things answer 404, and a write aimed at B is refused."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from accounts.roles import Role
@@ -126,14 +128,17 @@ def test_a_token_cannot_widen_its_users_scope(sites):
     assert _ids(only_b, "/api/v1/hosts/") == []
 
 
-def test_a_scoped_admin_cannot_register_a_host_outside_their_groups(sites):
+def test_a_scoped_admin_cannot_register_a_host_outside_their_groups(sites, tmp_path):
     a, _ = sites
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     client = logged_in(make_user("admin-a", Role.ADMIN, [a.group]))
-    body = {"name": "loose", "transport": "local"}
+    ssh = {"address": "198.18.0.9", "private_key": key.read_text()}
+    body = {"name": "loose", **ssh}
     response = client.post("/api/v1/hosts/", body, content_type="application/json")
     assert response.status_code == 403, response.content
     assert not Host.objects.filter(name="loose").exists()
-    body = {"name": "inside", "transport": "local", "groups": [a.group.name]}
+    body = {"name": "inside", **ssh, "groups": [a.group.name]}
     response = client.post("/api/v1/hosts/", body, content_type="application/json")
     assert response.status_code == 201, response.content
 
