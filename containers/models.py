@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from berth.fields import EncryptedTextField
+
 
 class Container(models.Model):
     """A container as its host last reported it; rebuilt from the host on every refresh."""
@@ -31,3 +33,25 @@ class Container(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} on {self.host_id}"
+
+
+class Secret(models.Model):
+    """A value a container spec uses by name (``env_secrets``), never by value.
+
+    The value is encrypted at rest like SSH keys and registry passwords, never
+    returned by the API or shown on a page, and read only by a worker right before
+    it calls the agent (``containers.secrets.resolve_env``).
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    value = EncryptedTextField(help_text="Stored encrypted, never shown")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    updated_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

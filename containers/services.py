@@ -30,6 +30,7 @@ from operations.services import submit, submit_bulk
 
 from .filtersets import ContainerFilterSet
 from .models import Container
+from .secrets import MissingSecret, resolve_env
 
 if TYPE_CHECKING:
     from hosts.models import Host
@@ -227,7 +228,11 @@ def container_stats(container: Container, *, actor: Actor) -> Operation:
 
 def run_container(host: Host, spec: dict[str, Any], *, actor: Actor) -> Operation:
     """Create and start a container on ``host`` from a validated spec (the agent's
-    ``containers.run`` arguments); the image is pulled first when the host lacks it."""
+    ``containers.run`` arguments); the image is pulled first when the host lacks it.
+
+    The spec is recorded exactly as given: its ``env`` holds no secret (the API refuses
+    names that look secret) and ``env_secrets`` names the stored secrets, which the
+    handler looks up only when it calls the agent."""
     return submit(
         action="container.run",
         target=host,
@@ -503,7 +508,14 @@ def _run(operation: Operation, context: OperationContext) -> dict[str, Any]:
     pulled = _ensure_image(agent, context, spec["image"])
     context.progress(force=True, phase="starting")
     try:
-        out = agent.call("containers.run", spec, timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 60)
+        # Secret values exist only in this call's arguments: never stored, never logged.
+        args = resolve_env(spec)
+    except MissingSecret as exc:
+        raise OperationFailed(
+            f"could not run {spec.get('image')} on {host}: {exc.message}"
+        ) from None
+    try:
+        out = agent.call("containers.run", args, timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 60)
     except AgentError as exc:
         agent.reconcile()
         if exc.code == "cancelled":

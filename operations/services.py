@@ -45,6 +45,11 @@ DATABASE_ERRORS = (db.OperationalError, db.InterfaceError)
 SYSTEM_ACTOR = "system"
 # Keys and values that never go into an operation's recorded parameters.
 SECRET_PARAM_NAMES = {"password", "passphrase", "private_key", "token", "secret", "auth"}
+# Mappings keyed by names the user chose (a container spec's environment variables, the
+# secrets they take, labels), not by parameter names: recorded as they are, because a
+# handler runs what the params hold. A spec's env holds no secret value: the API refuses
+# names that look secret, and secrets are given by name (containers/secrets.py).
+USER_NAMED_MAPPINGS = {"env", "env_secrets", "labels"}
 
 Actor = User | AnonymousUser | None
 
@@ -55,6 +60,8 @@ def redact(params: dict[str, Any]) -> dict[str, Any]:
     for key, value in params.items():
         if key.lower() in SECRET_PARAM_NAMES:
             clean[key] = "***"
+        elif key in USER_NAMED_MAPPINGS and isinstance(value, dict):
+            clean[key] = value
         elif isinstance(value, dict):
             clean[key] = redact(value)
         else:

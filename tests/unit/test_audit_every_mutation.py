@@ -18,6 +18,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from accounts.models import ApiToken
 from accounts.roles import Role
+from containers.secrets import create_secret
 from deployments.choices import RolloutStatus
 from hosts.models import Host, HostGroup
 from images.models import RegistryCredential
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.django_db
 MUTATING = {"post", "put", "patch", "delete"}
 PASSWORD = "a-long-passphrase-Kq7"
 REGISTRY_PASSWORD = "registry-secret-Wm4"
+SECRET_VALUE = "stored-secret-Vb3"
 
 
 @dataclass
@@ -52,6 +54,10 @@ class Case:
     body: dict[str, Any] | Callable[[World], dict[str, Any]]
     action: str  # the action the request must record
     ids: Callable[[World], int] | None = None  # the {id} in the path, when not the usual one
+
+
+def _secret_id(world: World) -> int:
+    return create_secret(name="db-password", value=SECRET_VALUE).pk
 
 
 def _finish_rollout(world: World) -> None:
@@ -114,6 +120,14 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("delete", "/api/v1/registry-credentials/{id}/"): Case({}, "registrycredential.delete"),
     ("post", "/api/v1/rollouts/{id}/cancel/"): Case({}, "operation.cancel"),
+    ("post", "/api/v1/secrets/"): Case({"name": "api-key", "value": SECRET_VALUE}, "secret.create"),
+    ("put", "/api/v1/secrets/{id}/"): Case(
+        {"name": "db-pass", "value": SECRET_VALUE}, "secret.update", ids=_secret_id
+    ),
+    ("patch", "/api/v1/secrets/{id}/"): Case(
+        {"value": SECRET_VALUE}, "secret.update", ids=_secret_id
+    ),
+    ("delete", "/api/v1/secrets/{id}/"): Case({}, "secret.delete", ids=_secret_id),
     ("post", "/api/v1/services/"): Case(
         {"name": "svc-new", "host_group": "group-a"}, "service.create"
     ),
@@ -167,7 +181,7 @@ def world() -> World:
         spare_group=HostGroup.objects.create(name="spare-group"),
         token=token,
         pending=pending,
-        secrets=[PASSWORD, REGISTRY_PASSWORD, "registry-secret-Zq9"],
+        secrets=[PASSWORD, REGISTRY_PASSWORD, "registry-secret-Zq9", SECRET_VALUE],
     )
 
 
