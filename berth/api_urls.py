@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("hosts.api.urls")),
     path("", include("operations.api.urls")),
     path("", include("containers.api.urls")),
+    path("", include("policies.api.urls")),
     path("", include("images.api.urls")),
     path("", include("deployments.api.urls")),
     path("", include("accounts.api.urls")),

@@ -22,7 +22,7 @@ from django.http import QueryDict
 
 from berth.reconcile import SyncCounts, sync_host_rows
 from berth.timeutil import from_unix
-from hosts.agent_link.errors import AgentError, AgentTimeout, SessionClosed
+from hosts.agent_link.errors import AgentError, AgentLinkError, AgentTimeout, SessionClosed
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
@@ -226,7 +226,9 @@ def container_stats(container: Container, *, actor: Actor) -> Operation:
     return _submit("container.stats", container, actor)
 
 
-def run_container(host: Host, spec: dict[str, Any], *, actor: Actor) -> Operation:
+def run_container(
+    host: Host, spec: dict[str, Any], *, actor: Actor, policy_override: bool = False
+) -> Operation:
     """Create and start a container on ``host`` from a validated spec (the agent's
     ``containers.run`` arguments); the image is pulled first when the host lacks it.
 
@@ -238,7 +240,12 @@ def run_container(host: Host, spec: dict[str, Any], *, actor: Actor) -> Operatio
         target=host,
         actor=actor,
         host=host,
-        params={"spec": spec, "run_key": uuid.uuid4().hex},
+        # An admin's override of the container security policy stays on the record.
+        params={
+            "spec": spec,
+            "run_key": uuid.uuid4().hex,
+            **({"policy_override": True} if policy_override else {}),
+        },
     )
 
 
@@ -492,8 +499,34 @@ def _run_result(summary: dict[str, Any], host: Host, **extra: Any) -> dict[str, 
     }
 
 
+def _write_policy(host: Host, spec: dict[str, Any], *, override: bool) -> None:
+    """Bring the host's policy file up to date before a container is created, so the
+    agent enforces the policy as it is now; for a run an admin overrode, the file also
+    allows that run's bind sources until the run is over."""
+    from hosts.services import agent_link
+    from policies.paths import normalise
+    from policies.services import bind_sources
+
+    extra = [normalise(source) for _, source in bind_sources(spec)] if override else []
+    try:
+        agent_link(host).sync_policy(extra)
+    except (AgentLinkError, OSError) as exc:
+        raise OperationFailed(f"could not write the container policy on {host}: {exc}") from None
+
+
 @action("container.run", time_limit=PULL_TIMEOUT + 120)
 def _run(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    host = _host_of(operation)
+    override = bool(operation.params.get("policy_override"))
+    _write_policy(host, operation.params["spec"], override=override)
+    try:
+        return _run_spec(operation, context)
+    finally:
+        if override:
+            _write_policy(host, {}, override=False)
+
+
+def _run_spec(operation: Operation, context: OperationContext) -> dict[str, Any]:
     host = _host_of(operation)
     agent = _Agent(host, context)
     run_key = operation.params["run_key"]

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "operations",
     "hosts",
     "containers",
+    "policies",
     "images",
     "deployments",
     "frontend",

@@ -454,6 +454,12 @@ class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
     )
     healthcheck = HealthcheckSerializer(required=False)
     limits = LimitsSerializer(required=False)
+    policy_override = serializers.BooleanField(
+        required=False,
+        write_only=True,
+        help_text="Admins only: run even though the container security policy refuses a "
+        "bind mount (never one on the hard deny list); recorded in the operation",
+    )
 
     def validate_image(self, value: str) -> str:
         try:
@@ -553,7 +559,9 @@ class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
         """The validated spec as the agent's ``containers.run`` arguments, with
         ``env_secrets`` still by name (``containers.secrets.resolve_env`` resolves them
         in the worker)."""
-        return {k: v for k, v in self.validated_data.items() if v is not None}
+        return {
+            k: v for k, v in self.validated_data.items() if v is not None and k != "policy_override"
+        }
 
 
 def _any_ip(seen: set[tuple[str, int, str]], key: tuple[str, int, str]) -> bool:

@@ -20,6 +20,7 @@ from containers.models import Container
 from hosts.models import Host
 from operations.api.responses import operation_accepted
 from operations.api.serializers import BulkAcceptedSerializer, OperationAcceptedSerializer
+from policies.api.errors import enforce_policy
 
 from .serializers import (
     ContainerBulkSerializer,
@@ -223,9 +224,14 @@ class HostContainersView(generics.ListCreateAPIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Create and start a container from a spec; the image is pulled first when the
         host lacks it (progress in the operation's stream). A name already in use or a
-        port already allocated fails the operation with Docker's reason."""
+        port already allocated fails the operation with Docker's reason. A bind mount the
+        host's container security policy refuses is a 400 naming ``volumes`` and the
+        policy, with nothing queued (admins: ``"policy_override": true``, recorded)."""
         host = self.get_host()
         serializer = ContainerRunSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        operation = services.run_container(host, serializer.to_agent_args(), actor=request.user)
+        spec = serializer.to_agent_args()
+        override = bool(serializer.validated_data.get("policy_override"))
+        enforce_policy(spec, [host], actor=request.user, override=override)
+        operation = services.run_container(host, spec, actor=request.user, policy_override=override)
         return operation_accepted(request, operation)

@@ -60,6 +60,7 @@ class ServiceSpecSerializer(ContainerRunSerializer):
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
         fields.pop("name")
+        fields.pop("policy_override")  # a field of the revision body, not of its spec
         return fields
 
     def validate_labels(self, value: dict[str, str]) -> dict[str, str]:
@@ -86,14 +87,23 @@ class HealthGateSerializer(StrictFieldsMixin, serializers.Serializer):
         return attrs
 
 
+POLICY_OVERRIDE_HELP = (
+    "Admins only: go ahead although the container security policy of a target host "
+    "refuses a bind mount (never one on the hard deny list); recorded in the audit log"
+)
+
+
 class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     spec = ServiceSpecSerializer()
     health = HealthGateSerializer(required=False)
+    policy_override = serializers.BooleanField(
+        required=False, write_only=True, help_text=POLICY_OVERRIDE_HELP
+    )
 
     class Meta:
         model = Revision
         fields = ["id", "number", "image", "digest", "spec", "health", "author_name", "note",
-                  "created_at"]  # fmt: skip
+                  "created_at", "policy_override"]  # fmt: skip
         read_only_fields = ["id", "number", "image", "digest", "author_name", "created_at"]
 
 
@@ -106,6 +116,7 @@ class DeploySerializer(StrictFieldsMixin, serializers.Serializer):
         min_value=1, default=1, help_text="Stop and roll back once this many hosts failed"
     )
     health = HealthGateSerializer(required=False, help_text="Overrides the revision's gate")
+    policy_override = serializers.BooleanField(default=False, help_text=POLICY_OVERRIDE_HELP)
 
 
 class RollbackSerializer(DeploySerializer):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -17,7 +18,10 @@ from accounts.permissions import ScopedQuerysetMixin, scope_queryset
 from accounts.roles import Role
 from deployments import services
 from deployments.models import Revision, Rollout, RolloutHost, Service
-from operations.services import cancel_operation
+from hosts.models import Host
+from operations.services import cancel_operation, record_change
+from policies.api.errors import enforce_policy
+from policies.services import bind_sources
 
 from .serializers import (
     DeploySerializer,
@@ -62,13 +66,20 @@ class ServiceViewSet(
             return self.get_paginated_response(RevisionSerializer(page, many=True).data)
         serializer = RevisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        revision = services.create_revision(
-            service,
-            spec=serializer.validated_data["spec"],
-            health=serializer.validated_data.get("health"),
-            note=serializer.validated_data.get("note", ""),
-            actor=request.user,
-        )
+        spec = serializer.validated_data["spec"]
+        override = bool(serializer.validated_data.get("policy_override"))
+        hosts = services.target_hosts(service)
+        enforce_policy(spec, hosts, actor=request.user, override=override, field_prefix="spec.")
+        with transaction.atomic():
+            revision = services.create_revision(
+                service,
+                spec=spec,
+                health=serializer.validated_data.get("health"),
+                note=serializer.validated_data.get("note", ""),
+                actor=request.user,
+            )
+            if override:
+                _record_override(revision, spec, hosts, request)
         return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DeploySerializer, responses={202: RolloutSerializer})
@@ -84,7 +95,11 @@ class ServiceViewSet(
         if revision is None:
             raise ValidationError({"revision": "The service has no revision yet: create one."})
         return self._start(
-            request, lambda: services.deploy(service, revision, actor=request.user, **options)
+            request,
+            service,
+            revision,
+            options.pop("policy_override"),
+            lambda: services.deploy(service, revision, actor=request.user, **options),
         )
 
     @extend_schema(request=RollbackSerializer, responses={202: RolloutSerializer})
@@ -95,7 +110,11 @@ class ServiceViewSet(
         options = self._validated(RollbackSerializer, request)
         revision = _revision(service, options.pop("revision"))
         return self._start(
-            request, lambda: services.rollback(service, revision, actor=request.user, **options)
+            request,
+            service,
+            revision,
+            options.pop("policy_override"),
+            lambda: services.rollback(service, revision, actor=request.user, **options),
         )
 
     @extend_schema(
@@ -125,9 +144,30 @@ class ServiceViewSet(
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
-    def _start(self, request: Request, start: Callable[[], Rollout]) -> Response:
+    def _start(
+        self,
+        request: Request,
+        service: Service,
+        revision: Revision,
+        override: bool,
+        start: Callable[[], Rollout],
+    ) -> Response:
+        # Checked against each target host's policy as it is now: a revision made
+        # before a policy tightened must not deploy.
+        hosts = services.target_hosts(service)
+        enforce_policy(
+            revision.spec,
+            hosts,
+            actor=request.user,
+            override=override,
+            field_prefix="spec.",
+            context=f"revision {revision.number}: ",
+        )
         try:
-            rollout = start()
+            with transaction.atomic():
+                rollout = start()
+                if override:
+                    _record_override(rollout, revision.spec, hosts, request)
         except services.RolloutConflict as exc:
             raise Conflict(str(exc)) from None
         except ValueError as exc:
@@ -135,6 +175,21 @@ class ServiceViewSet(
         data = RolloutSerializer(rollout, context={"request": request}).data
         url = request.build_absolute_uri(reverse("rollout-detail", args=[rollout.pk]))
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+
+
+def _record_override(
+    target: Revision | Rollout, spec: dict[str, Any], hosts: list[Host], request: Request
+) -> None:
+    """An admin went past the container security policy: say who, where and which binds."""
+    record_change(
+        f"{target._meta.model_name}.policy_override",
+        target,
+        actor=request.user,
+        fields={
+            "binds": [source for _, source in bind_sources(spec)],
+            "hosts": [host.name for host in hosts],
+        },
+    )
 
 
 def _revision(service: Service, number: int) -> Revision:

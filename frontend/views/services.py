@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from deployments import services
 from deployments.models import Revision, Rollout, RolloutHost, Service
+from policies.services import PolicyViolation, check_spec
 
 from ..forms import RevisionForm, ServiceForm, SpecFields
 from .common import is_htmx, operator, refused, scoped_form, started, viewer, visible
@@ -46,17 +47,22 @@ def service_list(request: HttpRequest) -> HttpResponse:
 def service_create(request: HttpRequest) -> HttpResponse:
     form = scoped_form(request, ServiceForm(request.POST or None))
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            service = form.service.save(actor=request.user)
-            services.create_revision(
-                service,
-                spec=form.spec,
-                health=form.health,
-                note=form.cleaned_data["note"],
-                actor=request.user,
-            )
-        messages.success(request, f"Service {service.name} created with revision 1. Deploy it.")
-        return redirect("frontend:service", pk=service.pk)
+        try:
+            with transaction.atomic():  # a spec the policy refuses leaves no service behind
+                service = form.service.save(actor=request.user)
+                check_spec(form.spec, services.target_hosts(service), actor=request.user)
+                services.create_revision(
+                    service,
+                    spec=form.spec,
+                    health=form.health,
+                    note=form.cleaned_data["note"],
+                    actor=request.user,
+                )
+        except PolicyViolation as exc:
+            form.add_error(_form_field(exc), exc.message)
+        else:
+            messages.success(request, f"Service {service.name} created with revision 1. Deploy it.")
+            return redirect("frontend:service", pk=service.pk)
     return render(request, "frontend/service_form.html", {"form": form})
 
 
@@ -95,21 +101,38 @@ def revision_create(request: HttpRequest, pk: int) -> HttpResponse:
     initial = SpecFields.initial_from(latest.spec, latest.health) if latest else {}
     form = RevisionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        revision = services.create_revision(
-            service,
-            spec=form.spec,
-            health=form.health,
-            note=form.cleaned_data["note"],
-            actor=request.user,
-        )
-        messages.success(request, f"Revision {revision.number} of {service.name} created.")
-        return redirect("frontend:service", pk=service.pk)
+        try:
+            check_spec(form.spec, services.target_hosts(service), actor=request.user)
+        except PolicyViolation as exc:
+            form.add_error(_form_field(exc), exc.message)
+        else:
+            revision = services.create_revision(
+                service,
+                spec=form.spec,
+                health=form.health,
+                note=form.cleaned_data["note"],
+                actor=request.user,
+            )
+            messages.success(request, f"Revision {revision.number} of {service.name} created.")
+            return redirect("frontend:service", pk=service.pk)
     return render(
         request, "frontend/revision_form.html", {"form": form, "service": service, "latest": latest}
     )
 
 
-def _start_rollout(request: HttpRequest, service: Service, start) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _form_field(exc: PolicyViolation) -> str | None:
+    return "volumes" if exc.field == "volumes" else None
+
+
+def _start_rollout(
+    request: HttpRequest, service: Service, revision: Revision, start
+) -> HttpResponse:  # type: ignore[no-untyped-def]
+    try:
+        # Against each target host's policy as it is now (pages have no override).
+        check_spec(revision.spec, services.target_hosts(service), actor=request.user)
+    except PolicyViolation as exc:
+        message = f"Revision {revision.number} cannot be deployed: {exc.message}"
+        return refused(request, message, "frontend:service", pk=service.pk)
     try:
         rollout = start()
     except services.RolloutConflict as exc:
@@ -140,7 +163,7 @@ def service_deploy(request: HttpRequest, pk: int) -> HttpResponse:
     if revision is None:
         return refused(request, "The service has no such revision.", "frontend:service", pk=pk)
     return _start_rollout(
-        request, service, lambda: services.deploy(service, revision, actor=request.user)
+        request, service, revision, lambda: services.deploy(service, revision, actor=request.user)
     )
 
 
@@ -150,5 +173,8 @@ def service_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse
     service = get_object_or_404(visible(request, Service.objects.all()), pk=pk)
     revision = get_object_or_404(Revision, service=service, number=number)
     return _start_rollout(
-        request, service, lambda: services.rollback(service, revision, actor=request.user)
+        request,
+        service,
+        revision,
+        lambda: services.rollback(service, revision, actor=request.user),
     )

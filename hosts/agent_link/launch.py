@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
+import os
 import secrets
 import shlex
 import socket
 import struct
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -25,6 +30,9 @@ log = logging.getLogger(__name__)
 
 REMOTE_DIR = ".berth"  # relative to the SSH user's home directory
 REMOTE_PATH = f"{REMOTE_DIR}/berth-agent.pyz"
+# The container security policy the agent enforces (agent/README.md): written here by
+# Berth, owner-only, and refused by the agent if anyone else could have written it.
+POLICY_PATH = f"{REMOTE_DIR}/policy.json"
 SUPPORTED_PROTOCOLS = {1}
 
 
@@ -46,6 +54,17 @@ class Timeouts:
     keepalive: int
 
 
+# Given a link's config (its host's name), the policy document for the host's agent, or
+# None to leave the file alone. Installed by the policies app: this package imports no app.
+PolicySource = Callable[[str], "dict[str, Any] | None"]
+_policy_source: PolicySource | None = None
+
+
+def set_policy_source(source: PolicySource | None) -> None:
+    global _policy_source
+    _policy_source = source
+
+
 class AgentLink:
     """An open link to one host: the agent session and the SSH connections under it
     (none for the local transport; the jump host's and the host's with a jump host)."""
@@ -53,6 +72,29 @@ class AgentLink:
     def __init__(self, session: AgentSession, clients: list[paramiko.SSHClient]) -> None:
         self.session = session
         self.clients = clients
+        self.name = ""
+        self._policy_written: str | None = None
+
+    def sync_policy(self, extra_prefixes: Iterable[str] = ()) -> None:
+        """Write the host's current policy file (plus ``extra_prefixes``, for one run an
+        admin overrode) unless this link last wrote exactly that."""
+        if _policy_source is None:
+            return
+        document = _policy_source(self.name)
+        if document is None:
+            return
+        extra = sorted(set(extra_prefixes) - set(document.get("allowed_bind_prefixes", [])))
+        if extra:
+            prefixes = [*document["allowed_bind_prefixes"], *extra]
+            document = {**document, "allowed_bind_prefixes": prefixes}
+        text = json.dumps(document, sort_keys=True, indent=1) + "\n"
+        if text == self._policy_written:
+            return
+        if self.clients:
+            _write_remote_policy(self.clients[-1], text)
+        else:
+            _write_local_policy(text)
+        self._policy_written = text
 
     @property
     def alive(self) -> bool:
@@ -95,19 +137,29 @@ def remote_command(docker_host: str) -> str:
 
 
 def open_link(config: LinkConfig, timeouts: Timeouts) -> AgentLink:
+    """Start the host's agent and write its policy file before anything is asked of it."""
     if config.transport == "local":
-        return AgentLink(_start_local(config, timeouts), clients=[])
-    if config.ssh is None:
-        raise AgentStartFailed(f"{config.name} has no SSH key configured")
-    clients = connect(
-        config.ssh, timeout=timeouts.connect, keepalive=timeouts.keepalive, jump=config.jump
-    )
+        link = AgentLink(_start_local(config, timeouts), clients=[])
+    else:
+        if config.ssh is None:
+            raise AgentStartFailed(f"{config.name} has no SSH key configured")
+        clients = connect(
+            config.ssh, timeout=timeouts.connect, keepalive=timeouts.keepalive, jump=config.jump
+        )
+        try:
+            link = AgentLink(_start_remote(clients[-1], config, timeouts), clients=clients)
+        except BaseException:
+            for client in reversed(clients):
+                client.close()
+            raise
+    link.name = config.name
     try:
-        return AgentLink(_start_remote(clients[-1], config, timeouts), clients=clients)
-    except BaseException:
-        for client in reversed(clients):
-            client.close()
-        raise
+        link.sync_policy()
+    except Exception:
+        # The agent keeps enforcing the file it has (none: no host binds at all), and
+        # the server checks every spec itself; a container run syncs again, strictly.
+        log.warning("could not write the policy file on %s", config.name, exc_info=True)
+    return link
 
 
 def _start_local(config: LinkConfig, timeouts: Timeouts) -> AgentSession:
@@ -197,6 +249,48 @@ def _upload(client: paramiko.SSHClient, data: bytes) -> None:
         sftp.close()
 
 
+def _write_remote_policy(client: paramiko.SSHClient, text: str) -> None:
+    """Replace ~/.berth/policy.json atomically: a temporary file made 0600 before it
+    holds anything, then renamed over the old one."""
+    temporary = f"{POLICY_PATH}.{secrets.token_hex(6)}.tmp"
+    data = text.encode()
+    try:
+        sftp = client.open_sftp()
+    except paramiko.SSHException as exc:
+        raise AgentStartFailed(f"cannot open SFTP to write the policy file: {exc}") from None
+    try:
+        try:
+            sftp.stat(REMOTE_DIR)
+        except FileNotFoundError:
+            sftp.mkdir(REMOTE_DIR, mode=0o700)
+        with sftp.open(temporary, "wb") as handle:
+            handle.chmod(0o600)
+            handle.write(data)
+        sftp.posix_rename(temporary, POLICY_PATH)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            sftp.remove(temporary)
+        raise AgentStartFailed(f"writing the policy file over SFTP failed: {exc}") from None
+    finally:
+        sftp.close()
+
+
+def _write_local_policy(text: str) -> None:
+    """The same for an agent on this machine (the local transport): the server user's
+    ~/.berth/policy.json, shared by every local-transport host."""
+    directory = Path.home() / REMOTE_DIR
+    directory.mkdir(mode=0o700, exist_ok=True)
+    temporary = directory / f"policy.json.{secrets.token_hex(6)}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, directory / "policy.json")
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def _check_hello(session: AgentSession, hello: dict, name: str) -> None:
     protocol = hello.get("protocol")
     if protocol not in SUPPORTED_PROTOCOLS:
@@ -207,4 +301,12 @@ def _check_hello(session: AgentSession, hello: dict, name: str) -> None:
         )
 
 
-__all__ = ["AgentLink", "AgentLinkError", "LinkConfig", "Timeouts", "open_link", "remote_command"]
+__all__ = [
+    "AgentLink",
+    "AgentLinkError",
+    "LinkConfig",
+    "Timeouts",
+    "open_link",
+    "remote_command",
+    "set_policy_source",
+]

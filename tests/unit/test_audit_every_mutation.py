@@ -25,6 +25,7 @@ from images.models import RegistryCredential
 from operations.choices import OperationStatus
 from operations.models import Operation
 from operations.services import start_operation
+from policies.models import ContainerPolicy
 from tests.examples import EXAMPLE_HOST_KEY
 from tests.unit.roles_support import Site, logged_in, make_credential, make_site, make_user
 
@@ -60,6 +61,10 @@ def _secret_id(world: World) -> int:
     return create_secret(name="db-password", value=SECRET_VALUE).pk
 
 
+def _policy_id(world: World) -> int:
+    return ContainerPolicy.objects.get_or_create(host_group=None)[0].pk
+
+
 def _finish_rollout(world: World) -> None:
     """Deploy and rollback need the site's own rollout to be over."""
     rollout = world.site.rollout
@@ -71,6 +76,18 @@ def _finish_rollout(world: World) -> None:
 
 
 CASES: dict[tuple[str, str], Case] = {
+    ("post", "/api/v1/container-policies/"): Case(
+        {"host_group": "group-a", "allowed_bind_prefixes": ["/srv"]}, "containerpolicy.create"
+    ),
+    ("put", "/api/v1/container-policies/{id}/"): Case(
+        {"allowed_bind_prefixes": ["/srv/www"]}, "containerpolicy.update", ids=_policy_id
+    ),
+    ("patch", "/api/v1/container-policies/{id}/"): Case(
+        {"allowed_bind_prefixes": []}, "containerpolicy.update", ids=_policy_id
+    ),
+    ("delete", "/api/v1/container-policies/{id}/"): Case(
+        {}, "containerpolicy.delete", ids=_policy_id
+    ),
     ("post", "/api/v1/containers/{id}/kill/"): Case({}, "container.kill"),
     ("post", "/api/v1/containers/{id}/logs/"): Case({}, "container.logs"),
     ("post", "/api/v1/containers/{id}/remove/"): Case({}, "container.remove"),

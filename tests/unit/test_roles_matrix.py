@@ -14,6 +14,7 @@ from drf_spectacular.generators import SchemaGenerator
 from accounts.models import ApiToken
 from accounts.roles import Role
 from containers.secrets import create_secret
+from policies.models import ContainerPolicy
 from tests.unit.roles_support import logged_in, make_credential, make_site, make_user
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +71,7 @@ def world():
         "host-groups": site.group.pk,
         "containers": site.container.pk,
         "host-images": site.image.pk,
+        "container-policies": ContainerPolicy.objects.create().pk,
         "registry-credentials": make_credential().pk,
         "secrets": create_secret(name="db-password", value="matrix-secret-Hc5").pk,
         "services": site.service.pk,
