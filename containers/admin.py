@@ -3,12 +3,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import services
-from .models import Container
+from . import secrets, services
+from .models import Container, Secret
 
 
 def _queue(
@@ -45,3 +46,79 @@ class ContainerAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Container | None = None) -> bool:
         return False
+
+
+class _SecretNameMixin:
+    cleaned_data: dict[str, Any]
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"])
+        problem = secrets.secret_name_problem(name)
+        if problem:
+            raise forms.ValidationError(problem)
+        return name
+
+
+class SecretAddForm(_SecretNameMixin, forms.ModelForm):
+    value = forms.CharField(widget=forms.PasswordInput, strip=False)
+
+    class Meta:
+        model = Secret
+        fields = ["name", "value"]
+
+
+class SecretChangeForm(_SecretNameMixin, forms.ModelForm):
+    """The stored value is never shown; a new one replaces it, blank keeps it."""
+
+    new_value = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        strip=False,
+        help_text="Leave blank to keep the stored value.",
+    )
+
+    class Meta:
+        model = Secret
+        fields = ["name"]
+
+
+@admin.register(Secret)
+class SecretAdmin(admin.ModelAdmin):
+    """Secrets that container specs use by name; every change goes through
+    ``containers.secrets`` so it is audited, and the value is never shown."""
+
+    list_display = ["name", "updated_at", "updated_by", "created_at", "created_by"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at", "created_by", "updated_at", "updated_by"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        kwargs["form"] = SecretAddForm if obj is None else SecretChangeForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["name", "value"]
+        return ["name", "new_value", *self.readonly_fields]
+
+    def save_model(self, request: HttpRequest, obj: Secret, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            secrets.update_secret(
+                Secret.objects.get(pk=obj.pk),
+                name=data["name"],
+                value=data.get("new_value") or None,
+                actor=request.user,
+            )
+            return
+        obj.pk = secrets.create_secret(
+            name=data["name"], value=data["value"], actor=request.user
+        ).pk
+
+    def delete_model(self, request: HttpRequest, obj: Secret) -> None:
+        secrets.delete_secret(obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Secret]) -> None:
+        for secret in queryset:
+            secrets.delete_secret(secret, actor=request.user)

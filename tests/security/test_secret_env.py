@@ -166,6 +166,38 @@ def test_a_bad_secret_body_is_a_400_naming_the_field(admin_client):
     assert not Secret.objects.exists()
 
 
+def test_admin_stores_changes_and_deletes_secrets_without_showing_them(admin_client):
+    add = reverse("admin:containers_secret_add")
+    refused = admin_client.post(add, {"name": "db password", "value": VALUE})
+    assert refused.status_code == 200 and "name" in refused.context["adminform"].form.errors
+    assert VALUE.encode() not in refused.content
+    assert admin_client.post(add, {"name": "db-password", "value": VALUE}).status_code == 302
+    secret = Secret.objects.get()
+    change = reverse("admin:containers_secret_change", args=[secret.pk])
+    pages = [
+        admin_client.get(reverse("admin:containers_secret_changelist")),
+        admin_client.get(change),
+    ]
+    form = {"name": "db-pass", "new_value": ""}
+    assert admin_client.post(change, form).status_code == 302
+    assert Secret.objects.get().value == VALUE  # a blank new value keeps the stored one
+    assert (
+        admin_client.post(change, {"name": "db-pass", "new_value": OTHER_VALUE}).status_code == 302
+    )
+    pages.append(admin_client.get(change))
+    for page in pages:
+        assert page.status_code == 200
+        assert VALUE.encode() not in page.content and OTHER_VALUE.encode() not in page.content
+    assert (Secret.objects.get().name, Secret.objects.get().value) == ("db-pass", OTHER_VALUE)
+    delete = reverse("admin:containers_secret_delete", args=[secret.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+    assert not Secret.objects.exists()
+    actions = list(Operation.objects.order_by("pk").values_list("action", flat=True))
+    assert actions == ["secret.create", "secret.update", "secret.update", "secret.delete"]
+    trail = json.dumps([list(op.params.values()) for op in Operation.objects.all()])
+    assert VALUE not in trail and OTHER_VALUE not in trail
+
+
 # --- which env names look secret --------------------------------------------------------------
 
 
