@@ -59,7 +59,14 @@ class SpecFields(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Environment",
-        help_text="One NAME=value per line",
+        help_text="One NAME=value per line; shown to every viewer, so no passwords or tokens",
+    )
+    env_secrets = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Environment from secrets",
+        help_text="One NAME=secret-name per line: the variable gets the stored secret's value "
+        "when the container starts (admins store secrets)",
     )
     command = forms.CharField(required=False, help_text="Split like a shell would; none runs")
     volumes = forms.CharField(
@@ -84,7 +91,7 @@ class SpecFields(forms.Form):
     health_path = forms.CharField(required=False, label="Probe path", initial="/")
     note = forms.CharField(required=False, max_length=500, help_text="What changed, and why")
 
-    SPEC_FIELDS = {"image", "ports", "env", "command", "volumes", "restart_policy"}
+    SPEC_FIELDS = {"image", "ports", "env", "env_secrets", "command", "volumes", "restart_policy"}
 
     def _spec_data(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         spec: dict[str, Any] = {"image": data.get("image", "")}
@@ -95,15 +102,16 @@ class SpecFields(forms.Form):
             spec["volumes"] = _lines(data["volumes"])
         if data.get("command"):
             spec["command"] = data["command"]
-        env: dict[str, str] = {}
-        for number, line in enumerate(_lines(data.get("env") or ""), start=1):
-            name, sep, value = line.partition("=")
-            if not sep:
-                problems["env"] = f"line {number}: write NAME=value"
-                break
-            env[name.strip()] = value
-        if env:
-            spec["env"] = env
+        for field, example in (("env", "NAME=value"), ("env_secrets", "NAME=secret-name")):
+            env: dict[str, str] = {}
+            for number, line in enumerate(_lines(data.get(field) or ""), start=1):
+                name, sep, value = line.partition("=")
+                if not sep:
+                    problems[field] = f"line {number}: write {example}"
+                    break
+                env[name.strip()] = value.strip() if field == "env_secrets" else value
+            if env:
+                spec[field] = env
         spec["restart_policy"] = {"name": data.get("restart_policy") or RestartPolicy.NO}
         return spec, problems
 
@@ -161,6 +169,9 @@ class SpecFields(forms.Form):
             "ports": "\n".join(port_text(p) for p in spec.get("ports", [])),
             "volumes": "\n".join(volume_text(v) for v in spec.get("volumes", [])),
             "env": "\n".join(f"{k}={v}" for k, v in (spec.get("env") or {}).items()),
+            "env_secrets": "\n".join(
+                f"{k}={v}" for k, v in (spec.get("env_secrets") or {}).items()
+            ),
             "command": " ".join(spec.get("command") or []),
             "restart_policy": (spec.get("restart_policy") or {}).get("name", RestartPolicy.NO),
             "health_mode": health.get("mode", "docker"),

@@ -27,7 +27,7 @@ from containers.secrets import (
     resolve_env,
     update_secret,
 )
-from deployments.models import Service
+from deployments.models import Revision, Service
 from hosts.models import Host
 from operations.context import OperationContext
 from operations.models import Operation
@@ -307,6 +307,33 @@ def test_resolve_env_merges_the_values_and_drops_the_names():
 def test_resolve_env_of_a_deleted_secret_fails_naming_it():
     with pytest.raises(MissingSecret, match=r"'db-password'.*DB_PASSWORD"):
         resolve_env({"image": IMAGE, "env_secrets": {"DB_PASSWORD": "db-password"}})
+
+
+def test_the_revision_page_takes_secrets_by_name_and_refuses_plain_ones(admin_client):
+    create_secret(name="db-password", value=VALUE)
+    service = Service.objects.create(name="api")
+    Revision.objects.create(
+        service=service,
+        number=1,
+        image=IMAGE,
+        spec={"image": IMAGE, "env_secrets": {"DB_PASSWORD": "db-password"}},
+    )
+    url = reverse("frontend:revision-create", args=[service.pk])
+    page = admin_client.get(url)
+    assert page.context["form"]["env_secrets"].value() == "DB_PASSWORD=db-password"
+    form = {"image": IMAGE, "restart_policy": "no", "health_mode": "docker", "note": "two"}
+    refused = admin_client.post(url, {**form, "env": f"POSTGRES_PASSWORD={VALUE}"})
+    assert refused.status_code == 200
+    assert any("env_secrets" in error for error in refused.context["form"].errors["env"])
+    unknown = admin_client.post(url, {**form, "env_secrets": "DB_PASSWORD=nope"})
+    assert "env_secrets" in unknown.context["form"].errors
+    created = admin_client.post(
+        url, {**form, "env": "MODE=x", "env_secrets": "POSTGRES_PASSWORD=db-password"}
+    )
+    assert created.status_code == 302, created.context and created.context["form"].errors
+    revision = service.revisions.get(number=2)
+    assert revision.spec["env_secrets"] == {"POSTGRES_PASSWORD": "db-password"}
+    assert revision.spec["env"] == {"MODE": "x"}
 
 
 # --- the value never leaks: API, operation, revisions, diff, logs, pages ------------------------
