@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -141,17 +142,24 @@ def _spec(test_image: str, **extra) -> dict:
 
 
 def test_run_creates_and_starts_a_container_from_a_full_spec(
-    agent: Agent, docker_host: str, test_image: str, tmp_path
+    start_agent, docker_host: str, test_image: str, tmp_path
 ) -> None:
+    # The host's policy file must allow the bind (tests/agent/test_policy.py).
+    home = tmp_path / "home"
+    (home / ".berth").mkdir(parents=True, mode=0o700)
+    policy = home / ".berth" / "policy.json"
+    policy.write_text(json.dumps({"version": 1, "allowed_bind_prefixes": [str(tmp_path)]}))
+    policy.chmod(0o600)
+    agent = start_agent(docker_host, {**os.environ, "HOME": str(home)})
     volume = unique("vol")
     spec = _spec(
         test_image,
         command=IDLE_CMD,
         env={"GREETING": "hello world", "EMPTY": ""},
-        labels={TEST_LABEL: "1", "berth.service": "web", "berth.revision": "3"},
+        labels={TEST_LABEL: "1", "team": "web", "tier": "3"},
         ports=[{"private": 80, "public": None, "protocol": "tcp", "ip": "127.0.0.1"}],
         volumes=[
-            {"source": str(tmp_path), "target": "/data", "read_only": True},
+            {"source": str(tmp_path / "data"), "target": "/data", "read_only": True},
             {"source": volume, "target": "/cache"},
         ],
         restart_policy={"name": "on-failure", "max_retries": 3},
@@ -167,13 +175,13 @@ def test_run_creates_and_starts_a_container_from_a_full_spec(
     result = agent.ok("containers.run", spec)
     s = result["summary"]
     assert s["name"] == spec["name"] and s["state"] == "running"
-    assert s["labels"]["berth.revision"] == "3"
+    assert s["labels"]["tier"] == "3"
     raw = json.loads(docker_cli(docker_host, "inspect", spec["name"]).stdout)[0]
     assert "GREETING=hello world" in raw["Config"]["Env"]
     assert raw["Config"]["Cmd"] == IDLE_CMD
     assert "80/tcp" in raw["Config"]["ExposedPorts"]
     assert raw["HostConfig"]["PortBindings"]["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": ""}]
-    assert f"{tmp_path}:/data:ro" in raw["HostConfig"]["Binds"]
+    assert f"{tmp_path / 'data'}:/data:ro" in raw["HostConfig"]["Binds"]
     assert raw["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     assert raw["HostConfig"]["Memory"] == 64 * 1024 * 1024
     assert raw["HostConfig"]["NanoCpus"] == 500_000_000

@@ -9,7 +9,7 @@ import posixpath
 import re
 from typing import Any
 
-from berth_agent import docker_client
+from berth_agent import docker_client, policy
 from berth_agent.context import OpContext
 from berth_agent.ops.common import iso_to_unix
 from berth_agent.protocol import InvalidArgument
@@ -412,9 +412,11 @@ def _ports(value: Any) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]
 
 
 def _volumes(value: Any) -> list[str]:
+    """Docker's Binds; every host path is checked against the host's policy."""
     if not isinstance(value, list) or len(value) > 100:
         raise InvalidArgument("args.volumes must be a list of at most 100 volume objects")
     binds = []
+    host_paths: list[tuple[str, str]] = []
     for i, v in enumerate(value):
         where = f"args.volumes[{i}]"
         if not isinstance(v, dict):
@@ -423,11 +425,13 @@ def _volumes(value: Any) -> list[str]:
         source = v.get("source")
         if isinstance(source, str) and source.startswith("/"):
             source = _abs_path(source, f"{where}.source")
+            host_paths.append((f"{where}.source", source))
         elif not isinstance(source, str) or not _VOLUME_NAME_RE.match(source):
             raise InvalidArgument(f"{where}.source must be an absolute path or a volume name")
         target = _abs_path(v.get("target"), f"{where}.target")
         ro = opt_bool(v, "read_only", False, where)
         binds.append(f"{source}:{target}:{'ro' if ro else 'rw'}")
+    policy.check_binds(host_paths)
     return binds
 
 
@@ -535,6 +539,7 @@ def build_create_config(args: dict) -> tuple[dict[str, Any], str | None]:
 
 
 def run(ctx: OpContext, args: dict) -> dict[str, Any]:
+    policy.check_labels(args.get("labels"))
     config, name = build_create_config(args)
     api = docker_client.api()
     created = api.create_container_from_config(config, name=name)

@@ -24,6 +24,7 @@ from typing import Any
 from berth_agent import docker_client
 from berth_agent.context import OpContext
 from berth_agent.ops import containers, images
+from berth_agent.policy import PolicyDenied
 from berth_agent.protocol import (
     CANCELLED,
     CONFLICT,
@@ -194,6 +195,8 @@ def _spec_arg(value: Any) -> tuple[str, dict[str, Any], bool]:
         config, _ = containers.build_create_config(value)
     except InvalidArgument as e:
         raise InvalidArgument(_ARGS_RE.sub("args.spec.", e.message)) from None
+    except PolicyDenied as e:
+        raise PolicyDenied(_ARGS_RE.sub("args.spec.", e.message)) from None
     bindings = config["HostConfig"].get("PortBindings") or {}
     fixed = any(b.get("HostPort") for entries in bindings.values() for b in entries)
     return image, config, fixed
