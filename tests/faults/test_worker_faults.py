@@ -160,7 +160,7 @@ def test_worker_process_killed_mid_bulk_restart(admin_client, sleeper, fleet):
     before = {name: on_host(fleet, name, sleeper.name)[0]["id"] for name in NAMES}
     response = admin_client.post(
         reverse("container-bulk"),
-        {"action": "restart", "filter": {"label": f"berth.service={sleeper.name}"}},
+        {"action": "restart", "filter": {"label": f"berth.service={sleeper.name}"}, "all": True},
         content_type="application/json",
     )
     assert response.status_code == 202, response.content
@@ -242,3 +242,52 @@ def test_two_beats_at_once_converge_a_host_once(sleeper, fleet, service_env, tmp
     assert converges.get().status == RolloutStatus.SUCCEEDED
     _assert_one_container_each(fleet, sleeper, revision.number)
     assert not Operation.objects.exclude(status__in=FINISHED_STATUSES).exists()
+
+
+def test_watcher_killed_and_started_again_follows_the_fleet(register, fleet, service_env, tmp_path):
+    """The fleet watcher SIGKILLed (as a crash): nothing is lost for good; a new watcher
+    (what supervisord starts under `make run`) follows every host's events again."""
+    host = register(fleet["h1"])
+    wait_for(
+        lambda: Host.objects.filter(pk=host.pk, status=HostStatus.ONLINE).exists(),
+        what="h1 online",
+    )
+
+    def watcher(index: int) -> subprocess.Popen:
+        return start_process(
+            [sys.executable, "manage.py", "watch_fleet"],
+            service_env,
+            tmp_path / f"watcher-{index}.log",
+        )
+
+    first = watcher(1)
+    wait_for(
+        lambda: "following the Docker events of h1" in (tmp_path / "watcher-1.log").read_text(),
+        timeout=30,
+        what="the first watcher to follow h1",
+    )
+    first.kill()
+    first.wait()
+    name = f"fault-watch-{uuid.uuid4().hex[:8]}"
+    # Made while no watcher runs: the new one's first pass over the fleet finds it.
+    fleet["h1"].docker("create", "--name", name, f"{fleet.registry}/demo/sleeper:v1")
+    second = watcher(2)
+    try:
+        started = time.monotonic()
+        wait_for(
+            lambda: Container.objects.filter(host=host, name=name).exists(),
+            timeout=30,
+            what=f"{name}, made while no watcher ran, to show up",
+        )
+        # ... and it follows events again: a start shows up without any refresh asked.
+        fleet["h1"].docker("start", name)
+        wait_for(
+            lambda: Container.objects.filter(host=host, name=name, state="running").exists(),
+            timeout=15,
+            what=f"{name} to show up running",
+        )
+        print(f"[fault] watcher killed: a new one caught up in {time.monotonic() - started:.1f} s")
+        assert second.poll() is None
+    finally:
+        stop_process(second, tmp_path / "watcher-2.log")
+        fleet["h1"].docker("rm", "-f", name, check=False)

@@ -14,6 +14,7 @@ import json
 import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,18 +48,18 @@ SEED = int(os.environ.get("BERTH_STATEFUL_SEED", "0"))
 EXAMPLES = int(os.environ.get("BERTH_STATEFUL_EXAMPLES", "4"))
 STEPS = int(os.environ.get("BERTH_STATEFUL_STEPS", "15"))
 # What a mutating call may answer; anything else (a 5xx above all) fails the sequence.
-ACCEPTED = {200, 201, 202, 400, 409}
+ACCEPTED = {200, 201, 202, 204, 400, 409}
 OPEN = (OperationStatus.PENDING, OperationStatus.RUNNING)
 
 
 class DeployMachine(RuleBasedStateMachine):
-    def __init__(self, client: Client, fleet: Fleet, host_ids: list[int]) -> None:
+    def __init__(self, client: Client, fleet: Fleet) -> None:
         super().__init__()
         self.client = client
         self.fleet = fleet
-        self.host_ids = host_ids
         self.created: list[int] = []
-        self.accepted: list[tuple[str, Any]] = []  # (url, answer) of each accepted mutation
+        # (method, url, answer) of each accepted mutation
+        self.accepted: list[tuple[str, str, Any]] = []
         self.started = timezone.now()
 
     # -- the API, every answer checked ----------------------------------------------------
@@ -67,20 +68,32 @@ class DeployMachine(RuleBasedStateMachine):
         if method == "get":
             response = self.client.get(url)
         else:
-            response = self.client.post(url, body or {}, content_type="application/json")
+            send = getattr(self.client, method)
+            response = send(url, body or {}, content_type="application/json")
         text = response.content.decode()
+        print(f"{method.upper()} {url} {_shown(body)} -> {response.status_code}")  # for a replay
         assert response.status_code < 500, f"{method.upper()} {url}: {response.status_code} {text}"
-        assert response["Content-Type"].startswith("application/json"), text[:200]
+        if text:
+            assert response["Content-Type"].startswith("application/json"), text[:200]
         assert "PRIVATE KEY" not in text
-        print(
-            f"{time.monotonic():.1f} {method.upper()} {url} {body or ''} -> {response.status_code}"
-        )
-        if method == "post":
-            assert response.status_code in ACCEPTED, f"POST {url}: {response.status_code} {text}"
+        if method != "get":
+            assert response.status_code in ACCEPTED, (
+                f"{method} {url}: {response.status_code} {text}"
+            )
         answer = json.loads(text) if text else None
-        if method == "post" and response.status_code < 300:
-            self.accepted.append((url, answer))
+        if method != "get" and response.status_code < 300:
+            self.accepted.append((method, url, answer))
         return response.status_code, answer
+
+    def _target_names(self) -> list[str]:
+        return sorted(self.service.hosts.values_list("name", flat=True))
+
+    def _set_targets(self, names: list[str]) -> None:
+        ids = list(Host.objects.filter(name__in=names).values_list("pk", flat=True))
+        status, body = self.call(
+            "patch", reverse("service-detail", args=[self.service.pk]), {"hosts": ids}
+        )
+        assert status == 200, body
 
     # -- rules (each enabled only when it can do something) -----------------------------------
 
@@ -88,7 +101,9 @@ class DeployMachine(RuleBasedStateMachine):
     def create_service(self, tag: str) -> None:
         name = f"sm-{uuid.uuid4().hex[:6]}"
         status, body = self.call(
-            "post", reverse("service-list"), {"name": name, "hosts": self.host_ids}
+            "post",
+            reverse("service-list"),
+            {"name": name, "hosts": list(Host.objects.values_list("pk", flat=True))},
         )
         assert status == 201, body
         self.service = Service.objects.get(pk=body["id"])
@@ -148,6 +163,38 @@ class DeployMachine(RuleBasedStateMachine):
         if rollout is not None:
             self._until_done(rollout.pk)
 
+    @rule(data=st.data())
+    def change_targets(self, data: st.DataObject) -> None:
+        names = data.draw(st.lists(st.sampled_from(NAMES), min_size=1, unique=True), label="hosts")
+        self._set_targets(sorted(names))
+
+    @rule(name=st.sampled_from(NAMES))
+    def remove_a_host_and_add_it_again(self, name: str) -> None:
+        host = Host.objects.filter(name=name).first()
+        if host is None:
+            return
+        targeted = name in self._target_names()
+        status, _ = self.call("delete", reverse("host-detail", args=[host.pk]))
+        if status != 204:
+            return  # refused (409): it is in a rollout under way
+        fleet_host = self.fleet[name]
+        status, body = self.call(
+            "post",
+            reverse("host-list"),
+            {
+                "name": name,
+                "address": fleet_host.address,
+                "port": fleet_host.port,
+                "username": fleet_host.user,
+                "private_key": Path(fleet_host.private_key).read_text(),
+                "docker_host": fleet_host.docker_host,
+                "host_key": fleet_host.host_key,
+            },
+        )
+        assert status == 201, body
+        if targeted:  # what an operator does next: put it back among the targets
+            self._set_targets([*self._target_names(), name])
+
     @rule(seconds=st.sampled_from([0.2, 1.0, 3.0]))
     def pause(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -202,15 +249,21 @@ class DeployMachine(RuleBasedStateMachine):
                 pk__in=self.created, current_revision__isnull=False
             ).select_related("current_revision")
         )
-        expected = {service.name: str(service.current_revision.number) for service in deployed}
+        expected = {
+            service.name: (
+                str(service.current_revision.number),
+                sorted(service.hosts.values_list("name", flat=True)),
+            )
+            for service in deployed
+        }
 
         def converged() -> bool:
             # Refresh, so convergence (after its settle window) fixes what needs it.
-            for host_id in self.host_ids:
+            for host_id in Host.objects.values_list("pk", flat=True):
                 refresh_host.delay(host_id)
             time.sleep(1)
-            for name in NAMES:
-                for service, number in expected.items():
+            for service, (number, names) in expected.items():
+                for name in names:
                     containers = on_host(self.fleet, name, service)
                     if [(c["revision"], c["state"]) for c in containers] != [(number, "running")]:
                         return False
@@ -223,20 +276,31 @@ class DeployMachine(RuleBasedStateMachine):
         for service in deployed:
             fresh = Service.objects.get(pk=service.pk)
             assert fresh.current_revision_id == service.current_revision_id
-        for url, answer in self.accepted:
-            assert _audited(url, answer), f"no audit record of POST {url}: {answer}"
+        for method, url, answer in self.accepted:
+            assert _audited(method, url, answer), f"no audit record of {method} {url}: {answer}"
 
 
-def _audited(url: str, answer: Any) -> bool:
+def _shown(body: dict[str, Any] | None) -> Any:
+    return {k: ("…" if k == "private_key" else v) for k, v in (body or {}).items()}
+
+
+def _audited(method: str, url: str, answer: Any) -> bool:
     """Whether the operation log holds a record of this accepted call, by a person."""
     ops = Operation.objects.exclude(actor_name="system")
     if url.endswith("/cancel/"):
         return ops.filter(rollout__pk=answer["id"], cancel_requested=True).exists()
     if url.endswith(("/deploy/", "/rollback/")):
         return ops.filter(rollout__pk=answer["id"]).exists()
-    if "operation" in answer:  # a container action's 202
+    if answer and "operation" in answer:  # a container action's 202
         return ops.filter(pk=answer["operation"]).exists()
-    kind = "revision" if url.endswith("/revisions/") else "service"
+    if method == "delete":
+        host_id = url.rstrip("/").rsplit("/", 1)[-1]
+        return ops.filter(action="host.remove", target_id=host_id).exists()
+    kind = {"/revisions/": "revision", "/hosts/": "host"}.get(
+        "/" + url.rstrip("/").rsplit("/", 1)[-1] + "/", "service"
+    )
+    if method == "patch":
+        return ops.filter(action="service.update", target_id=str(answer["id"])).exists()
     return ops.filter(target_type=kind, target_id=str(answer["id"])).exists()
 
 
@@ -255,7 +319,7 @@ def test_random_sequences_of_deploys_rollbacks_restarts_and_cancels(
 ):
     @seed(SEED)  # replayable: the same seed draws the same sequences
     def machine() -> DeployMachine:
-        return DeployMachine(admin_client, fleet, fleet_hosts)
+        return DeployMachine(admin_client, fleet)
 
     run_state_machine_as_test(
         machine,
