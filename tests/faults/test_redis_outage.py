@@ -23,16 +23,21 @@ from berth.broker import BrokerUnavailable
 from berth.celery import app as celery_app
 from containers.models import Container
 from deployments import services as deployments
-from deployments.choices import HostStep, RolloutStatus
-from deployments.models import RolloutHost, Service
+from deployments.choices import RolloutStatus
 from hosts import services
 from hosts.choices import HostStatus
 from hosts.models import Host
 from operations.choices import OperationStatus
 from operations.models import Operation
-from tests.faults.support import SLOW_GATE
 from tests.fleet import FleetHost, wait_for
-from tests.integration.rollout_support import NAMES, finished, on_host
+from tests.integration.rollout_support import (
+    NAMES,
+    assert_runs_only,
+    finished,
+    service_on_the_fleet,
+    slow_sleeper,
+    switched,
+)
 from tests.live_services import start_process, stop_process
 from tests.redis_server import RedisServer
 
@@ -166,49 +171,31 @@ def test_redis_stopped_and_started_while_idle(fleet, stack):
         h1.docker("rm", "-f", name, check=False)
 
 
-def test_redis_stopped_mid_rollout(fleet, stack):
+@pytest.fixture
+def sleeper(fleet, stack):
+    yield from service_on_the_fleet(_register, fleet)
+
+
+def test_redis_stopped_mid_rollout(fleet, stack, sleeper):
     """The rollout's truth is in the database: a worker already running it carries on
     while Redis is away, and the rollout ends as it would have, one container per host."""
-    hosts = [_register(fleet[name]) for name in NAMES]
-    wait_for(
-        lambda: Host.objects.filter(status=HostStatus.ONLINE).count() == len(NAMES),
-        what="h1, h2 and h3 online",
-    )
-    service = Service.objects.create(name=f"redis-{uuid.uuid4().hex[:6]}")
-    service.hosts.set(hosts)
-    revision = deployments.create_revision(
-        service, spec={"image": f"{fleet.registry}/demo/sleeper:v1"}, health=SLOW_GATE
-    )
-    rollout = deployments.deploy(service, revision, actor=None, batch_size=1)
-    try:
-        wait_for(
-            lambda: RolloutHost.objects.filter(
-                rollout=rollout, host__name="h1", step=HostStep.DONE
-            ).exists(),
-            timeout=60,
-            what="h1 to be switched",
-        )
-        stack.redis.stop()
-        time.sleep(5)  # h2 goes through its health gate meanwhile
-        stack.assert_alive()
-        stack.redis.start()
-        back = time.monotonic()
+    revision = slow_sleeper(sleeper, fleet)
+    rollout = deployments.deploy(sleeper, revision, actor=None, batch_size=1)
+    switched(rollout, "h1")
+    stack.redis.stop()
+    time.sleep(5)  # h2 goes through its health gate meanwhile
+    stack.assert_alive()
+    stack.redis.start()
+    back = time.monotonic()
 
-        final = finished(rollout, timeout=90)
-        print(
-            f"[fault] Redis stopped 5 s mid-rollout: rollout {final.status} "
-            f"{time.monotonic() - back:.1f} s after Redis was back"
-        )
-        assert final.status == RolloutStatus.SUCCEEDED, final.reason
-        operation = Operation.objects.get(pk=rollout.operation_id)
-        assert operation.status == OperationStatus.SUCCEEDED, operation.error
-        for name in NAMES:
-            containers = on_host(fleet, name, service.name)
-            assert [(c["revision"], c["state"]) for c in containers] == [("1", "running")], (
-                f"{name}: {containers}"
-            )
-        stack.assert_alive()
-    finally:
-        for name in NAMES:
-            for container in on_host(fleet, name, service.name):
-                fleet[name].docker("rm", "-f", container["id"], check=False)
+    final = finished(rollout, timeout=90)
+    print(
+        f"[fault] Redis stopped 5 s mid-rollout: rollout {final.status} "
+        f"{time.monotonic() - back:.1f} s after Redis was back"
+    )
+    assert final.status == RolloutStatus.SUCCEEDED, final.reason
+    operation = Operation.objects.get(pk=rollout.operation_id)
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error
+    for name in NAMES:
+        assert_runs_only(fleet, name, sleeper, revision)
+    stack.assert_alive()

@@ -21,19 +21,26 @@ from django.urls import reverse
 from berth.celery import app as celery_app
 from containers.models import Container
 from deployments import services
-from deployments.choices import HostStep, RolloutKind, RolloutStatus
-from deployments.models import RolloutHost, Service
+from deployments.choices import RolloutKind, RolloutStatus
+from deployments.models import Revision, Service
 from hosts.choices import HostStatus
 from hosts.models import Host
 from operations.choices import FINISHED_STATUSES, OperationStatus
 from operations.models import Operation
 from tests.fleet import wait_for
-from tests.integration.rollout_support import NAMES, finished, on_host
+from tests.integration.rollout_support import (
+    NAMES,
+    assert_runs_only,
+    finished,
+    on_host,
+    service_on_the_fleet,
+    slow_sleeper,
+    switched,
+)
 from tests.live_services import start_process, stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SLOW_GATE = {"mode": "docker", "interval_s": 2, "retries": 3, "timeout_s": 60}
 QUEUE = "celery"  # Celery's default queue: rollouts and bulk children go there
 
 
@@ -75,25 +82,12 @@ def _children(pid: int) -> list[int]:
 
 @pytest.fixture
 def sleeper(register, fleet) -> Iterator[Service]:
-    hosts = [register(fleet[name]) for name in NAMES]
-    wait_for(
-        lambda: Host.objects.filter(status=HostStatus.ONLINE).count() == len(NAMES),
-        what="h1, h2 and h3 online",
-    )
-    service = Service.objects.create(name=f"fault-{uuid.uuid4().hex[:6]}")
-    service.hosts.set(hosts)
-    yield service
-    for name in NAMES:
-        for container in on_host(fleet, name, service.name):
-            fleet[name].docker("rm", "-f", container["id"], check=False)
+    yield from service_on_the_fleet(register, fleet)
 
 
-def _assert_one_container_each(fleet, service: Service, revision: int) -> None:
+def _assert_one_container_each(fleet, service: Service, revision: Revision) -> None:
     for name in NAMES:
-        containers = on_host(fleet, name, service.name)
-        assert [(c["revision"], c["state"]) for c in containers] == [(str(revision), "running")], (
-            f"{name}: {containers}"
-        )
+        assert_runs_only(fleet, name, service, revision)
 
 
 def test_worker_parent_killed_mid_rollout(sleeper, fleet, own_worker, service_env, tmp_path):
@@ -101,17 +95,9 @@ def test_worker_parent_killed_mid_rollout(sleeper, fleet, own_worker, service_en
     parent-death signal), and Redis would hand the unacknowledged task back only after
     an hour. The reaper (beat, every BERTH_REAPER_INTERVAL s) sees that the process that
     claimed the rollout is gone and queues it again; a worker resumes it."""
-    revision = services.create_revision(
-        sleeper, spec={"image": f"{fleet.registry}/demo/sleeper:v1"}, health=SLOW_GATE
-    )
+    revision = slow_sleeper(sleeper, fleet)
     rollout = services.deploy(sleeper, revision, actor=None, batch_size=1)
-    wait_for(
-        lambda: RolloutHost.objects.filter(
-            rollout=rollout, host__name="h1", step=HostStep.DONE
-        ).exists(),
-        timeout=60,
-        what="h1 to be switched",
-    )
+    switched(rollout, "h1")
     (h1_container,) = on_host(fleet, "h1", sleeper.name)
     children = _children(own_worker.pid)
     os.kill(own_worker.pid, signal.SIGKILL)
@@ -143,7 +129,7 @@ def test_worker_parent_killed_mid_rollout(sleeper, fleet, own_worker, service_en
     assert operation.attempts == 2
     # h1 was confirmed, not deployed again; every host runs one container of r1.
     assert on_host(fleet, "h1", sleeper.name) == [h1_container]
-    _assert_one_container_each(fleet, sleeper, revision.number)
+    _assert_one_container_each(fleet, sleeper, revision)
 
 
 def test_worker_process_killed_mid_bulk_restart(admin_client, sleeper, fleet):
@@ -192,7 +178,7 @@ def test_worker_process_killed_mid_bulk_restart(admin_client, sleeper, fleet):
     # Restarted, not replaced: the same containers, running, one per host.
     for name in NAMES:
         assert [c["id"] for c in on_host(fleet, name, sleeper.name)] == [before[name]]
-    _assert_one_container_each(fleet, sleeper, revision.number)
+    _assert_one_container_each(fleet, sleeper, revision)
 
 
 def test_two_beats_at_once_converge_a_host_once(sleeper, fleet, service_env, tmp_path):
@@ -240,7 +226,7 @@ def test_two_beats_at_once_converge_a_host_once(sleeper, fleet, service_env, tmp
     converges = sleeper.rollouts.filter(kind=RolloutKind.CONVERGE)
     assert converges.count() == 1, list(converges.values("pk", "status", "reason"))
     assert converges.get().status == RolloutStatus.SUCCEEDED
-    _assert_one_container_each(fleet, sleeper, revision.number)
+    _assert_one_container_each(fleet, sleeper, revision)
     assert not Operation.objects.exclude(status__in=FINISHED_STATUSES).exists()
 
 

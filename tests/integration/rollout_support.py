@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from deployments import services
-from deployments.choices import RolloutStatus
+from deployments.choices import HostStep, RolloutStatus
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.choices import HostStatus
 from hosts.models import Host
@@ -82,6 +82,12 @@ def assert_runs_only(fleet: Fleet, name: str, service: Service, revision: Revisi
     assert image.strip() in (revision.image, revision.digest), f"{name}: {image}"
 
 
+# No HEALTHCHECK in demo/sleeper: this docker gate waits interval_s * retries (6 s) for
+# the container to stay up, so a host's step lasts long enough to break something
+# in the middle of it.
+SLOW_GATE = {"mode": "docker", "interval_s": 2, "retries": 3, "timeout_s": 60}
+
+
 def service_on_the_fleet(register: Any, fleet: Fleet) -> Iterator[Service]:
     """For a fixture: a service on h1, h2, h3 (in that order: one batch each with batch
     size 1), its containers removed from every host afterwards."""
@@ -99,3 +105,21 @@ def service_on_the_fleet(register: Any, fleet: Fleet) -> Iterator[Service]:
     for name in NAMES:
         for container in on_host(fleet, name, created.name):
             fleet[name].docker("rm", "-f", container["id"], check=False)
+
+
+def slow_sleeper(service: Service, fleet: Fleet) -> Revision:
+    """A revision of demo/sleeper whose health gate keeps each host busy about 6 s."""
+    return services.create_revision(
+        service, spec={"image": f"{fleet.registry}/demo/sleeper:v1"}, health=SLOW_GATE
+    )
+
+
+def switched(rollout: Rollout, name: str, timeout: float = 60) -> RolloutHost:
+    """Wait until the rollout has switched host ``name`` (its step is done)."""
+    return wait_for(
+        lambda: RolloutHost.objects.filter(
+            rollout=rollout, host__name=name, step=HostStep.DONE
+        ).first(),
+        timeout=timeout,
+        what=f"{name} to be switched",
+    )
