@@ -80,6 +80,16 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in out.split()]
 
 
+def _reaping_beat(service_env, tmp_path) -> subprocess.Popen:
+    """A beat process that runs the reaper every 2 s (and no fleet refresh to speak of)."""
+    return start_process(
+        [sys.executable, "-m", "celery", "-A", "berth", "beat", "--loglevel", "INFO",
+         "--schedule", str(tmp_path / "schedule"), "--pidfile="],
+        {**service_env, "BERTH_REAPER_INTERVAL": "2", "BERTH_REFRESH_INTERVAL": "600"},
+        tmp_path / "beat.log",
+    )  # fmt: skip
+
+
 @pytest.fixture
 def sleeper(register, fleet) -> Iterator[Service]:
     yield from service_on_the_fleet(register, fleet)
@@ -110,12 +120,7 @@ def test_worker_parent_killed_mid_rollout(sleeper, fleet, own_worker, service_en
         )
     # What a process manager does: a worker takes the queue again (here the session's).
     celery_app.control.add_consumer(QUEUE, destination=[_session_worker()], reply=True, timeout=5)
-    beat = start_process(
-        [sys.executable, "-m", "celery", "-A", "berth", "beat", "--loglevel", "INFO",
-         "--schedule", str(tmp_path / "schedule"), "--pidfile="],
-        {**service_env, "BERTH_REAPER_INTERVAL": "2", "BERTH_REFRESH_INTERVAL": "600"},
-        tmp_path / "beat.log",
-    )  # fmt: skip
+    beat = _reaping_beat(service_env, tmp_path)
     try:
         final = finished(rollout, timeout=120)
     finally:
@@ -132,7 +137,12 @@ def test_worker_parent_killed_mid_rollout(sleeper, fleet, own_worker, service_en
     _assert_one_container_each(fleet, sleeper, revision)
 
 
-def test_worker_process_killed_mid_bulk_restart(admin_client, sleeper, fleet):
+@pytest.mark.parametrize("whom", ["process", "parent"])
+def test_worker_killed_mid_bulk_restart(
+    whom, admin_client, sleeper, fleet, request, service_env, tmp_path
+):
+    """A pool process killed: Celery hands its task back. The worker's parent killed
+    (its processes die with it): the reaper queues again what they were running."""
     revision = services.create_revision(
         sleeper, spec={"image": f"{fleet.registry}/demo/sleeper:v1"}, health={"mode": "none"}
     )
@@ -144,6 +154,7 @@ def test_worker_process_killed_mid_bulk_restart(admin_client, sleeper, fleet):
 
     wait_for(stored, what="the service's containers to be stored")
     before = {name: on_host(fleet, name, sleeper.name)[0]["id"] for name in NAMES}
+    own = request.getfixturevalue("own_worker") if whom == "parent" else None
     response = admin_client.post(
         reverse("container-bulk"),
         {"action": "restart", "filter": {"label": f"berth.service={sleeper.name}"}, "all": True},
@@ -152,7 +163,7 @@ def test_worker_process_killed_mid_bulk_restart(admin_client, sleeper, fleet):
     assert response.status_code == 202, response.content
     parent = response.json()["operation"]
 
-    # Kill the first worker process seen running one of the children.
+    # Kill the first worker process seen running one of the children, or its parent.
     running = wait_for(
         lambda: (
             Operation.objects.filter(parent_id=parent, status="running")
@@ -164,13 +175,26 @@ def test_worker_process_killed_mid_bulk_restart(admin_client, sleeper, fleet):
     )
     node, _, pid = running.claimed_by.rpartition(":")
     assert node == os.uname().nodename
-    os.kill(int(pid), signal.SIGKILL)
-
-    done = wait_for(
-        lambda: Operation.objects.filter(pk=parent, status__in=FINISHED_STATUSES).first(),
-        timeout=90,
-        what="the bulk restart to end",
-    )
+    beat = None
+    if own is None:
+        os.kill(int(pid), signal.SIGKILL)
+    else:
+        os.kill(own.pid, signal.SIGKILL)
+        # What a process manager and beat do: a worker takes the queue again, the
+        # reaper runs.
+        celery_app.control.add_consumer(
+            QUEUE, destination=[_session_worker()], reply=True, timeout=5
+        )
+        beat = _reaping_beat(service_env, tmp_path)
+    try:
+        done = wait_for(
+            lambda: Operation.objects.filter(pk=parent, status__in=FINISHED_STATUSES).first(),
+            timeout=90,
+            what="the bulk restart to end",
+        )
+    finally:
+        if beat is not None:
+            stop_process(beat, tmp_path / "beat.log")
     children = Operation.objects.filter(parent_id=parent)
     assert done.status == OperationStatus.SUCCEEDED, done.error
     assert children.count() == len(NAMES)
