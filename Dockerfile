@@ -9,7 +9,7 @@ RUN npm ci --no-audit --no-fund
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    BERTH_DEBUG=false BERTH_VAR_DIR=/var/lib/berth
+    BERTH_DEBUG=false BERTH_VAR_DIR=/var/lib/berth BERTH_BIND=0.0.0.0:8000
 RUN useradd --create-home --uid 1000 berth \
     && mkdir -p /var/lib/berth/beat && chown -R berth:berth /var/lib/berth
 WORKDIR /app
@@ -21,8 +21,9 @@ COPY . .
 # static files whitenoise serves. Both are built here, from the tree in the image.
 RUN python scripts/build-agent \
     && rm -rf build/agent-deps \
-    && BERTH_DEBUG=true BERTH_VAR_DIR=/tmp/build-var python manage.py collectstatic --no-input -v0 \
+    && BERTH_DEBUG=true BERTH_BIND=127.0.0.1:8000 BERTH_VAR_DIR=/tmp/build-var python manage.py collectstatic --no-input -v0 \
     && rm -rf /tmp/build-var
 USER berth
 EXPOSE 8000
-CMD ["gunicorn", "berth.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# BERTH_BIND through a shell: the settings check the same value gunicorn binds to.
+CMD ["sh", "-c", "exec gunicorn berth.wsgi --bind \"$BERTH_BIND\" --workers 3 --access-logfile -"]

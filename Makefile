@@ -18,7 +18,7 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
-	$(PY) manage.py makemigrations --check --dry-run
+	BERTH_DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	scripts/check-compose
 
 format:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from hosts.models import HostGroup
 from operations.services import record_change
@@ -297,31 +299,47 @@ def describe_token(secret: str) -> str:
 
 
 # --- failed logins ---------------------------------------------------------------------------
+# Counted per client address, and per username only together with the address: a
+# username alone is no key, or anyone could lock its owner out by failing in their name.
+# The counters live in the cache, Redis in production, so every web process shares them.
 
 
-def _keys(client_ip: str, username: str | None) -> list[str]:
-    keys = [f"berth:auth-failures:ip:{client_ip}"]
+def _keys(client_ip: str, username: str | None) -> list[tuple[str, int]]:
+    """The counters a failure from ``client_ip`` adds to, with the limit of each: every
+    failure from the address, and those for this username from it (or, for API tokens,
+    which name no user, the address's token failures)."""
+    address = (f"auth-failures:ip:{client_ip}", settings.BERTH_LOGIN_MAX_FAILURES_PER_ADDRESS)
     if username:
-        keys.append(f"berth:auth-failures:user:{username.lower()[:150]}")
-    return keys
+        pair = f"auth-failures:ip-user:{client_ip}:{username.lower()[:150]}"
+    else:
+        pair = f"auth-failures:ip-token:{client_ip}"
+    return [address, (pair, settings.BERTH_LOGIN_MAX_FAILURES)]
 
 
 def login_blocked(client_ip: str, username: str | None = None) -> bool:
-    """Whether this client (or this username) failed too often within the window."""
-    limit = settings.BERTH_LOGIN_MAX_FAILURES
-    return any((cache.get(key) or 0) >= limit for key in _keys(client_ip, username))
+    """Whether this address failed too often within the window: in all, or for this
+    username (``None``: with API tokens)."""
+    try:
+        counts = cache.get_many([key for key, _ in _keys(client_ip, username)])
+    except (RedisError, OSError) as exc:  # Redis away: log in without the limit
+        log.warning("failed-login counters unavailable (%s): not limiting %s", exc, client_ip)
+        return False
+    return any((counts.get(key) or 0) >= limit for key, limit in _keys(client_ip, username))
 
 
 def record_login_failure(kind: str, client_ip: str, username: str | None, what: str) -> None:
     """Count a failed login (session or token) and log it, without any secret."""
     window = settings.BERTH_LOGIN_FAILURE_WINDOW
-    for key in _keys(client_ip, username):
-        if cache.add(key, 1, window):
-            continue
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, window)
+    try:
+        for key, _ in _keys(client_ip, username):
+            if cache.add(key, 1, window):
+                continue
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 1, window)
+    except (RedisError, OSError) as exc:  # Redis away: still log the failure
+        log.warning("failed-login counters unavailable: %s", exc)
     log.warning(
         "failed %s login from %s%s: %s",
         kind,
@@ -332,10 +350,37 @@ def record_login_failure(kind: str, client_ip: str, username: str | None, what: 
 
 
 def clear_login_failures(client_ip: str, username: str | None) -> None:
+    """After a good login: forget this address's failures for this username."""
     if username:
-        cache.delete(_keys(client_ip, username)[1])
+        try:
+            cache.delete(_keys(client_ip, username)[1][0])
+        except (RedisError, OSError) as exc:
+            log.warning("failed-login counters unavailable: %s", exc)
+
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(
+        ip in ipaddress.ip_network(net, strict=False) for net in settings.BERTH_TRUSTED_PROXIES
+    )
 
 
 def client_ip(request: Any) -> str:
-    """The client's address as the server saw it (REMOTE_ADDR; proxies are not trusted)."""
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    """The client's address: REMOTE_ADDR, unless that is a trusted proxy
+    (``BERTH_TRUSTED_PROXIES``); then the last X-Forwarded-For address that is not one
+    (the ones before it were written by the client and prove nothing)."""
+    remote = str(request.META.get("REMOTE_ADDR") or "unknown")
+    if not settings.BERTH_TRUSTED_PROXIES or not _trusted(remote):
+        return remote
+    forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR") or "")
+    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return remote  # garbage in the header: trust only what the socket says
+        if not _trusted(hop):
+            return hop
+    return remote

@@ -14,9 +14,10 @@ from . import services
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login view; too many failures from one address or for one username
-    within ``BERTH_LOGIN_FAILURE_WINDOW`` seconds are answered 429 without checking
-    the password. Every failure is logged (username and address, never the password)."""
+    """Django's login view (its password kept out of error reports); too many failures
+    from one address, for one username from that address, within
+    ``BERTH_LOGIN_FAILURE_WINDOW`` seconds are answered 429 without checking the
+    password. Every failure is logged (username and address, never the password)."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         username = str(request.POST.get("username", ""))[:150]

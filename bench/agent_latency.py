@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "berth.settings")
+os.environ.setdefault("BERTH_DEBUG", "true")  # generated secrets
 
 import django  # noqa: E402
 

@@ -28,6 +28,7 @@ WORK = Path(tempfile.mkdtemp(prefix="berth-bench-deploy-"))
 os.environ.update(
     {
         "DJANGO_SETTINGS_MODULE": "berth.settings",
+        "BERTH_DEBUG": os.environ.get("BERTH_DEBUG", "true"),  # generated secrets
         "DATABASE_URL": f"sqlite:///{WORK / 'bench.sqlite3'}",
         "BERTH_TASKS_EAGER": "true",
         "BERTH_LOG_LEVEL": "WARNING",

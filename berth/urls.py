@@ -2,12 +2,30 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.views import LoginView
 from berth.monitoring import views as monitoring
+
+# Its init script comes from its own URL (?script), not inline: the page passes the
+# Content-Security-Policy. Both need a login (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]).
+_swagger_ui = SpectacularSwaggerSplitView.as_view(
+    url_name="schema", template_name="frontend/swagger_ui.html"
+)
+
+
+def api_docs(request: HttpRequest) -> HttpResponse:
+    """Swagger UI for people with a session (or a token); a browser without either is
+    sent to the login page rather than shown a 401."""
+    if not request.user.is_authenticated and "HTTP_AUTHORIZATION" not in request.META:
+        return redirect_to_login(request.get_full_path())
+    response: HttpResponse = _swagger_ui(request)
+    return response
+
 
 urlpatterns = [
     path("", include("frontend.urls")),
@@ -18,7 +36,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("berth.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", api_docs, name="api-docs"),
     # Probes and the scrape: no login (docs/operations.md).
     path("healthz", monitoring.healthz, name="healthz"),
     path("readyz", monitoring.readyz, name="readyz"),

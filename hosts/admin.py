@@ -5,7 +5,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from . import services
 from .agent_link.ssh import load_private_key
@@ -49,6 +51,10 @@ class SSHKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "fingerprint", "created_at"]
     # The private key is write-once: after entry only the public half is shown.
     readonly_fields = ["public_key", "fingerprint", "created_at"]
+
+    @method_decorator(sensitive_post_parameters("private_key", "passphrase"))
+    def changeform_view(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        return super().changeform_view(*args, **kwargs)
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any

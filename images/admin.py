@@ -5,7 +5,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from . import services
 from .models import Image, RegistryCredential
@@ -65,6 +67,10 @@ class RegistryCredentialAdmin(admin.ModelAdmin):
     list_display = ["name", "registry", "username", "created_at"]
     search_fields = ["name", "registry", "username"]
     readonly_fields = ["created_at"]
+
+    @method_decorator(sensitive_post_parameters("password", "new_password"))
+    def changeform_view(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        return super().changeform_view(*args, **kwargs)
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any

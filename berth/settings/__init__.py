@@ -1,7 +1,8 @@
 """Django settings for Berth, read from the environment with defaults that run on a laptop.
 
 Every knob is a ``BERTH_*`` environment variable (secrets also accept ``*_FILE``).
-With ``BERTH_DEBUG`` off, the process refuses to start without real secrets.
+Production is the default: with ``BERTH_DEBUG`` off the process refuses to start
+without real secrets, and with it on, unless ``BERTH_BIND`` is a loopback address.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
@@ -20,13 +22,24 @@ from .env import (
     env_optional_secret,
     env_secret,
     env_str,
+    is_loopback_bind,
     url_with_password,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("BERTH_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("BERTH_DEBUG", True)
+DEBUG = env_bool("BERTH_DEBUG", False)
+# Where the web server listens (gunicorn --bind): scripts/run, the Dockerfile and
+# docker-compose.yml pass the same value to gunicorn, so the settings know it. Debug mode
+# shows tracebacks and settings on error pages, so it is allowed on loopback only.
+BERTH_BIND = env_str("BERTH_BIND", "127.0.0.1:8000").strip()
+if DEBUG and not is_loopback_bind(BERTH_BIND):
+    raise ImproperlyConfigured(
+        f"BERTH_DEBUG is on but BERTH_BIND={BERTH_BIND} is not a loopback address: debug "
+        "pages would show settings and tracebacks to the network. Turn BERTH_DEBUG off "
+        "(and set the secrets) or bind to 127.0.0.1."
+    )
 _dev_secrets = VAR_DIR / "secrets" if DEBUG else None
 SECRET_KEY = env_secret("BERTH_SECRET_KEY", dev_dir=_dev_secrets)
 # Comma-separated Fernet keys: the first encrypts, all decrypt (see rotate_encryption_key).
@@ -46,6 +59,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_htmx",
+    "csp",
     "accounts",
     "operations",
     "hosts",
@@ -67,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -129,16 +144,27 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [
     ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
     ("vendor/pico", BASE_DIR / "node_modules" / "@picocss" / "pico" / "css"),
+    ("vendor/swagger-ui", BASE_DIR / "node_modules" / "swagger-ui-dist"),
 ]
 
 # Serve straight from the app and npm directories in development, no collectstatic needed.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
-# Failed logins (password or API token) from one address, or for one username, past
-# this many within the window are refused until the window has passed.
+# Failed logins are counted per client address, and per username only together with
+# the address (so nobody can lock a user out by name from elsewhere): past
+# BERTH_LOGIN_MAX_FAILURES for one username from one address, or
+# BERTH_LOGIN_MAX_FAILURES_PER_ADDRESS in all (password or API token) from one address,
+# within the window, that address is refused until the window has passed.
 BERTH_LOGIN_MAX_FAILURES = env_int("BERTH_LOGIN_MAX_FAILURES", 10, minimum=1)
+BERTH_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int(
+    "BERTH_LOGIN_MAX_FAILURES_PER_ADDRESS", 50, minimum=1
+)
 BERTH_LOGIN_FAILURE_WINDOW = env_int("BERTH_LOGIN_FAILURE_WINDOW", 300, minimum=1)
+# Proxies (addresses or networks, e.g. 10.0.0.0/8) whose X-Forwarded-For is believed:
+# the client is the last address in it that is not one of them. Empty: REMOTE_ADDR is
+# the client, and X-Forwarded-For is ignored (anyone can write it).
+BERTH_TRUSTED_PROXIES = env_list("BERTH_TRUSTED_PROXIES", [])
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "frontend:dashboard"
@@ -166,6 +192,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Berth API",
     "DESCRIPTION": "Control plane for fleets of Docker hosts.",
     "VERSION": "1",
+    # /api/schema/ and /api/docs/ need a login (session or token), like the API itself.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Swagger UI from the npm package (package.json) through our static files, not a CDN.
+    "SWAGGER_UI_DIST": f"/{STATIC_URL}vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": f"/{STATIC_URL}vendor/swagger-ui/favicon-32x32.png",
 }
 
 # --- Celery -----------------------------------------------------------------
@@ -173,6 +204,19 @@ CELERY_BROKER_URL = url_with_password(
     env_str("BERTH_REDIS_URL", "redis://127.0.0.1:6379/0"),
     env_optional_secret("BERTH_REDIS_PASSWORD"),
 )
+# The cache (failed-login counters above all) lives in the same Redis, so every web
+# process counts the same failures.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CELERY_BROKER_URL,
+        "KEY_PREFIX": "berth",
+        "OPTIONS": {
+            "socket_connect_timeout": env_float("BERTH_BROKER_TIMEOUT", 2.0, minimum=0.1),
+            "socket_timeout": env_float("BERTH_BROKER_TIMEOUT", 2.0, minimum=0.1),
+        },
+    }
+}
 CELERY_TASK_IGNORE_RESULT = True  # the Operation row is the record, not the result backend
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -262,6 +306,35 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("BERTH_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- HTTP hardening (docs/security.md "Hardening settings") ---------------------------
+# HTTPS only, once a browser has seen it: one year by default in production.
+SECURE_HSTS_SECONDS = env_int("BERTH_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("BERTH_HSTS_INCLUDE_SUBDOMAINS", False)
+# Redirect plain HTTP to HTTPS; off by default in debug and on a loopback bind, where
+# there is no TLS in front. The probes and the scrape stay reachable over plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("BERTH_SSL_REDIRECT", not DEBUG and not is_loopback_bind(BERTH_BIND))
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+if BERTH_TRUSTED_PROXIES:
+    # The TLS-terminating proxy says the request came over HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Scripts and styles from Berth's own static files only: nothing inline, no CDN.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Operations ----------------------------------------------------------------
 BERTH_OPERATION_RETRIES = env_int("BERTH_OPERATION_RETRIES", 3, minimum=0)

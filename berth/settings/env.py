@@ -6,6 +6,7 @@ stops the process at start-up instead of surfacing later as odd behaviour.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -124,3 +125,21 @@ def _new_secret(name: str) -> str:
 
         return Fernet.generate_key().decode()
     return secrets.token_urlsafe(50)
+
+
+def is_loopback_bind(bind: str) -> bool:
+    """Whether a gunicorn ``--bind`` value (``HOST:PORT``, ``[V6]:PORT``, ``HOST``) listens
+    on loopback only. A Unix socket is not: a proxy may publish it."""
+    if bind.startswith("unix:"):
+        return False
+    host = bind
+    if bind.startswith("["):
+        host = bind[1:].partition("]")[0]
+    elif bind.count(":") == 1:
+        host = bind.partition(":")[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

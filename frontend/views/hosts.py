@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from hosts import services
@@ -89,6 +90,7 @@ def host_prune(request: HttpRequest) -> HttpResponse:
     return started(request, operation, f"Pruning images on {host.name}.", "frontend:images")
 
 
+@sensitive_post_parameters("private_key", "passphrase")
 @admin
 def host_add(request: HttpRequest) -> HttpResponse:
     form = scoped_form(request, HostForm(request.POST or None, request.FILES or None))
