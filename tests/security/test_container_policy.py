@@ -260,3 +260,14 @@ def test_scoped_admin_cannot_read_or_edit_policies():
 def test_operator_cannot_edit_policies(operator):
     response = operator.post(POLICIES, {}, content_type="application/json")
     assert response.status_code == 403
+
+
+def test_the_admin_refuses_denied_prefixes_and_audits_changes(admin_client):
+    url = "/admin/policies/containerpolicy/add/"
+    response = admin_client.post(url, {"host_group": "", "allowed_bind_prefixes": "/srv\n/etc"})
+    assert response.status_code == 200 and "deny list" in response.text
+    assert not ContainerPolicy.objects.exists()
+    response = admin_client.post(url, {"host_group": "", "allowed_bind_prefixes": "/srv/data/"})
+    assert response.status_code == 302, response.text[:2000]
+    assert ContainerPolicy.objects.get().allowed_bind_prefixes == ["/srv/data"]
+    assert Operation.objects.get().action == "containerpolicy.create"
