@@ -271,3 +271,22 @@ def test_the_admin_refuses_denied_prefixes_and_audits_changes(admin_client):
     assert response.status_code == 302, response.text[:2000]
     assert ContainerPolicy.objects.get().allowed_bind_prefixes == ["/srv/data"]
     assert Operation.objects.get().action == "containerpolicy.create"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"allowed_bind_prefixes": "/srv"},
+        {"allowed_bind_prefixes": [1]},
+        {"allowed_bind_prefixes": [None]},
+        {"allowed_bind_prefixes": ["/srv\x00x"]},
+        {"allowed_bind_prefixes": ["/srv:/x"]},
+        {"host_group": "no-such-group"},
+        {"host_group": 7},
+        {"privileged": True},
+    ],
+)
+def test_bad_policy_bodies_are_a_400(admin_client, body):
+    response = admin_client.post(POLICIES, body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert not ContainerPolicy.objects.exists()
