@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Max, Q
 from django.utils import timezone
 
+from containers.secrets import resolve_env
 from hosts import services as host_services
 from hosts.agent_link.errors import AgentError, AgentLinkError, AgentTimeout, SessionClosed
 from hosts.agent_link.pool import pool
@@ -538,7 +539,7 @@ class RolloutRunner:
                 )
                 step.message = "removed: the service had no earlier revision"
             step.step = HostStep.ROLLED_BACK
-        except (AgentError, AgentLinkError) as exc:
+        except (AgentError, AgentLinkError) as exc:  # MissingSecret is an AgentError
             step.message = f"rollback failed: {exc}"
         step.save(update_fields=["step", "message"])
 
@@ -548,10 +549,14 @@ class RolloutRunner:
         host = step.host
         latest: dict[str, str] = {}
         link = _live_link(host)
+        # The host's policy file as the policy is now: a change since the link opened
+        # must reach the agent, which checks the spec against it again.
+        link.sync_policy()
         args = {
             "service": self.rollout.service.name,
             "revision": revision.number,
-            "spec": {**revision.spec, "image": revision.deploy_image},
+            # Secrets named by the spec are looked up only here, for the agent alone.
+            "spec": resolve_env({**revision.spec, "image": revision.deploy_image}),
             "health": self.rollout.health or revision.health or {"mode": "docker"},
         }
         request = link.session.request(
