@@ -27,6 +27,8 @@ from containers.secrets import (
     resolve_env,
     update_secret,
 )
+from deployments import services as deployment_services
+from deployments.choices import HostStep
 from deployments.models import Revision, Service
 from hosts.models import Host
 from operations.context import OperationContext
@@ -447,6 +449,65 @@ def test_a_run_whose_secret_was_deleted_fails_without_calling_the_agent(
     with pytest.raises(container_services.OperationFailed, match="db-password"):
         container_services._run(operation, OperationContext(operation))
     assert "containers.run" not in [op for op, _ in agent.sent]
+
+
+def test_a_rollout_sends_the_secret_values_to_the_agent_and_stores_only_names(monkeypatch, caplog):
+    """The deploy path: RolloutRunner._agent_deploy resolves env_secrets for
+    service.deploy (the agent refuses the env_secrets key) and nothing stores the value."""
+    caplog.set_level(logging.DEBUG)
+    create_secret(name="db-password", value=VALUE)
+    host = Host.objects.create(name="web-host", transport="local")
+    service = Service.objects.create(name="api")
+    service.hosts.add(host)
+    spec = {"image": IMAGE, "env": {"MODE": "x"}, "env_secrets": {"DB_PASSWORD": "db-password"}}
+    revision = deployment_services.create_revision(service, spec=spec)
+    sent = []
+
+    class _Request:
+        id = 1
+        session = None
+
+        def done_within(self, seconds):
+            return True
+
+        def wait(self, seconds):
+            return {"container": {"id": "c" * 64, "name": "api-r1"}, "health": "healthy"}
+
+    class _Session:
+        def request(self, op, args, on_progress=None):
+            sent.append((op, args))
+            return _Request()
+
+    class _Link:
+        session = _Session()
+
+        def sync_policy(self):
+            """The host's policy file: tested in test_container_policy."""
+
+    monkeypatch.setattr(deployment_services, "_live_link", lambda host: _Link())
+    monkeypatch.setattr(deployment_services, "_refresh_containers", lambda host, link: None)
+    rollout = deployment_services.deploy(service, revision, actor=None)
+    runner = deployment_services.RolloutRunner(rollout, OperationContext(rollout.operation))
+    runner._agent_deploy(rollout.hosts.get(), revision)
+
+    [(op, args)] = sent
+    assert op == "service.deploy"
+    assert args["spec"]["env"] == {"MODE": "x", "DB_PASSWORD": VALUE}
+    assert "env_secrets" not in args["spec"]
+    revision.refresh_from_db()
+    assert revision.spec == spec
+
+    # A secret deleted since the revision was made fails that host, naming it; the
+    # agent is not asked.
+    Secret.objects.all().delete()
+    step = rollout.hosts.get()
+    runner._deploy_host(step, revision)
+    step.refresh_from_db()
+    assert step.step == HostStep.FAILED
+    assert "db-password" in step.message
+    assert len(sent) == 1
+    stored = json.dumps([[o.params, o.result, o.progress] for o in Operation.objects.all()])
+    assert VALUE not in stored and VALUE not in caplog.text
 
 
 # --- on the real fleet ------------------------------------------------------------------------
