@@ -213,8 +213,11 @@ def test_pages_carry_a_strict_content_security_policy(admin_client):
 
 def test_templates_hold_no_inline_script_or_style():
     assert TEMPLATES
+    # Also what htmx would eval: hx-on, js: values and trigger filters ("every 5s [cond]").
     inline = re.compile(
-        r"<script(?![^>]*\bsrc=)[^>]*>|<style\b|\sstyle=|\son[a-z]+=|hx-on|javascript:", re.I
+        r"<script(?![^>]*\bsrc=)[^>]*>|<style\b|\sstyle=|\son[a-z]+=|hx-on|javascript:|\bjs:"
+        r"|hx-trigger=\"[^\"]*\[",
+        re.I,
     )
     found = [f"{path.relative_to(REPO)}: {match.group(0)}" for path in TEMPLATES
              for match in inline.finditer(path.read_text())]  # fmt: skip
@@ -222,9 +225,15 @@ def test_templates_hold_no_inline_script_or_style():
 
 
 @pytest.mark.django_db
-def test_htmx_is_told_not_to_inject_its_indicator_styles(admin_client):
+def test_htmx_is_told_not_to_inject_styles_or_eval(admin_client):
     page = admin_client.get(reverse("frontend:dashboard")).content.decode()
-    assert '<meta name="htmx-config" content=\'{"includeIndicatorStyles": false}\'>' in page
+    config = re.search(r'<meta name="htmx-config" content=\'([^\']*)\'>', page)
+    assert config is not None
+    assert json.loads(config.group(1)) == {
+        "includeIndicatorStyles": False,
+        "allowEval": False,
+        "allowScriptTags": False,
+    }
 
 
 # --- the API docs -----------------------------------------------------------------------

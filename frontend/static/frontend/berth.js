@@ -11,3 +11,14 @@ document.addEventListener("change", (event) => {
     other.checked = box.checked;
   });
 });
+
+// An element polling with hx-trigger="every …" and data-poll-paused-by="<selector>"
+// skips its poll while the selector finds something (the containers list while boxes
+// are ticked, so a refresh does not drop the selection). htmx's own trigger filter
+// ("every 5s [cond]") would need eval, which the Content-Security-Policy refuses.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const element = event.detail && event.detail.elt;
+  if (!(element instanceof Element) || event.target !== element) return;
+  const selector = element.getAttribute("data-poll-paused-by");
+  if (selector && document.querySelector(selector)) event.preventDefault();
+});
