@@ -3,6 +3,8 @@ the rollout's progress per host."""
 
 from __future__ import annotations
 
+import itertools
+
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Prefetch
@@ -81,7 +83,9 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "previous": previous,
             "diff": services.diff_revisions(previous, revision) if previous else [],
         }
-        for revision, previous in zip(revisions, [*revisions[1:], None], strict=True)
+        # Each revision with the one before it (None for the first; nothing at all for
+        # a service with no revision yet).
+        for revision, previous in itertools.zip_longest(revisions, revisions[1:])
     ]
     context = {
         "service": service,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from deployments.models import Service
+
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -99,6 +101,13 @@ def test_service_page_shows_history_with_diff(viewer_client, seeded):
     assert 'data-revision="2"' in page and 'data-revision="1"' in page
     assert "spec.image" in page and "demo/web:v2" in page
     assert 'data-step="done"' in page
+
+
+def test_a_service_with_no_revision_yet_has_a_page(viewer_client, seeded):
+    service = Service.objects.create(name="empty")
+    response = viewer_client.get(reverse("frontend:service", args=[service.pk]))
+    assert response.status_code == 200
+    assert "empty" in response.text
 
 
 def test_a_removed_container_says_so_when_polled(viewer_client, seeded):
