@@ -3,7 +3,10 @@ from __future__ import annotations
 import re
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.db.models.lookups import Exact
 from rest_framework.exceptions import ValidationError
 
 from .choices import HostStatus
@@ -19,7 +22,20 @@ def labels_q(field: str, selectors: list[str]) -> Q:
         key, sep, value = selector.partition("=")
         if not LABEL_KEY.match(key) or "__" in key:
             raise ValidationError({"label": f"{key!r} is not a label key"})
-        condition &= Q(**{f"{field}__{key}": value}) if sep else Q(**{f"{field}__has_key": key})
+        if key.isdigit():
+            # JSON paths read such a key as a list index on SQLite and PostgreSQL alike:
+            # say so rather than match nothing.
+            raise ValidationError(
+                {"label": f"{key!r}: a label key made only of digits cannot be selected"}
+            )
+        if sep:
+            # The key through KeyTextTransform, never as ``{field}__{key}``: Django would
+            # read a key such as "regex" or "contains" as a lookup on the whole JSON
+            # document, and one made of digits as a list index.
+            text = Cast(KeyTextTransform(key, field), output_field=TextField())
+            condition &= Q(Exact(text, value))
+        else:
+            condition &= Q(**{f"{field}__has_key": key})
     return condition
 
 
