@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
+# The longest line read from an agent (a containers.list of thousands of containers is a
+# few MiB; log results are capped by the agent's tail and follow limits).
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
 class AgentProcess(Protocol):
     """A running agent: its stdin, stdout and what it said on stderr."""
 
@@ -165,7 +170,15 @@ class AgentSession:
 
     def _read_loop(self) -> None:
         try:
-            for raw in iter(self.process.stdout.readline, b""):
+            while raw := self.process.stdout.readline(MAX_LINE_BYTES + 1):
+                if len(raw) > MAX_LINE_BYTES:
+                    # A host must not grow the worker's memory without bound (a broken
+                    # or hostile agent writing an endless line): end this session.
+                    self.close(
+                        f"the agent on {self.name} wrote a line longer than "
+                        f"{MAX_LINE_BYTES} bytes; the session was closed"
+                    )
+                    return
                 self._dispatch(raw)
         except Exception as exc:  # the transport died under us; the reason is reported below
             log.debug("agent reader on %s stopped: %s", self.name, exc)
