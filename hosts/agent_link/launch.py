@@ -4,6 +4,7 @@ needed) or as a local child process."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -241,6 +242,16 @@ def _upload(client: paramiko.SSHClient, data: bytes) -> None:
             sftp.mkdir(REMOTE_DIR, mode=0o700)
         sftp.putfo(io.BytesIO(data), temporary, file_size=len(data), confirm=True)
         sftp.chmod(temporary, 0o600)
+        # Berth checks what landed itself, before it can run: not the agent's word for it.
+        with sftp.open(temporary, "rb") as written:
+            landed = hashlib.sha256(written.read()).hexdigest()
+        expected = hashlib.sha256(data).hexdigest()
+        if landed != expected:
+            with contextlib.suppress(OSError):
+                sftp.remove(temporary)
+            raise AgentStartFailed(
+                f"the agent uploaded over SFTP reads back with SHA-256 {landed}, not {expected}"
+            )
         # rename() is atomic: a concurrent start sees the old agent or the new, never half
         sftp.posix_rename(temporary, REMOTE_PATH)
     except OSError as exc:
