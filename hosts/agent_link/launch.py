@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
@@ -230,45 +229,25 @@ def _exec_agent(
 
 
 def _upload(client: paramiko.SSHClient, data: bytes) -> None:
-    temporary = f"{REMOTE_DIR}/berth-agent.pyz.{secrets.token_hex(6)}.tmp"
-    try:
-        sftp = client.open_sftp()
-    except paramiko.SSHException as exc:
-        raise AgentStartFailed(f"cannot open SFTP to install the agent: {exc}") from None
-    try:
-        try:
-            sftp.stat(REMOTE_DIR)
-        except FileNotFoundError:
-            sftp.mkdir(REMOTE_DIR, mode=0o700)
-        sftp.putfo(io.BytesIO(data), temporary, file_size=len(data), confirm=True)
-        sftp.chmod(temporary, 0o600)
-        # Berth checks what landed itself, before it can run: not the agent's word for it.
-        with sftp.open(temporary, "rb") as written:
-            landed = hashlib.sha256(written.read()).hexdigest()
-        expected = hashlib.sha256(data).hexdigest()
-        if landed != expected:
-            with contextlib.suppress(OSError):
-                sftp.remove(temporary)
-            raise AgentStartFailed(
-                f"the agent uploaded over SFTP reads back with SHA-256 {landed}, not {expected}"
-            )
-        # rename() is atomic: a concurrent start sees the old agent or the new, never half
-        sftp.posix_rename(temporary, REMOTE_PATH)
-    except OSError as exc:
-        raise AgentStartFailed(f"installing the agent over SFTP failed: {exc}") from None
-    finally:
-        sftp.close()
+    # Read back and compared before the rename: Berth checks what landed itself,
+    # before it can run, not the agent's word for it.
+    _replace_remote_file(client, REMOTE_PATH, data, what="install the agent")
 
 
 def _write_remote_policy(client: paramiko.SSHClient, text: str) -> None:
-    """Replace ~/.berth/policy.json atomically: a temporary file made 0600 before it
-    holds anything, then renamed over the old one."""
-    temporary = f"{POLICY_PATH}.{secrets.token_hex(6)}.tmp"
-    data = text.encode()
+    _replace_remote_file(client, POLICY_PATH, text.encode(), what="write the policy file")
+
+
+def _replace_remote_file(client: paramiko.SSHClient, path: str, data: bytes, *, what: str) -> None:
+    """Replace ``path`` (under ~/.berth, made 0700 if missing) atomically: a temporary
+    file made 0600 before it holds anything, read back and compared by SHA-256, then
+    renamed over the old one, so a concurrent reader sees the old file or the new,
+    never half of one and never one that differs from ``data``."""
+    temporary = f"{path}.{secrets.token_hex(6)}.tmp"
     try:
         sftp = client.open_sftp()
     except paramiko.SSHException as exc:
-        raise AgentStartFailed(f"cannot open SFTP to write the policy file: {exc}") from None
+        raise AgentStartFailed(f"cannot open SFTP to {what}: {exc}") from None
     try:
         try:
             sftp.stat(REMOTE_DIR)
@@ -276,12 +255,23 @@ def _write_remote_policy(client: paramiko.SSHClient, text: str) -> None:
             sftp.mkdir(REMOTE_DIR, mode=0o700)
         with sftp.open(temporary, "wb") as handle:
             handle.chmod(0o600)
+            handle.set_pipelined(True)
             handle.write(data)
-        sftp.posix_rename(temporary, POLICY_PATH)
-    except OSError as exc:
+        with sftp.open(temporary, "rb") as written:
+            landed = hashlib.sha256(written.read()).hexdigest()
+        expected = hashlib.sha256(data).hexdigest()
+        if landed != expected:
+            raise AgentStartFailed(
+                f"could not {what}: the file written over SFTP reads back with SHA-256 "
+                f"{landed}, not {expected}"
+            )
+        sftp.posix_rename(temporary, path)
+    except (OSError, AgentStartFailed) as exc:
         with contextlib.suppress(OSError):
             sftp.remove(temporary)
-        raise AgentStartFailed(f"writing the policy file over SFTP failed: {exc}") from None
+        if isinstance(exc, AgentStartFailed):
+            raise
+        raise AgentStartFailed(f"could not {what} over SFTP: {exc}") from None
     finally:
         sftp.close()
 

@@ -23,15 +23,10 @@ class _Sftp:
     def stat(self, path: str) -> object:
         return object()
 
-    def putfo(self, handle: io.BytesIO, path: str, file_size: int, confirm: bool) -> None:
-        data = handle.read()
-        self.files[path] = data + b"#" if self.tamper else data
-
-    def chmod(self, path: str, mode: int) -> None:
-        pass
-
     def open(self, path: str, mode: str) -> io.BytesIO:
-        return io.BytesIO(self.files[path])
+        if mode == "rb":
+            return io.BytesIO(self.files[path])
+        return _Written(self, path)
 
     def remove(self, path: str) -> None:
         del self.files[path]
@@ -42,6 +37,25 @@ class _Sftp:
 
     def close(self) -> None:
         pass
+
+
+class _Written(io.BytesIO):
+    """A file being written: what the server keeps on close (changed, if tampering)."""
+
+    def __init__(self, sftp: _Sftp, path: str) -> None:
+        super().__init__()
+        self.sftp, self.path = sftp, path
+
+    def chmod(self, mode: int) -> None:
+        pass
+
+    def set_pipelined(self, pipelined: bool) -> None:
+        pass
+
+    def close(self) -> None:
+        data = self.getvalue()
+        self.sftp.files[self.path] = data + b"#" if self.sftp.tamper else data
+        super().close()
 
 
 class _Client:
