@@ -350,10 +350,9 @@ class HostGroupInUse(Exception):
     """A host group that scopes a user or a token: deleting it would change their scope."""
 
 
-@transaction.atomic
-def delete_host_group(group: HostGroup, *, actor: Actor) -> None:
-    """Delete a host group: refused (HostGroupInUse) while a user or token is limited to
-    it, and (ProtectedError) while a service targets it."""
+def host_group_limits(group: HostGroup) -> list[str]:
+    """Who the group limits: "user NAME" for each profile, "token NAME (USER)" for each
+    active token limited to it. Empty when deleting it changes nobody's scope."""
     users = sorted(group.profiles.values_list("user__username", flat=True))  # type: ignore[attr-defined]
     tokens = sorted(
         f"{name} ({username})"
@@ -361,8 +360,15 @@ def delete_host_group(group: HostGroup, *, actor: Actor) -> None:
             "name", "user__username"
         )
     )
-    if users or tokens:
-        who = [*(f"user {name}" for name in users), *(f"token {name}" for name in tokens)]
+    return [*(f"user {name}" for name in users), *(f"token {name}" for name in tokens)]
+
+
+@transaction.atomic
+def delete_host_group(group: HostGroup, *, actor: Actor) -> None:
+    """Delete a host group: refused (HostGroupInUse) while a user or token is limited to
+    it, and (ProtectedError) while a service targets it."""
+    who = host_group_limits(group)
+    if who:
         raise HostGroupInUse(
             f"Host group {group.name} limits {', '.join(who)}; take it out of their host "
             "groups (or revoke the token) first."

@@ -79,8 +79,10 @@ class HostGroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     ordering_fields = ["name"]
 
     def perform_destroy(self, instance: HostGroup) -> None:
-        # A scoped admin deleting their own group would lose the limit it sets.
-        if scope_of(self.request.user) is not None:
+        # A group that limits someone is a 409 naming them, whoever asks: a scoped
+        # caller's own groups always limit them, so that is their answer. Deleting an
+        # unused group is for admins not limited to host groups.
+        if scope_of(self.request.user) is not None and not services.host_group_limits(instance):
             raise PermissionDenied(
                 "Deleting a host group needs an admin who is not limited to host groups."
             )

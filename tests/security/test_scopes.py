@@ -115,14 +115,37 @@ def test_existing_users_and_tokens_without_groups_keep_every_host():
 # --- host groups that scope someone stay ------------------------------------------------
 
 
-def test_a_scoped_admin_cannot_delete_their_group_and_become_unscoped():
+def test_a_scoped_admin_deleting_their_group_gets_409_naming_who_it_limits():
+    """The issue's "scoped admin deletes their group → 409": the group is in use (it
+    limits the admin themselves), and that is said before anything about their role."""
     a, _ = make_site("a"), make_site("b")
+    make_user("ops-a", Role.OPERATOR, [a.group])
     client = logged_in(make_user("admin-a", Role.ADMIN, [a.group]))
     response = client.delete(f"/api/v1/host-groups/{a.group.pk}/")
-    assert response.status_code == 403, response.content
-    assert "not limited to host groups" in response.json()["message"]
+    assert response.status_code == 409, response.content
+    message = response.json()["message"]
+    assert "user admin-a" in message and "user ops-a" in message
     assert HostGroup.objects.filter(pk=a.group.pk).exists()
     assert _hosts(client) == [a.host.pk]
+
+
+def test_a_token_limited_to_a_group_cannot_delete_it(admin_user):
+    """An unrestricted admin's token limited to a group is scoped too: 409, the token named."""
+    a = make_site("a")
+    secret = token_for(admin_user, Role.ADMIN, [a.group])
+    response = bearer(secret).delete(f"/api/v1/host-groups/{a.group.pk}/")
+    assert response.status_code == 409, response.content
+    assert (
+        f"token {admin_user.username} admin ({admin_user.username})" in (response.json()["message"])
+    )
+    assert HostGroup.objects.filter(pk=a.group.pk).exists()
+
+
+def test_a_scoped_admin_cannot_delete_a_group_outside_their_scope():
+    a, b = make_site("a"), make_site("b")
+    client = logged_in(make_user("admin-a", Role.ADMIN, [a.group]))
+    assert client.delete(f"/api/v1/host-groups/{b.group.pk}/").status_code == 404
+    assert HostGroup.objects.filter(pk=b.group.pk).exists()
 
 
 def test_a_group_that_scopes_a_user_or_token_cannot_be_deleted(admin_client, admin_user):
