@@ -116,6 +116,16 @@ class SecretAdmin(admin.ModelAdmin):
             name=data["name"], value=data["value"], actor=request.user
         ).pk
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """The delete page and the bulk delete action list what still uses a secret as
+        "protected", which makes the admin refuse the deletion and say why."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for secret in objs:
+            users = secrets.secret_users(secret.name)
+            if users:
+                protected = [*protected, secrets.secret_in_use_message(secret, users)]
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request: HttpRequest, obj: Secret) -> None:
         secrets.delete_secret(obj, actor=request.user)
 

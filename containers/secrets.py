@@ -164,8 +164,66 @@ def update_secret(
     return secret
 
 
+class SecretInUse(Exception):
+    """A secret that a revision or an unfinished operation names: deleting it would make
+    that deploy, rollback or run fail."""
+
+
+def _named(spec: Any, name: str) -> list[str]:
+    """The variables of ``spec`` whose value is the secret ``name``."""
+    wanted = spec.get("env_secrets") if isinstance(spec, dict) else None
+    if not isinstance(wanted, dict):
+        return []
+    return sorted(variable for variable, secret in wanted.items() if secret == name)
+
+
+def secret_users(name: str) -> list[str]:
+    """What names the secret ``name``: every revision (any of them can be deployed or
+    rolled back to again, and revisions never change) and every pending or running
+    operation whose spec does, e.g. "service api revision 3 (current; DB_PASSWORD)"."""
+    from deployments.models import Revision
+    from operations.choices import OperationStatus
+    from operations.models import Operation
+
+    users = []
+    revisions = Revision.objects.filter(spec__has_key="env_secrets").select_related("service")
+    for revision in revisions.order_by("service__name", "number"):
+        variables = _named(revision.spec, name)
+        if variables:
+            current = "current; " if revision.service.current_revision_id == revision.pk else ""
+            users.append(
+                f"service {revision.service.name} revision {revision.number} "
+                f"({current}{', '.join(variables)})"
+            )
+    unfinished = Operation.objects.filter(
+        status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]
+    ).select_related("host")
+    for operation in unfinished.order_by("pk"):
+        variables = _named(operation.params.get("spec"), name)
+        if variables:
+            where = operation.host.name if operation.host else operation.target_name
+            users.append(
+                f"{operation.status} operation #{operation.pk} {operation.action} on {where} "
+                f"({', '.join(variables)})"
+            )
+    return users
+
+
+def secret_in_use_message(secret: Secret, users: list[str]) -> str:
+    return (
+        f"The secret {secret.name} is used by {'; '.join(users)}. Replace its value instead, "
+        "or delete those services (and let those operations finish) first."
+    )
+
+
 @transaction.atomic
 def delete_secret(secret: Secret, *, actor: Actor = None) -> None:
-    """Forget a secret, recorded as ``secret.delete``."""
+    """Forget a secret, recorded as ``secret.delete``; refused (SecretInUse) while a
+    revision or an unfinished operation names it (:func:`secret_users`)."""
+    # Locked, so a rename in flight cannot slip past the check.
+    Secret.objects.select_for_update().filter(pk=secret.pk).first()
+    users = secret_users(secret.name)
+    if users:
+        raise SecretInUse(secret_in_use_message(secret, users))
     record_change("secret.delete", secret, actor=actor, fields={"name": secret.name})
     secret.delete()

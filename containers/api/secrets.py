@@ -8,6 +8,7 @@ from typing import Any
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers, viewsets
 
+from berth.api_errors import InUse
 from containers import secrets
 from containers.models import Secret
 from operations.api.serializers import StrictFieldsMixin, acting_user
@@ -75,4 +76,7 @@ class SecretViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "created_at", "updated_at"]
 
     def perform_destroy(self, instance: Secret) -> None:
-        secrets.delete_secret(instance, actor=self.request.user)
+        try:
+            secrets.delete_secret(instance, actor=self.request.user)
+        except secrets.SecretInUse as exc:
+            raise InUse(str(exc)) from None

@@ -430,9 +430,11 @@ def test_secret_value_reaches_only_the_agent(admin_client, host, monkeypatch, ca
     assert VALUE not in caplog.text and OTHER_VALUE not in caplog.text
 
 
-def test_a_run_whose_secret_was_deleted_fails_without_calling_the_agent(
+def test_a_run_whose_secret_was_renamed_fails_without_calling_the_agent(
     admin_client, host, monkeypatch
 ):
+    """A queued run keeps the secret from being deleted (test_secret_in_use), but a
+    rename still leaves its spec naming a secret that is gone."""
     secret = create_secret(name="db-password", value=VALUE)
     agent = _RecordingAgent(host)
     monkeypatch.setattr(container_services, "_Agent", lambda host, context: agent)
@@ -444,7 +446,7 @@ def test_a_run_whose_secret_was_deleted_fails_without_calling_the_agent(
         {"image": IMAGE, "env_secrets": {"DB_PASSWORD": "db-password"}},
     )
     assert run.status_code == 202, run.content
-    delete_secret(secret)
+    update_secret(secret, name="pg-password")
     operation = Operation.objects.get(action="container.run")
     with pytest.raises(container_services.OperationFailed, match="db-password"):
         container_services._run(operation, OperationContext(operation))
