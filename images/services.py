@@ -30,6 +30,8 @@ from .models import Image, RegistryCredential
 from .validators import ImageRef, normalize_registry, parse_image_ref
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
     from hosts.agent_link.launch import AgentLink
 
 log = logging.getLogger(__name__)
@@ -258,8 +260,9 @@ def request_prune(host: Host, *, all_unused: bool = False, actor: Actor) -> Oper
     )
 
 
-def hosts_with_label(selector: str) -> list[Host]:
-    """Hosts whose ``labels`` hold ``key=value``; ValueError when the selector is malformed.
+def hosts_with_label(selector: str, hosts: QuerySet[Host] | None = None) -> list[Host]:
+    """Hosts (of ``hosts``, by default every host) whose ``labels`` hold ``key=value``;
+    ValueError when the selector is malformed.
 
     Matched in Python: label keys are free text, which JSON key lookups in SQL
     do not take safely on every database.
@@ -270,7 +273,7 @@ def hosts_with_label(selector: str) -> list[Host]:
         raise ValueError("Give a label as key=value, e.g. role=web.")
     return [
         host
-        for host in Host.objects.order_by("name")
+        for host in (Host.objects.all() if hosts is None else hosts).order_by("name")
         if isinstance(host.labels, dict)
         and str(host.labels.get(key, "")) == value
         and key in host.labels

@@ -136,7 +136,9 @@ class BulkImagePullSerializer(StrictFieldsMixin, ImagePullSerializer):
             )
         if has_label:
             try:
-                hosts = list(services.hosts_with_label(attrs["host_label"]))
+                # Only the hosts the caller may use (the view's "hosts" context): a
+                # label is a selection within their scope, not a claim on the fleet.
+                hosts = services.hosts_with_label(attrs["host_label"], self.context.get("hosts"))
             except ValueError as exc:
                 raise serializers.ValidationError({"host_label": str(exc)}) from None
             if not hosts:

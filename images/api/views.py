@@ -86,7 +86,9 @@ class FleetImageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.Gen
         The answer names the parent operation (it ends when every host's pull has, with
         per-host results) and ``matched``, how many hosts the selection matched.
         """
-        serializer = BulkImagePullSerializer(data=request.data)
+        serializer = BulkImagePullSerializer(
+            data=request.data, context={"hosts": scoped_hosts(request.user)}
+        )
         serializer.is_valid(raise_exception=True)
         if not hosts_in_scope(request.user, serializer.validated_data["targets"]):
             raise ValidationError({"hosts": "Some hosts are outside the host groups you can use."})

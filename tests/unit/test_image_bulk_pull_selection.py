@@ -4,9 +4,11 @@
 import pytest
 from django.urls import reverse
 
+from accounts.roles import Role
 from hosts.models import Host
 from operations.models import Operation
 from tests.examples import EXAMPLE_HOST_KEY
+from tests.unit.roles_support import logged_in, make_site, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +53,29 @@ def test_answer_says_how_many_listed_hosts_matched(admin_client, hosts):
     response = _pull(admin_client, {"ref": "demo/web:v2", "hosts": ids})
     assert response.status_code == 202, response.content
     assert response.json()["matched"] == 2
+
+
+def test_a_label_selects_the_hosts_in_a_scoped_callers_groups():
+    """A scoped operator's host_label pull acts on the labelled hosts they can use; it
+    used to match the whole fleet first and answer 400 for the hosts out of scope."""
+    a, b = make_site("a"), make_site("b")
+    for site in (a, b):
+        site.host.labels = {"role": "web"}
+        site.host.save(update_fields=["labels"])
+    client = logged_in(make_user("ops-a", Role.OPERATOR, [a.group]))
+    response = _pull(client, {"ref": "demo/web:v2", "host_label": "role=web"})
+    assert response.status_code == 202, response.content
+    assert response.json()["matched"] == 1
+    pulls = Operation.objects.filter(action="image.pull")
+    assert list(pulls.values_list("host", flat=True)) == [a.host.pk]
+    # A label only hosts out of scope carry matches nothing they can see.
+    b.host.labels = {"role": "db"}
+    b.host.save(update_fields=["labels"])
+    response = _pull(client, {"ref": "demo/web:v2", "host_label": "role=db"})
+    assert response.status_code == 400, response.content
+    assert "host_label" in response.json()["errors"]
+    assert pulls.count() == 1
+    # Listing an out-of-scope host by id is still refused.
+    response = _pull(client, {"ref": "demo/web:v2", "hosts": [a.host.pk, b.host.pk]})
+    assert response.status_code == 400, response.content
+    assert pulls.count() == 1
