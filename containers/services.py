@@ -568,6 +568,8 @@ def _log_args(params: dict[str, Any]) -> dict[str, Any]:
         "tail": params.get("tail", 200),
         "timestamps": bool(params.get("timestamps", False)),
         "follow": bool(params.get("follow", False)),
+        # The agent keeps the result (or what a follow streams) within this many bytes.
+        "max_bytes": int(settings.BERTH_LOG_MAX_BYTES),
     }
     if params.get("since") is not None:
         args["since"] = params["since"]
@@ -609,7 +611,7 @@ def _logs(operation: Operation, context: OperationContext) -> dict[str, Any]:
 
     pending = agent.request("containers.logs", args, on_line)
     try:
-        context.wait(pending, duration)
+        ended = context.wait(pending, duration)
     except AgentTimeout:
         # The follow ran its full time (the agent has been told to stop): a normal end.
         return {"lines": count, "ended": f"followed for the maximum of {duration} s"}
@@ -617,6 +619,9 @@ def _logs(operation: Operation, context: OperationContext) -> dict[str, Any]:
         if exc.code == "cancelled":
             raise
         raise _agent_says_gone(exc, params, host) from None
+    if isinstance(ended, dict) and ended.get("truncated"):
+        cap = args["max_bytes"]
+        return {"lines": count, "ended": f"stopped at the {cap}-byte cap", "truncated": True}
     return {"lines": count, "ended": "the container stopped"}
 
 

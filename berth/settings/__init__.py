@@ -349,6 +349,13 @@ BERTH_CONVERGE_COOLDOWN = env_int("BERTH_CONVERGE_COOLDOWN", 60, minimum=0)
 BERTH_CONVERGE_SETTLE = env_int("BERTH_CONVERGE_SETTLE", 30, minimum=0)
 # Longest a container log follow runs before it ends by itself (seconds).
 BERTH_LOG_FOLLOW_MAX = env_int("BERTH_LOG_FOLLOW_MAX", 600, minimum=1)
+# Most bytes of log lines one container log read returns, or one follow streams; the
+# agent keeps the newest lines within it and says "truncated". It takes 64 KiB to 16 MiB.
+BERTH_LOG_MAX_BYTES = env_int("BERTH_LOG_MAX_BYTES", 1024 * 1024, minimum=64 * 1024)
+if BERTH_LOG_MAX_BYTES > 16 * 1024 * 1024:
+    raise ImproperlyConfigured(
+        f"BERTH_LOG_MAX_BYTES must be at most {16 * 1024 * 1024}, not {BERTH_LOG_MAX_BYTES}"
+    )
 CELERY_BEAT_SCHEDULE["reap-stuck-operations"] = {
     "task": "operations.tasks.reap_stuck_operations",
     "schedule": env_float("BERTH_REAPER_INTERVAL", 60.0, minimum=1.0),

@@ -119,10 +119,12 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def logs(self, request: Request, pk: str | None = None) -> Response:
         """Read the container's log. Without ``follow`` the operation's result holds
-        ``{"lines": [{"line", "stream", "time"?}], "truncated"}``; with ``follow`` each line
-        goes to ``GET /api/v1/operations/ID/stream/`` as it arrives, until the operation is
-        cancelled (``POST /api/v1/operations/ID/cancel/``), the container stops or
-        ``duration`` passes."""
+        ``{"lines": [{"line", "stream", "time"?}], "truncated"}``: the newest lines, at
+        most 10,000 and ``BERTH_LOG_MAX_BYTES`` (1 MiB) of them, ``truncated`` when some
+        were left out. With ``follow`` each line goes to ``GET
+        /api/v1/operations/ID/stream/`` as it arrives, until the operation is cancelled
+        (``POST /api/v1/operations/ID/cancel/``), the container stops, ``duration``
+        passes or ``BERTH_LOG_MAX_BYTES`` were streamed (then ``truncated``)."""
         container = self.get_object()
         params = _valid(ContainerLogsSerializer, request)
         return operation_accepted(

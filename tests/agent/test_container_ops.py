@@ -102,6 +102,61 @@ def test_logs_return_tail_lines_with_their_stream(agent: Agent, make_container) 
     assert future["lines"] == []
 
 
+# 3000 lines of 1000 bytes, then a marker: about 3 MB, three times the default cap.
+BIG_LOG = "yes " + "x" * 999 + " | head -n 3000; echo last-line; sleep 100000"
+
+
+def _logged_bytes(lines: list) -> int:
+    return sum(len(e["line"].encode()) + 1 for e in lines)
+
+
+def _wait_for_line(agent: Agent, name: str, text: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(
+            e["line"] == text for e in agent.ok("containers.logs", {"id": name, "tail": 1})["lines"]
+        ):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} never logged {text}")
+
+
+def test_logs_are_capped_in_bytes_keeping_the_newest_lines(agent: Agent, make_container) -> None:
+    name = make_container("sh", "-c", BIG_LOG)
+    _wait_for_line(agent, name, "last-line")
+    result = agent.ok("containers.logs", {"id": name, "tail": "all"})
+    assert result["truncated"] is True
+    assert 1024 * 1024 - 1000 <= _logged_bytes(result["lines"]) <= 1024 * 1024
+    assert result["lines"][-1]["line"] == "last-line"
+    smaller = agent.ok("containers.logs", {"id": name, "tail": 5000, "max_bytes": 100_000})
+    assert smaller["truncated"] is True
+    assert 99_000 <= _logged_bytes(smaller["lines"]) <= 100_000
+    assert smaller["lines"][-1]["line"] == "last-line"
+    for bad in (0, 1000, 64 * 1024 * 1024, "1MiB", True):
+        reply = agent.call("containers.logs", {"id": name, "max_bytes": bad})
+        assert reply.code == "invalid_argument", bad
+
+
+def test_logs_tail_all_is_bounded_by_the_line_limit(agent: Agent, make_container) -> None:
+    name = make_container("sh", "-c", "seq 1 10005; echo last-line; sleep 100000")
+    _wait_for_line(agent, name, "last-line")
+    result = agent.ok("containers.logs", {"id": name, "tail": "all"})
+    assert len(result["lines"]) == 10000 and result["truncated"] is True
+    assert result["lines"][-1]["line"] == "last-line"
+    exact = agent.ok("containers.logs", {"id": name, "tail": 10000})
+    assert len(exact["lines"]) == 10000 and exact["truncated"] is False
+
+
+def test_logs_follow_ends_at_the_byte_cap(agent: Agent, make_container) -> None:
+    name = make_container("sh", "-c", "yes " + "y" * 999)
+    req = agent.start("containers.logs", {"id": name, "follow": True, "max_bytes": 100_000})
+    reply = agent.wait(req, timeout=30)
+    assert reply.ok, reply
+    assert reply.result["truncated"] is True
+    assert 90 <= reply.result["lines"] <= 100
+    assert "100000 bytes" in reply.result["ended"]
+
+
 def test_logs_follow_streams_lines_until_cancelled(agent: Agent, make_container) -> None:
     name = make_container(
         "sh", "-c", "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.2; done"

@@ -117,3 +117,41 @@ def test_follow_ends_when_the_container_stops(admin_client, register, fleet):
         operation = finished(operation_id, timeout=30)
         assert operation.status == "succeeded", operation.error
         assert operation.result["ended"] == "the container stopped"
+
+
+# About 3 MB of log (3000 lines of 1000 bytes), three times the default cap, then a marker.
+BIG_LOG = "yes " + "x" * 999 + " | head -n 3000; echo last-line; exec /bin/start"
+
+
+def test_a_huge_log_comes_back_capped_and_marked_truncated(admin_client, register, fleet, settings):
+    h1 = fleet["h1"]
+    host = online_host(register, h1)
+    with host_container(h1, fleet.registry, "--", "sh", "-c", BIG_LOG) as name:
+        wait_for(lambda: _logged(h1, name, "last-line"), timeout=30, what="the whole log")
+        container = known_container(host, name)
+
+        operation = act(admin_client, container, "logs", {"tail": "all"})
+
+        assert operation.status == "succeeded", operation.error
+        assert operation.result["truncated"] is True
+        lines = operation.result["lines"]
+        size = sum(len(line["line"].encode()) + 1 for line in lines)
+        assert settings.BERTH_LOG_MAX_BYTES - 1000 <= size <= settings.BERTH_LOG_MAX_BYTES
+        assert lines[-1]["line"] == "last-line"  # the newest lines are the ones kept
+
+
+def test_a_follow_of_a_flood_ends_at_the_cap(admin_client, register, fleet, settings):
+    h1 = fleet["h1"]
+    host = online_host(register, h1)
+    flood = "yes " + "y" * 999
+    with host_container(h1, fleet.registry, "--", "sh", "-c", flood) as name:
+        container = known_container(host, name)
+
+        operation = act(admin_client, container, "logs", {"follow": True, "tail": 0})
+
+        assert operation.status == "succeeded", operation.error
+        assert operation.result["truncated"] is True
+        assert "byte cap" in operation.result["ended"]
+        streamed = stream_items(operation.pk)
+        assert operation.result["lines"] == len(streamed)
+        assert sum(len(item["line"]) + 1 for item in streamed) <= settings.BERTH_LOG_MAX_BYTES

@@ -28,6 +28,10 @@ from berth_agent.validation import (
 
 MAX_LOG_LINE = 64 * 1024
 MAX_LOG_LINES = 10000
+# What one logs call returns (or a follow streams), counted as the lines' bytes plus a
+# newline each: a huge log must not become a huge answer for the worker to hold.
+MAX_LOG_BYTES = 1024 * 1024
+LOG_BYTES_LIMIT = 16 * 1024 * 1024
 SIGNALS = frozenset(
     [
         "HUP",
@@ -261,11 +265,17 @@ def _log_entry(text: bytes, stream: str, timestamps: bool) -> dict[str, Any]:
 
 
 def logs(ctx: OpContext, args: dict) -> dict[str, Any]:
-    check_keys(args, {"id", "tail", "since", "timestamps", "follow"})
+    check_keys(args, {"id", "tail", "since", "timestamps", "follow", "max_bytes"})
     ref = container_ref(args)
-    tail = args.get("tail", 200)
-    if tail != "all":
-        tail = opt_int(args, "tail", 200, 0, MAX_LOG_LINES)
+    # "all" asks the engine for one line more than is ever kept, so "truncated" can
+    # still tell, and the engine reads only the end of a huge log, never all of it.
+    tail = (
+        MAX_LOG_LINES + 1
+        if args.get("tail") == "all"
+        else opt_int(args, "tail", 200, 0, MAX_LOG_LINES)
+    )
+    max_bytes = opt_int(args, "max_bytes", MAX_LOG_BYTES, MAX_LOG_LINE, LOG_BYTES_LIMIT)
+    assert max_bytes is not None  # it has a default
     since = opt_number(args, "since", 0, 2**40)
     timestamps = opt_bool(args, "timestamps", False)
     follow = opt_bool(args, "follow", False)
@@ -290,18 +300,31 @@ def logs(ctx: OpContext, args: dict) -> dict[str, Any]:
         # A quiet container must not hit the client's read timeout while we follow it.
         api._disable_socket_timeout(api._get_raw_response_socket(res))
 
-    collected: collections.deque = collections.deque(maxlen=MAX_LOG_LINES)
+    # (entry, its size): the newest lines, at most MAX_LOG_LINES and max_bytes of them.
+    collected: collections.deque = collections.deque()
+    size = 0  # of what is collected, or (following) of what was streamed
     count = 0
+    truncated = False
     pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
 
     def emit(text: bytes, stream: str) -> None:
-        nonlocal count
-        count += 1
+        nonlocal count, size, truncated
         entry = _log_entry(text, stream, timestamps)
+        cost = len(entry["line"].encode("utf-8")) + len(entry.get("time", "")) + 1
         if follow:
+            if size + cost > max_bytes:
+                truncated = True
+                return
+            count += 1
+            size += cost
             ctx.progress(entry)
-        else:
-            collected.append(entry)
+            return
+        count += 1
+        collected.append((entry, cost))
+        size += cost
+        while len(collected) > MAX_LOG_LINES or size > max_bytes:
+            size -= collected.popleft()[1]
+            truncated = True
 
     try:
         for stream, data in _frames(res.raw, tty):
@@ -313,7 +336,7 @@ def logs(ctx: OpContext, args: dict) -> dict[str, Any]:
                 emit(rest[:MAX_LOG_LINE], stream)
                 rest = rest[MAX_LOG_LINE:]
             pending[stream] = rest
-            if ctx.cancelled:
+            if ctx.cancelled or (follow and truncated):
                 break
     except Exception:
         if not ctx.cancelled:
@@ -322,11 +345,13 @@ def logs(ctx: OpContext, args: dict) -> dict[str, Any]:
         res.close()
     ctx.check_cancelled()
     for stream, rest in pending.items():
-        if rest:
+        if rest and not (follow and truncated):
             emit(rest, stream)
     if follow:
+        if truncated:
+            return {"lines": count, "ended": f"stopped at {max_bytes} bytes", "truncated": True}
         return {"lines": count, "ended": "container stopped"}
-    return {"lines": list(collected), "truncated": count > len(collected)}
+    return {"lines": [entry for entry, _ in collected], "truncated": truncated}
 
 
 # --- stats ------------------------------------------------------------------------------
