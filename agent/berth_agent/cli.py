@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import stat
 import sys
 
 from berth_agent import AGENT_VERSION
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+BERTH_DIR = os.path.join("~", ".berth")  # the agent itself and the host's policy file
 
 _UNIX_RE = re.compile(r"^unix://(/[A-Za-z0-9_./@+-]{1,200})$")
 _TCP_RE = re.compile(r"^tcp://([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):([0-9]{1,5})$")
@@ -20,6 +22,45 @@ _TCP_RE = re.compile(r"^tcp://([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):([0
 
 class UsageError(Exception):
     """A bad command line or environment; reported on stderr with exit code 2."""
+
+
+class StartRefused(Exception):
+    """~/.berth cannot be trusted; reported on stderr, before any hello, with exit code 3."""
+
+
+def check_berth_dir() -> None:
+    """Check ~/.berth, where Berth installs the agent and writes the policy file: it must
+    be a directory (not a link) of the agent's user, mode 0700. One others can only
+    read or enter is tightened to 0700 (said on stderr); one others could write to, or
+    anything else, raises StartRefused: what is in it may not be what Berth put there,
+    and only someone looking at the host can tell."""
+    path = os.path.expanduser(BERTH_DIR)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return  # nothing installed or written there yet (the local transport)
+    except OSError as e:
+        raise StartRefused(f"~/.berth cannot be checked ({e.strerror})") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise StartRefused(
+            "~/.berth is a symbolic link; it must be a directory of its own, mode 0700"
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        raise StartRefused("~/.berth is not a directory; it must be one, mode 0700")
+    if st.st_uid != os.getuid():
+        raise StartRefused(
+            f"~/.berth is owned by uid {st.st_uid}, not by the agent's user "
+            f"(uid {os.getuid()}); it must be theirs, mode 0700"
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o022:
+        raise StartRefused(
+            f"~/.berth has mode {mode:04o}: others could have replaced the agent or the "
+            "policy file in it; check them, then chmod 700 ~/.berth"
+        )
+    if mode & 0o077:
+        os.chmod(path, 0o700)
+        print(f"berth-agent: ~/.berth had mode {mode:04o}; made it 0700", file=sys.stderr)
 
 
 def validate_docker_host(url: str) -> str:
@@ -62,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"berth-agent: error: {e}", file=sys.stderr)
         return 2
+    try:
+        check_berth_dir()
+    except StartRefused as e:
+        print(f"berth-agent: error: {e}", file=sys.stderr)
+        return 3
     from berth_agent.hello import send_hello
 
     send_hello(url)

@@ -93,8 +93,10 @@ def test_a_policy_file_others_can_touch_is_not_trusted(
     data = tmp_path / "data"
     data.mkdir()
     home = _home(tmp_path, [str(data)], mode=mode)
+    agent = agent_in(home)
+    # Opened up after the start, which tightens ~/.berth itself (test_berth_dir.py).
     (home / ".berth").chmod(dir_mode)
-    reply = agent_in(home).call("containers.run", _run_spec(test_image, str(data)))
+    reply = agent.call("containers.run", _run_spec(test_image, str(data)))
     assert reply.code == "policy_denied", reply
     assert why in reply.error["message"] and "not trusted" in reply.error["message"]
 

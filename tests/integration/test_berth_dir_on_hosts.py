@@ -1,0 +1,83 @@
+"""~/.berth on a real host: Berth makes it 0700 when it installs the agent there; one
+that others could write to keeps the agent from starting, and the host's status says
+why and what to do; one others can merely read is tightened by the agent itself."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hosts.agent_link.launch import REMOTE_PATH
+from hosts.agent_link.pool import pool
+from hosts.choices import HostStatus
+from hosts.models import Host
+from tests.fleet import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _until_status(host: Host, *statuses: str, timeout: float = 60) -> Host:
+    return wait_for(
+        lambda: Host.objects.filter(pk=host.pk, status__in=statuses).first(),
+        timeout=timeout,
+        what=f"{host.name} to become {' or '.join(statuses)}",
+    )
+
+
+@pytest.fixture
+def berth_dir(fleet) -> Iterator[Path]:
+    """h2's ~/.berth, moved out of the way for the test and put back afterwards."""
+    home = Path(fleet.raw_host("h2")["home"])
+    path, saved = home / ".berth", home / ".berth.before-test"
+    if saved.exists():
+        shutil.rmtree(saved)
+    if path.exists():
+        path.rename(saved)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if saved.exists():
+            saved.rename(path)
+
+
+def _mode(path: Path) -> int:
+    return path.lstat().st_mode & 0o7777
+
+
+def test_installing_the_agent_makes_the_dir_0700(register, fleet, berth_dir):
+    host = register(fleet["h2"])
+    try:
+        _until_status(host, HostStatus.ONLINE)
+        assert _mode(berth_dir) == 0o700
+        assert (berth_dir.parent / REMOTE_PATH).is_file()
+    finally:
+        pool.discard(host.pk)
+
+
+def test_a_dir_others_could_write_to_keeps_the_agent_from_starting(register, fleet, berth_dir):
+    berth_dir.mkdir()
+    berth_dir.chmod(0o775)
+    host = register(fleet["h2"])
+    try:
+        host = _until_status(host, HostStatus.AGENT_FAILED)
+        assert "exited with status 3" in host.status_reason, host.status_reason
+        assert "~/.berth has mode 0775" in host.status_reason
+        assert "chmod 700 ~/.berth" in host.status_reason
+        assert _mode(berth_dir) == 0o775
+    finally:
+        pool.discard(host.pk)
+
+
+def test_a_dir_others_can_only_read_is_tightened_by_the_agent(register, fleet, berth_dir):
+    berth_dir.mkdir()
+    berth_dir.chmod(0o755)
+    host = register(fleet["h2"])
+    try:
+        _until_status(host, HostStatus.ONLINE)
+        assert _mode(berth_dir) == 0o700
+    finally:
+        pool.discard(host.pk)
