@@ -104,7 +104,7 @@ class HostAdmin(admin.ModelAdmin):
     readonly_fields = ["authorized_keys_line", *Host.REPORTED_FIELDS]
     actions = ["approve_offered_host_key", "refresh_now"]
 
-    @admin.display(description="authorized_keys line (agent only)")
+    @admin.display(description="authorized_keys line (the agent and its files only)")
     def authorized_keys_line(self, obj: Host) -> str:
         return services.authorized_keys_line(obj)
 

@@ -23,7 +23,7 @@ from operations.registry import action
 from operations.services import record_change, record_operation, submit
 
 from .agent_link.errors import AgentError, AgentLinkError, HostKeyError
-from .agent_link.launch import AgentLink, LinkConfig, Timeouts, remote_command
+from .agent_link.launch import AgentLink, LinkConfig, Timeouts, authorized_keys_options
 from .agent_link.pool import pool
 from .agent_link.ssh import SSHTarget, load_private_key, public_key_line
 from .choices import HostStatus, Transport
@@ -383,10 +383,10 @@ def delete_host_group(group: HostGroup, *, actor: Actor) -> None:
 
 
 def authorized_keys_line(host: Host) -> str:
-    """An authorized_keys line that lets Berth's key run the agent and nothing else."""
+    """An authorized_keys line that lets Berth's key run, install and upgrade the agent
+    and write its policy file, and nothing else (hosts/agent_link/forced.py)."""
     public_key = host.ssh_key.public_key if host.ssh_key else "<public key>"
-    options = f'command="{remote_command(host.docker_host)}",restrict'
-    return f"{options} {public_key} berth"
+    return f"{authorized_keys_options(host.docker_host)} {public_key} berth"
 
 
 # --- talking to the agent -------------------------------------------------------------

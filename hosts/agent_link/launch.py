@@ -20,6 +20,7 @@ from typing import Any
 
 import paramiko
 
+from . import forced
 from .bundle import agent_bundle
 from .errors import AgentLinkError, AgentStartFailed, SessionClosed
 from .processes import LocalAgentProcess, SSHAgentProcess
@@ -33,6 +34,9 @@ REMOTE_PATH = f"{REMOTE_DIR}/berth-agent.pyz"
 # The container security policy the agent enforces (agent/README.md): written here by
 # Berth, owner-only, and refused by the agent if anyone else could have written it.
 POLICY_PATH = f"{REMOTE_DIR}/policy.json"
+# What the forced command of the authorized_keys line lets Berth write, by kind (forced.py).
+FORCED_FILES = {"agent": REMOTE_PATH, "policy": POLICY_PATH}
+FORCED_WRITE_TIMEOUT = 120.0  # seconds for one file written through the forced command
 SUPPORTED_PROTOCOLS = {1}
 
 
@@ -132,8 +136,14 @@ def agent_argv(docker_host: str) -> list[str]:
 
 
 def remote_command(docker_host: str) -> str:
-    """The command line run on the host; also the forced command for authorized_keys."""
+    """The command line run on the host; the one the forced command lets through."""
     return shlex.join(["python3", REMOTE_PATH, *agent_argv(docker_host)])
+
+
+def authorized_keys_options(docker_host: str) -> str:
+    """``command="…",restrict`` for Berth's key: the agent, its install and upgrade,
+    the policy file, and nothing else (forced.py)."""
+    return forced.authorized_keys_options(remote_command(docker_host), FORCED_FILES)
 
 
 def open_link(config: LinkConfig, timeouts: Timeouts) -> AgentLink:
@@ -247,7 +257,15 @@ def _replace_remote_file(client: paramiko.SSHClient, path: str, data: bytes, *, 
     try:
         sftp = client.open_sftp()
     except paramiko.SSHException as exc:
-        raise AgentStartFailed(f"cannot open SFTP to {what}: {exc}") from None
+        # A key held to the forced command of authorized_keys_options gets no SFTP; the
+        # command takes the file itself and renames it into place only if its SHA-256
+        # is the one announced.
+        kind = next(kind for kind, known in FORCED_FILES.items() if known == path)
+        try:
+            forced.write_file(client, kind, data, what=what, timeout=FORCED_WRITE_TIMEOUT)
+        except AgentStartFailed as refused:
+            raise AgentStartFailed(f"cannot open SFTP to {what} ({exc}); {refused}") from None
+        return
     try:
         try:
             sftp.stat(REMOTE_DIR)

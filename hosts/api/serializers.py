@@ -38,7 +38,8 @@ class HostSerializer(serializers.ModelSerializer):
         read_only=True, help_text="SHA-256 fingerprint of host_key_offered; give it to approve"
     )
     authorized_keys_line = serializers.SerializerMethodField(
-        help_text="authorized_keys line that lets Berth's key run the agent and nothing else"
+        help_text="authorized_keys line that lets Berth's key run, install and upgrade the "
+        "agent and write its policy file, and nothing else"
     )
 
     class Meta:

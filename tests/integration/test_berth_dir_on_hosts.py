@@ -4,8 +4,6 @@ why and what to do; one others can merely read is tightened by the agent itself.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,20 +26,9 @@ def _until_status(host: Host, *statuses: str, timeout: float = 60) -> Host:
 
 
 @pytest.fixture
-def berth_dir(fleet) -> Iterator[Path]:
+def berth_dir(set_aside_berth_dir) -> Path:
     """h2's ~/.berth, moved out of the way for the test and put back afterwards."""
-    home = Path(fleet.raw_host("h2")["home"])
-    path, saved = home / ".berth", home / ".berth.before-test"
-    if saved.exists():
-        shutil.rmtree(saved)
-    if path.exists():
-        path.rename(saved)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-        if saved.exists():
-            saved.rename(path)
+    return set_aside_berth_dir("h2")
 
 
 def _mode(path: Path) -> int:

@@ -1,12 +1,13 @@
 """The admin pages for hosts and keys render, and never show a private key back."""
 
+import html
 import subprocess
 
 import pytest
 from django.urls import reverse
 
 from hosts.models import Host, JumpHost
-from hosts.services import create_ssh_key
+from hosts.services import authorized_keys_line, create_ssh_key
 from tests.examples import EXAMPLE_HOST_KEY
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +26,8 @@ def test_host_admin_shows_the_forced_command_line(admin_client, ssh_key):
     )
     page = admin_client.get(reverse("admin:hosts_host_change", args=[host.pk]))
     assert page.status_code == 200
-    assert "command=&quot;python3 .berth/berth-agent.pyz serve&quot;,restrict" in page.text
+    assert html.escape(authorized_keys_line(host)) in page.text
+    assert "exec python3 .berth/berth-agent.pyz serve;;" in html.unescape(page.text)
     assert ssh_key.public_key in page.text
 
 

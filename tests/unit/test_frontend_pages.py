@@ -3,10 +3,13 @@ action buttons while operators and admins do."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.urls import reverse
 
 from deployments.models import Service
+from hosts.services import authorized_keys_line
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +95,8 @@ def test_operator_sees_container_and_deploy_actions_but_not_host_admin(operator_
 def test_admin_sees_host_administration(admin_client, seeded):
     host = admin_client.get(reverse("frontend:host", args=[seeded["hosts"][0].pk])).text
     assert "Remove host" in host
-    assert 'command="python3 .berth/berth-agent.pyz serve",restrict' in host.replace("&quot;", '"')
+    line = authorized_keys_line(seeded["hosts"][0])
+    assert line.startswith('command="umask 077;') and html.escape(line) in host
     assert ">Admin<" in admin_client.get(reverse("frontend:dashboard")).text
 
 
