@@ -27,6 +27,7 @@ from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
 from operations.services import submit, submit_bulk
+from policies.services import GRANT_PARAM, spec_digest
 
 from .filtersets import ContainerFilterSet
 from .models import Container
@@ -235,18 +236,33 @@ def run_container(
     The spec is recorded exactly as given: its ``env`` holds no secret (the API refuses
     names that look secret) and ``env_secrets`` names the stored secrets, which the
     handler looks up only when it calls the agent."""
+    run_key = uuid.uuid4().hex
     return submit(
         action="container.run",
         target=host,
         actor=actor,
         host=host,
-        # An admin's override of the container security policy stays on the record.
+        # An admin's override of the container security policy stays on the record, with
+        # the grant the host's policy file carries while the run is in flight.
         params={
             "spec": spec,
-            "run_key": uuid.uuid4().hex,
-            **({"policy_override": True} if policy_override else {}),
+            "run_key": run_key,
+            **(
+                {"policy_override": True, GRANT_PARAM: _grant(spec, run_key)}
+                if policy_override
+                else {}
+            ),
         },
     )
+
+
+def _agent_spec(spec: dict[str, Any], run_key: str) -> dict[str, Any]:
+    """The run's spec as the agent receives it (less resolved secrets): with the run key."""
+    return {**spec, "labels": {**(spec.get("labels") or {}), RUN_KEY_LABEL: run_key}}
+
+
+def _grant(spec: dict[str, Any], run_key: str) -> str:
+    return spec_digest(_agent_spec(spec, run_key))
 
 
 def _follow_max() -> int:
@@ -499,17 +515,14 @@ def _run_result(summary: dict[str, Any], host: Host, **extra: Any) -> dict[str, 
     }
 
 
-def _write_policy(host: Host, spec: dict[str, Any], *, override: bool) -> None:
+def _write_policy(host: Host, *, revoked: tuple[str, ...] = ()) -> None:
     """Bring the host's policy file up to date before a container is created, so the
     agent enforces the policy as it is now; for a run an admin overrode, the file also
-    allows that run's bind sources until the run is over."""
+    grants that run's exact spec while the run is in flight (``revoked`` once it is over)."""
     from hosts.services import agent_link
-    from policies.paths import normalise
-    from policies.services import bind_sources
 
-    extra = [normalise(source) for _, source in bind_sources(spec)] if override else []
     try:
-        agent_link(host).sync_policy(extra)
+        agent_link(host).sync_policy(revoked)
     except (AgentLinkError, OSError) as exc:
         raise OperationFailed(f"could not write the container policy on {host}: {exc}") from None
 
@@ -517,21 +530,20 @@ def _write_policy(host: Host, spec: dict[str, Any], *, override: bool) -> None:
 @action("container.run", time_limit=PULL_TIMEOUT + 120)
 def _run(operation: Operation, context: OperationContext) -> dict[str, Any]:
     host = _host_of(operation)
-    override = bool(operation.params.get("policy_override"))
-    _write_policy(host, operation.params["spec"], override=override)
+    grant = operation.params.get(GRANT_PARAM)
+    _write_policy(host)
     try:
         return _run_spec(operation, context)
     finally:
-        if override:
-            _write_policy(host, {}, override=False)
+        if grant:
+            _write_policy(host, revoked=(grant,))
 
 
 def _run_spec(operation: Operation, context: OperationContext) -> dict[str, Any]:
     host = _host_of(operation)
     agent = _Agent(host, context)
     run_key = operation.params["run_key"]
-    spec = dict(operation.params["spec"])
-    spec["labels"] = {**(spec.get("labels") or {}), RUN_KEY_LABEL: run_key}
+    spec = _agent_spec(operation.params["spec"], run_key)
 
     # A re-run of this operation (its worker was lost) finds what the first run made.
     done = [c for c in agent.reconcile() if (c.get("labels") or {}).get(RUN_KEY_LABEL) == run_key]

@@ -54,6 +54,10 @@ class Revision(models.Model):
     )
     author_name = models.CharField(max_length=150)
     note = models.TextField(blank=True)
+    # An admin went past the container security policy for this revision (recorded in
+    # the audit log): while it is the service's, or being rolled out or back to, its
+    # hosts' policy files grant its exact spec, so converging to it still works.
+    policy_override = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -22,7 +22,7 @@ class ContainerPolicyForm(forms.ModelForm):
 
     class Meta:
         model = ContainerPolicy
-        fields = ["host_group", "allowed_bind_prefixes"]
+        fields = ["host_group", "allowed_bind_prefixes", *services.TOGGLES]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -44,7 +44,7 @@ class ContainerPolicyAdmin(admin.ModelAdmin):
     """Edited here or through the API, audited either way; unscoped admins only."""
 
     form = ContainerPolicyForm
-    list_display = ["__str__", "allowed_bind_prefixes", "updated_at"]
+    list_display = ["__str__", "allowed_bind_prefixes", *services.TOGGLES, "updated_at"]
 
     def _unscoped(self, request: HttpRequest) -> bool:
         return scope_of(request.user) is None
@@ -69,6 +69,7 @@ class ContainerPolicyAdmin(admin.ModelAdmin):
             actor=request.user,
             host_group=form.cleaned_data.get("host_group"),
             allowed_bind_prefixes=form.cleaned_data.get("allowed_bind_prefixes", []),
+            toggles={toggle: form.cleaned_data[toggle] for toggle in services.TOGGLES},
         )
 
     def delete_model(self, request: HttpRequest, obj: ContainerPolicy) -> None:

@@ -6,10 +6,24 @@ each of its host groups, that group's policy, or the global default when the gro
 has none; a host in no group gets the global default. A bind is allowed only if
 EVERY policy that applies allows it (the stricter reading: adding a host to a
 group can only take rights away). A missing global default allows no host binds.
+The toggles (privileged, cap_add, …, running as root) combine the same way: one is
+allowed only if every policy that applies allows it; a missing global default has
+each at its default (all off, except running as root).
+
+An admin's override of a run or a revision is carried to the agent as a grant: the
+policy file lists the SHA-256 of the canonical JSON of each exact spec an admin
+overrode (``granted_specs``) while that run is in flight, or while that revision is
+its service's current one or is being rolled out or back to. The agent lets a spec
+past the policy (never past the hard deny list) only when its digest is listed. The
+digest leaves ``env`` (and ``env_secrets``) out: they govern nothing the policy
+checks, and secret values are resolved only at call time, so the server never needs
+them, or stores them, to compute it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +41,36 @@ if TYPE_CHECKING:
     from hosts.models import Host, HostGroup
 
 Actor = User | AnonymousUser | None
-POLICY_FILE_VERSION = 1
+POLICY_FILE_VERSION = 2
+# The policy's toggles, as ContainerPolicy fields and policy file keys (the agent keeps
+# the same list in agent/berth_agent/policy.py); each default is the model's.
+TOGGLES = (
+    "allow_privileged",
+    "allow_cap_add",
+    "allow_devices",
+    "allow_host_network",
+    "allow_host_pid",
+    "allow_host_ipc",
+    "allow_host_userns",
+    "allow_unconfined",
+    "allow_sysctls",
+    "allow_root_user",
+)
+DEFAULTS = {toggle: toggle == "allow_root_user" for toggle in TOGGLES}  # the model's too
+# security_opt entries that turn a confinement off (no-new-privileges only adds one).
+UNCONFINED_OPTS = frozenset(
+    {
+        "apparmor=unconfined",
+        "apparmor:unconfined",
+        "seccomp=unconfined",
+        "seccomp:unconfined",
+        "label=disable",
+        "label:disable",
+        "systempaths=unconfined",
+    }
+)
+# The operation param that holds an overridden container run's grant (its spec digest).
+GRANT_PARAM = "policy_grant"
 # Labels Berth sets on what it starts; a spec may not forge them (the agent refuses
 # them in containers.run too, except the run key Berth's own run handler adds).
 RESERVED_LABEL_PREFIX = "berth."
@@ -50,6 +93,14 @@ class OverrideRefused(PermissionError):
 class AppliedPolicy:
     label: str
     allowed_bind_prefixes: tuple[str, ...]
+    allows: frozenset[str] = frozenset(t for t, on in DEFAULTS.items() if on)
+
+
+def _applied(row: ContainerPolicy | None) -> AppliedPolicy:
+    if row is None:
+        return AppliedPolicy("the global default policy", ())
+    allows = frozenset(toggle for toggle in TOGGLES if getattr(row, toggle))
+    return AppliedPolicy(row.label, tuple(row.allowed_bind_prefixes), allows)
 
 
 def policies_for(host: Host) -> list[AppliedPolicy]:
@@ -61,16 +112,13 @@ def policies_for(host: Host) -> list[AppliedPolicy]:
             "host_group"
         )
     }
-    default = ContainerPolicy.objects.filter(host_group__isnull=True).first()
-    fallback = AppliedPolicy(
-        "the global default policy", tuple(default.allowed_bind_prefixes) if default else ()
-    )
+    fallback = _applied(ContainerPolicy.objects.filter(host_group__isnull=True).first())
     if not groups:
         return [fallback]
     applied: list[AppliedPolicy] = []
     for group in groups:
         row = rows.get(group.pk)
-        policy = AppliedPolicy(row.label, tuple(row.allowed_bind_prefixes)) if row else fallback
+        policy = _applied(row) if row else fallback
         if policy not in applied:
             applied.append(policy)
     return applied
@@ -85,10 +133,64 @@ def effective_prefixes(host: Host) -> list[str]:
     return minimal(prefixes)
 
 
-def policy_document(host: Host, extra_prefixes: Iterable[str] = ()) -> dict[str, Any]:
-    """The agent's ``~/.berth/policy.json`` for ``host``."""
-    prefixes = minimal([*effective_prefixes(host), *extra_prefixes])
-    return {"version": POLICY_FILE_VERSION, "allowed_bind_prefixes": prefixes}
+def policy_document(host: Host) -> dict[str, Any]:
+    """The agent's ``~/.berth/policy.json`` for ``host``: the effective policy and the
+    specs admins overrode that may run there now."""
+    policies = policies_for(host)
+    toggles = {toggle: all(toggle in p.allows for p in policies) for toggle in TOGGLES}
+    return {
+        "version": POLICY_FILE_VERSION,
+        "allowed_bind_prefixes": effective_prefixes(host),
+        **toggles,
+        "granted_specs": granted_specs(host),
+    }
+
+
+def spec_digest(spec: dict[str, Any]) -> str:
+    """What the agent checks a grant against: the SHA-256 of the canonical JSON of the
+    spec it receives, without ``env`` (see the module docstring)."""
+    body = {key: value for key, value in spec.items() if key not in ("env", "env_secrets")}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def granted_specs(host: Host) -> list[str]:
+    """The digests of the specs an admin overrode that may run on ``host`` now: runs in
+    flight there, and overridden revisions of services targeting it that are current
+    or being rolled out or back to. (Imported here, not at the top: those apps import
+    this one.)"""
+    from deployments.choices import ACTIVE_ROLLOUT_STATUSES
+    from deployments.models import Rollout, Service
+    from deployments.services import target_hosts
+    from operations.choices import FINISHED_STATUSES
+    from operations.models import Operation
+
+    digests = set(
+        Operation.objects.filter(host=host, action="container.run", params__has_key=GRANT_PARAM)
+        .exclude(status__in=FINISHED_STATUSES)
+        .values_list(f"params__{GRANT_PARAM}", flat=True)
+    )
+    services = Service.objects.filter(current_revision__policy_override=True).select_related(
+        "current_revision", "host_group"
+    )
+    for service in services:
+        if service.current_revision and any(t.pk == host.pk for t in target_hosts(service)):
+            digests.update(revision_digests(service.current_revision))
+    rollouts = Rollout.objects.filter(
+        status__in=ACTIVE_ROLLOUT_STATUSES, hosts__host=host
+    ).select_related("revision", "previous_revision")
+    for rollout in rollouts:
+        for revision in (rollout.revision, rollout.previous_revision):
+            if revision is not None and revision.policy_override:
+                digests.update(revision_digests(revision))
+    return sorted(str(digest) for digest in digests)
+
+
+def revision_digests(revision: Any) -> set[str]:
+    """A revision's spec as service.deploy sends it: by tag before its digest is pinned,
+    by digest after (both, as a rollout pins it on its first host)."""
+    images = {revision.image, revision.deploy_image}
+    return {spec_digest({**revision.spec, "image": image}) for image in images}
 
 
 def bind_sources(spec: dict[str, Any]) -> list[tuple[int, str]]:
@@ -113,7 +215,8 @@ def check_spec(
     The one check behind every door (container runs, revisions, deploys, rollbacks,
     API and pages). Raises PolicyViolation naming the field and the policy, or
     OverrideRefused when a non-admin asks for ``override``. An admin's ``override``
-    lifts the policies' prefixes but never the hard deny list.
+    lifts the policies' prefixes and toggles but never the hard deny list (nor the
+    reserved labels).
     """
     if override and not has_role(actor, Role.ADMIN):
         raise OverrideRefused("Only an admin can override the container security policy.")
@@ -144,6 +247,76 @@ def check_spec(
                         f"{policy.label} (it allows binds under: {allowed}); use a named "
                         "volume, or ask an admin to widen the policy.",
                     )
+    if override:
+        return
+    asked = asked_toggles(spec)
+    for host in hosts:
+        for policy in policies_for(host):
+            for field, toggle, what in asked:
+                if toggle not in policy.allows:
+                    raise PolicyViolation(
+                        f"{field_prefix}{field}",
+                        f"{what} is not allowed on {host} by {policy.label} ({toggle} is "
+                        "off); ask an admin to allow it, or to override the policy.",
+                    )
+
+
+def refused_settings(spec: dict[str, Any], hosts: Sequence[Host]) -> list[str]:
+    """The fields of ``spec`` some policy of ``hosts`` refuses (what an override lifts)."""
+    refused: list[str] = []
+    for host in hosts:
+        for policy in policies_for(host):
+            for field, toggle, _ in asked_toggles(spec):
+                if toggle not in policy.allows and field not in refused:
+                    refused.append(field)
+    return refused
+
+
+def may_be_root(user: str) -> bool:
+    """Whether a container running as ``user`` (Docker's "uid[:gid]" or "name[:group]")
+    may be root: anything but a numeric uid other than 0, since a name is looked up in
+    the image, where any name can be uid 0."""
+    uid = user.partition(":")[0]
+    return not (uid.isascii() and uid.isdigit() and int(uid) != 0)
+
+
+def asked_toggles(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, toggle, what it asks) for each thing in a validated spec that only a
+    policy toggle allows."""
+    asked: list[tuple[str, str, str]] = []
+    if spec.get("privileged"):
+        asked.append(("privileged", "allow_privileged", "privileged: true"))
+    if spec.get("cap_add"):
+        caps = ", ".join(spec["cap_add"])
+        asked.append(("cap_add", "allow_cap_add", f"cap_add ({caps})"))
+    if spec.get("devices"):
+        devices = ", ".join(spec["devices"])
+        asked.append(("devices", "allow_devices", f"devices ({devices})"))
+    for key, toggle in (
+        ("network_mode", "allow_host_network"),
+        ("pid_mode", "allow_host_pid"),
+        ("ipc_mode", "allow_host_ipc"),
+        ("userns_mode", "allow_host_userns"),
+    ):
+        if spec.get(key) == "host":
+            asked.append((key, toggle, f'{key}: "host"'))
+    unconfined = [opt for opt in spec.get("security_opt") or [] if opt in UNCONFINED_OPTS]
+    if unconfined:
+        opts = ", ".join(unconfined)
+        asked.append(("security_opt", "allow_unconfined", f"security_opt {opts}"))
+    if spec.get("sysctls"):
+        names = ", ".join(sorted(spec["sysctls"]))
+        asked.append(("sysctls", "allow_sysctls", f"sysctls ({names})"))
+    user = spec.get("user")
+    if user is None or may_be_root(user):
+        what = (
+            "running as the image's default user (give a numeric non-root user, "
+            'like "user": "1000")'
+            if user is None
+            else f'user {user!r} (it may be root; give a numeric non-root uid, like "1000")'
+        )
+        asked.append(("user", "allow_root_user", what))
+    return asked
 
 
 # --- editing -------------------------------------------------------------------------------
@@ -172,6 +345,7 @@ def _fields(policy: ContainerPolicy) -> dict[str, Any]:
     return {
         "host_group": policy.host_group.name if policy.host_group else None,
         "allowed_bind_prefixes": policy.allowed_bind_prefixes,
+        **{toggle: getattr(policy, toggle) for toggle in TOGGLES},
     }
 
 
@@ -182,11 +356,17 @@ def save_policy(
     actor: Actor,
     host_group: HostGroup | None,
     allowed_bind_prefixes: Iterable[str],
+    toggles: dict[str, bool] | None = None,
 ) -> ContainerPolicy:
-    """Create or update a policy, recorded as ``containerpolicy.create``/``.update``."""
+    """Create or update a policy, recorded as ``containerpolicy.create``/``.update``.
+    ``toggles`` sets those of TOGGLES it names; the others keep their values."""
     created = policy.pk is None
     policy.host_group = host_group
     policy.allowed_bind_prefixes = clean_prefixes(allowed_bind_prefixes)
+    for toggle, value in (toggles or {}).items():
+        if toggle not in TOGGLES:
+            raise ValueError(f"{toggle} is not a policy toggle")
+        setattr(policy, toggle, bool(value))
     policy.save()
     verb = "create" if created else "update"
     record_change(f"containerpolicy.{verb}", policy, actor=actor, fields=_fields(policy))

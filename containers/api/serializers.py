@@ -21,10 +21,16 @@ from containers.models import Container
 from containers.secrets import looks_secret, missing_secrets
 from containers.services import MAX_STOP_TIMEOUT, RUN_KEY_LABEL
 from containers.validators import (
+    CAPABILITY_RE,
     ENV_KEY_RE,
+    NETWORK_NAME_RE,
+    SECURITY_OPT_RE,
+    SYSCTL_RE,
+    USER_RE,
     VOLUME_NAME_RE,
     container_name_problem,
     container_path_problem,
+    device_problem,
 )
 from hosts.models import Host
 from images.validators import parse_image_ref
@@ -414,6 +420,15 @@ class MemoryField(serializers.Field):
         return value
 
 
+class StringField(serializers.CharField):
+    """A CharField that takes only a JSON string: 1000 is not "1000" in a security setting."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Give a string.")
+        return str(super().to_internal_value(data))
+
+
 class LimitsSerializer(StrictFieldsMixin, serializers.Serializer):
     memory = MemoryField(required=False)
     cpus = serializers.FloatField(min_value=0.01, max_value=1024, required=False)
@@ -454,11 +469,65 @@ class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
     )
     healthcheck = HealthcheckSerializer(required=False)
     limits = LimitsSerializer(required=False)
+    # What only a container security policy toggle allows (docs/security.md); the
+    # values are checked here, whether they are allowed in policies/services.py.
+    privileged = serializers.BooleanField(
+        required=False, help_text="Privileged mode (policy: allow_privileged)"
+    )
+    cap_add = serializers.ListField(
+        child=StringField(max_length=4096),
+        required=False,
+        max_length=64,
+        help_text='Linux capabilities to add, like ["NET_ADMIN"] (policy: allow_cap_add)',
+    )
+    devices = serializers.ListField(
+        child=StringField(max_length=4096),
+        required=False,
+        max_length=64,
+        help_text='Host devices, "/dev/host[:/dev/container[:rwm]]" (policy: allow_devices)',
+    )
+    network_mode = StringField(
+        max_length=255,
+        required=False,
+        help_text='"bridge", "none", a network\'s name, or "host" (policy: allow_host_network)',
+    )
+    pid_mode = serializers.ChoiceField(
+        choices=["host"], required=False, help_text='"host" (policy: allow_host_pid)'
+    )
+    ipc_mode = serializers.ChoiceField(
+        choices=["private", "shareable", "none", "host"],
+        required=False,
+        help_text='"private", "shareable", "none" or "host" (policy: allow_host_ipc)',
+    )
+    userns_mode = serializers.ChoiceField(
+        choices=["host"], required=False, help_text='"host" (policy: allow_host_userns)'
+    )
+    security_opt = serializers.ListField(
+        child=StringField(max_length=4096),
+        required=False,
+        max_length=16,
+        help_text='Like ["no-new-privileges"]; ones that turn confinement off '
+        "(seccomp=unconfined, apparmor=unconfined, label=disable, systempaths=unconfined) "
+        "need the policy's allow_unconfined",
+    )
+    sysctls = serializers.DictField(
+        child=StringField(max_length=4096),
+        required=False,
+        help_text='Kernel parameters, {"net.core.somaxconn": "1024"} (policy: allow_sysctls)',
+    )
+    user = StringField(
+        max_length=255,
+        required=False,
+        trim_whitespace=False,
+        help_text='The user to run as, "uid[:gid]" or "name[:group]"; when the policy '
+        'refuses root (allow_root_user off) a numeric non-root uid, like "1000"',
+    )
     policy_override = serializers.BooleanField(
         required=False,
         write_only=True,
         help_text="Admins only: run even though the container security policy refuses a "
-        "bind mount (never one on the hard deny list); recorded in the operation",
+        "bind mount or a setting (never a bind on the hard deny list); recorded in the "
+        "operation",
     )
 
     def validate_image(self, value: str) -> str:
@@ -523,6 +592,13 @@ class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
+        if attrs.get("network_mode") == "host" and attrs.get("ports"):
+            raise serializers.ValidationError(
+                {
+                    "ports": 'With network_mode "host" the container uses the host\'s ports '
+                    "directly: publishing ports does nothing, leave ports out."
+                }
+            )
         both = sorted(set(attrs.get("env") or {}) & set(attrs.get("env_secrets") or {}))
         if both:
             raise serializers.ValidationError(
@@ -553,6 +629,63 @@ class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
                     f"Host port {port['public']}/{port['protocol']} is published twice."
                 )
             seen.add(key)
+        return value
+
+    def validate_privileged(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            # BooleanField also takes "yes", "on", 1: a security switch is given as JSON.
+            raise serializers.ValidationError("Give true or false.")
+        return value
+
+    def validate_cap_add(self, value: list[str]) -> list[str]:
+        for cap in value:
+            if not CAPABILITY_RE.match(cap):
+                raise serializers.ValidationError(
+                    f"{cap[:100]!r} is not a capability name: give names like NET_ADMIN or "
+                    "CAP_NET_ADMIN (upper case letters, digits and '_')."
+                )
+        return value
+
+    def validate_devices(self, value: list[str]) -> list[str]:
+        for device in value:
+            problem = device_problem(device)
+            if problem:
+                raise serializers.ValidationError(f"{device[:200]!r}: {problem}")
+        return value
+
+    def validate_network_mode(self, value: str) -> str:
+        if value not in ("bridge", "none", "host") and not NETWORK_NAME_RE.match(value):
+            raise serializers.ValidationError(
+                'Give "bridge", "none", "host" or a network\'s name (letters, digits, "_", '
+                '".", "-"); joining another container\'s network is not supported.'
+            )
+        return value
+
+    def validate_security_opt(self, value: list[str]) -> list[str]:
+        for opt in value:
+            if not SECURITY_OPT_RE.match(opt):
+                raise serializers.ValidationError(
+                    f"{opt[:200]!r} is not a supported option: give no-new-privileges, "
+                    "apparmor=<profile>, seccomp=unconfined, label=<…> or "
+                    "systempaths=unconfined."
+                )
+        return value
+
+    def validate_sysctls(self, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 64:
+            raise serializers.ValidationError("At most 64 sysctls.")
+        for key in value:
+            if not SYSCTL_RE.match(key):
+                raise serializers.ValidationError(
+                    f"{key[:100]!r} is not a sysctl name, like net.core.somaxconn."
+                )
+        return value
+
+    def validate_user(self, value: str) -> str:
+        if not USER_RE.match(value):
+            raise serializers.ValidationError(
+                'Give a user as "uid[:gid]" or "name[:group]", like "1000" or "1000:1000".'
+            )
         return value
 
     def to_agent_args(self) -> dict[str, Any]:

@@ -89,7 +89,9 @@ class HealthGateSerializer(StrictFieldsMixin, serializers.Serializer):
 
 POLICY_OVERRIDE_HELP = (
     "Admins only: go ahead although the container security policy of a target host "
-    "refuses a bind mount (never one on the hard deny list); recorded in the audit log"
+    "refuses a bind mount or a setting (never a bind on the hard deny list); recorded in "
+    "the audit log, and the revision stays approved: its hosts' agents accept its exact "
+    "spec while it is the service's"
 )
 
 

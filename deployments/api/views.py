@@ -21,7 +21,7 @@ from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.models import Host
 from operations.services import cancel_operation, record_change
 from policies.api.errors import enforce_policy
-from policies.services import bind_sources
+from policies.services import bind_sources, refused_settings
 
 from .serializers import (
     DeploySerializer,
@@ -79,6 +79,7 @@ class ServiceViewSet(
                 actor=request.user,
             )
             if override:
+                _grant(revision)
                 _record_override(revision, spec, hosts, request)
         return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)
 
@@ -165,6 +166,8 @@ class ServiceViewSet(
         )
         try:
             with transaction.atomic():
+                if override:
+                    _grant(revision)
                 rollout = start()
                 if override:
                     _record_override(rollout, revision.spec, hosts, request)
@@ -177,16 +180,27 @@ class ServiceViewSet(
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
 
 
+def _grant(revision: Revision) -> None:
+    """An admin approved this revision past the policy: its hosts' policy files grant its
+    exact spec while it is current or being rolled out (policies.services.granted_specs),
+    so the agent deploys it, and converging to it later still works."""
+    if not revision.policy_override:
+        revision.policy_override = True
+        Revision.objects.filter(pk=revision.pk).update(policy_override=True)
+
+
 def _record_override(
     target: Revision | Rollout, spec: dict[str, Any], hosts: list[Host], request: Request
 ) -> None:
-    """An admin went past the container security policy: say who, where and which binds."""
+    """An admin went past the container security policy: say who, where, which binds and
+    which settings."""
     record_change(
         f"{target._meta.model_name}.policy_override",
         target,
         actor=request.user,
         fields={
             "binds": [source for _, source in bind_sources(spec)],
+            "settings": refused_settings(spec, hosts),
             "hosts": [host.name for host in hosts],
         },
     )

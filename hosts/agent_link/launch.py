@@ -79,18 +79,18 @@ class AgentLink:
         self.name = ""
         self._policy_written: str | None = None
 
-    def sync_policy(self, extra_prefixes: Iterable[str] = ()) -> None:
-        """Write the host's current policy file (plus ``extra_prefixes``, for one run an
-        admin overrode) unless this link last wrote exactly that."""
+    def sync_policy(self, revoked: Iterable[str] = ()) -> None:
+        """Write the host's current policy file (less the ``revoked`` grants, of a run an
+        admin overrode that has just ended) unless this link last wrote exactly that."""
         if _policy_source is None:
             return
         document = _policy_source(self.name)
         if document is None:
             return
-        extra = sorted(set(extra_prefixes) - set(document.get("allowed_bind_prefixes", [])))
-        if extra:
-            prefixes = [*document["allowed_bind_prefixes"], *extra]
-            document = {**document, "allowed_bind_prefixes": prefixes}
+        gone = set(revoked)
+        if gone:
+            granted = [d for d in document.get("granted_specs", []) if d not in gone]
+            document = {**document, "granted_specs": granted}
         text = json.dumps(document, sort_keys=True, indent=1) + "\n"
         if text == self._policy_written:
             return

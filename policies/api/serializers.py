@@ -8,13 +8,15 @@ from hosts.models import HostGroup
 from operations.api.serializers import StrictFieldsMixin
 from policies.models import ContainerPolicy
 from policies.paths import normalise
-from policies.services import prefix_problem
+from policies.services import TOGGLES, prefix_problem
 
 
 class ContainerPolicySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A container security policy: the global default (``host_group`` null) or one
     host group's. Prefixes are normalised (``/srv/../srv/data/`` is ``/srv/data``);
-    one on Berth's hard deny list (``/``, ``/etc``, the Docker socket, …) is a 400."""
+    one on Berth's hard deny list (``/``, ``/etc``, the Docker socket, …) is a 400.
+    Each ``allow_*`` toggle lets a spec ask for one dangerous setting (docs/security.md);
+    all are off by default except ``allow_root_user``."""
 
     host_group = serializers.SlugRelatedField(
         slug_field="name",
@@ -32,7 +34,7 @@ class ContainerPolicySerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = ContainerPolicy
-        fields = ["id", "host_group", "allowed_bind_prefixes", "updated_at"]
+        fields = ["id", "host_group", "allowed_bind_prefixes", *TOGGLES, "updated_at"]
         read_only_fields = ["id", "updated_at"]
         validators: list[Any] = []  # uniqueness of the scope is checked in validate()
 

@@ -33,6 +33,7 @@ class ContainerPolicyViewSet(viewsets.ModelViewSet):
             actor=self.request.user,
             host_group=serializer.validated_data.get("host_group"),
             allowed_bind_prefixes=serializer.validated_data.get("allowed_bind_prefixes", []),
+            toggles=_toggles(serializer.validated_data),
         )
 
     def perform_update(self, serializer: BaseSerializer[Any]) -> None:
@@ -44,7 +45,12 @@ class ContainerPolicyViewSet(viewsets.ModelViewSet):
             actor=self.request.user,
             host_group=data.get("host_group", policy.host_group),
             allowed_bind_prefixes=data.get("allowed_bind_prefixes", policy.allowed_bind_prefixes),
+            toggles=_toggles(data),
         )
 
     def perform_destroy(self, instance: ContainerPolicy) -> None:
         services.delete_policy(instance, actor=self.request.user)
+
+
+def _toggles(data: dict[str, Any]) -> dict[str, bool]:
+    return {toggle: data[toggle] for toggle in services.TOGGLES if toggle in data}

@@ -307,7 +307,8 @@ def test_run_with_a_port_already_allocated_is_a_conflict_and_leaves_nothing(
         ({"image": "x", "healthcheck": {"test": ["CMD", "true"], "interval_s": -1}}, "interval"),
         ({"image": "x", "limits": {"memory": 1}}, "limits.memory"),
         ({"image": "x", "limits": {"cpus": "2"}}, "limits.cpus"),
-        ({"image": "x", "privileged": True}, "args.privileged"),
+        ({"image": "x", "privileged": "yes"}, "args.privileged"),
+        ({"image": "x", "pid": "host"}, "args.pid"),
         ({"name": "no-image"}, "args.image"),
     ],
 )

@@ -94,7 +94,7 @@ def test_every_group_policy_of_a_host_must_allow_a_bind(operator, host):
     assert response.status_code == 400
     assert "host group pci" in response.json()["errors"]["volumes"][0]
     assert effective_prefixes(host) == ["/srv/public"]
-    assert policy_document(host) == {"version": 1, "allowed_bind_prefixes": ["/srv/public"]}
+    assert policy_document(host)["allowed_bind_prefixes"] == ["/srv/public"]
 
 
 def test_prefix_intersection():

@@ -78,3 +78,81 @@ def test_allowed_bind_runs_and_a_denied_one_never_reaches_the_host(
     finally:
         for name in (ok_name, denied_name, override_name):
             fleet_host.docker("rm", "-f", name, check=False)
+
+
+def test_an_admin_override_deploys_on_the_host_and_converges_again(
+    admin_client, register, fleet, tmp_path, settings
+):
+    """The override reaches the agent for a rollout too: the host's policy file grants
+    that revision's exact spec (privileged, a bind the policy does not allow) without
+    widening the policy, for as long as the revision is the service's, so convergence
+    (no admin involved) deploys it again."""
+    from containers.models import Container
+    from deployments.choices import RolloutStatus
+    from deployments.models import Rollout, Service
+    from deployments.services import converge_host
+
+    def ended(pk: int) -> Rollout:
+        return wait_for(
+            lambda: (
+                Rollout.objects.filter(pk=pk)
+                .exclude(status__in=[RolloutStatus.PENDING, RolloutStatus.RUNNING])
+                .first()
+            ),
+            timeout=180,
+            what=f"rollout #{pk} to finish",
+        )
+
+    def containers() -> list[str]:
+        label = f"label=berth.service={service.name}"
+        return fleet_host.docker("ps", "-aq", "--filter", label).stdout.split()
+
+    data = tmp_path / "data"
+    data.mkdir()
+    fleet_host = fleet["h1"]
+    host = online_host(register, fleet_host)
+    service = Service.objects.create(name=unique("pol-svc"))
+    service.hosts.add(host)
+    spec = {
+        "image": f"{fleet.registry}/demo/sleeper:v1",
+        "volumes": [f"{data}:/data"],
+        "privileged": True,
+        # Not root: the test fleet's nested engines cannot hand root every capability.
+        "user": "1000",
+        "env": {"MODE": "override"},
+    }
+    revisions = reverse("service-revisions", args=[service.pk])
+    body = {"spec": spec, "health": {"mode": "none"}}
+    assert post(admin_client, revisions, body).status_code == 400
+    response = post(admin_client, revisions, {**body, "policy_override": True})
+    assert response.status_code == 201, response.content
+    try:
+        deploy = reverse("service-deploy", args=[service.pk])
+        response = post(admin_client, deploy, {"policy_override": True})
+        assert response.status_code == 202, response.content
+        rollout = ended(response.json()["id"])
+        assert rollout.status == RolloutStatus.SUCCEEDED, rollout.reason
+        names = containers()
+        assert len(names) == 1
+        inspected = json.loads(
+            fleet_host.docker("inspect", "-f", "{{json .HostConfig}}", names[0]).stdout
+        )
+        assert inspected["Privileged"] is True
+        assert f"{data}:/data:rw" in inspected["Binds"]
+        # The file grants the revision's spec only; its bind prefixes are not widened.
+        policy = json.loads(_policy_file(fleet, "h1").read_text())
+        assert policy["version"] == 2 and policy["allowed_bind_prefixes"] == []
+        assert policy["allow_privileged"] is False and len(policy["granted_specs"]) == 1
+
+        # The container is gone: convergence deploys the approved revision again.
+        fleet_host.docker("rm", "-f", *names)
+        Container.objects.filter(host=host).delete()  # as the next refresh would find
+        settings.BERTH_CONVERGE_SETTLE = 0
+        converged = converge_host(host)
+        assert len(converged) == 1
+        rollout = ended(converged[0].pk)
+        assert rollout.status == RolloutStatus.SUCCEEDED, rollout.reason
+        assert len(containers()) == 1
+    finally:
+        for name in containers():
+            fleet_host.docker("rm", "-f", name, check=False)

@@ -437,11 +437,10 @@ def _ports(value: Any) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]
 
 
 def _volumes(value: Any) -> list[str]:
-    """Docker's Binds; every host path is checked against the host's policy."""
+    """Docker's Binds (policy.check_spec checks every host path against the policy)."""
     if not isinstance(value, list) or len(value) > 100:
         raise InvalidArgument("args.volumes must be a list of at most 100 volume objects")
     binds = []
-    host_paths: list[tuple[str, str]] = []
     for i, v in enumerate(value):
         where = f"args.volumes[{i}]"
         if not isinstance(v, dict):
@@ -450,14 +449,100 @@ def _volumes(value: Any) -> list[str]:
         source = v.get("source")
         if isinstance(source, str) and source.startswith("/"):
             source = _abs_path(source, f"{where}.source")
-            host_paths.append((f"{where}.source", source))
         elif not isinstance(source, str) or not _VOLUME_NAME_RE.match(source):
             raise InvalidArgument(f"{where}.source must be an absolute path or a volume name")
         target = _abs_path(v.get("target"), f"{where}.target")
         ro = opt_bool(v, "read_only", False, where)
         binds.append(f"{source}:{target}:{'ro' if ro else 'rw'}")
-    policy.check_binds(host_paths)
     return binds
+
+
+# What only a policy toggle allows (policy.check_spec); the same grammar as the
+# server's (containers/validators.py), so a value it accepts is never refused here.
+_CAPABILITY_RE = re.compile(r"^(?:CAP_)?(?!CAP_)[A-Z][A-Z0-9_]{0,63}$")
+_NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")
+_SECURITY_OPT_RE = re.compile(
+    r"^(?:no-new-privileges(?:[:=](?:true|false))?"
+    r"|apparmor[:=][A-Za-z0-9_.-]{1,255}"
+    r"|seccomp[:=]unconfined"
+    r"|label[:=](?:disable|(?:user|role|type|level):[A-Za-z0-9_.:-]{1,255})"
+    r"|systempaths=unconfined)$"
+)
+_SYSCTL_RE = re.compile(r"^[a-z][a-z0-9_]*(?:[./][a-zA-Z0-9_-]+){1,15}$")
+_USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?$")
+_IPC_MODES = ("private", "shareable", "none", "host")
+
+
+def _matching(value: Any, what: str, pattern: re.Pattern[str], hint: str, most: int) -> list[str]:
+    items = str_list(value, what, most)
+    for i, item in enumerate(items):
+        if not pattern.match(item):
+            raise InvalidArgument(f"{what}[{i}] {item[:100]!r} is not {hint}")
+    return items
+
+
+def _device(value: str, what: str) -> dict[str, str]:
+    parts = value.split(":")
+    if len(parts) > 3:
+        raise InvalidArgument(f"{what} must be /dev/host[:/dev/container[:rwm]]")
+    for path in parts[:2]:
+        if (
+            not path.startswith("/")
+            or path.startswith("//")
+            or posixpath.normpath(path) != path
+            or "," in path
+        ):
+            raise InvalidArgument(f"{what} {path[:100]!r} must be a normalized absolute path")
+    perms = parts[2] if len(parts) == 3 else "rwm"
+    if not perms or not set(perms) <= set("rwm"):
+        raise InvalidArgument(f"{what} permissions must be some of r, w and m")
+    return {
+        "PathOnHost": parts[0],
+        "PathInContainer": parts[1] if len(parts) > 1 else parts[0],
+        "CgroupPermissions": perms,
+    }
+
+
+def _security(args: dict, config: dict[str, Any], host_config: dict[str, Any]) -> None:
+    """The settings only a policy toggle allows, into the engine's create body."""
+    if args.get("privileged") is not None:
+        host_config["Privileged"] = opt_bool(args, "privileged", False)
+    if args.get("cap_add") is not None:
+        host_config["CapAdd"] = _matching(
+            args["cap_add"], "args.cap_add", _CAPABILITY_RE, "a capability like NET_ADMIN", 64
+        )
+    if args.get("devices") is not None:
+        devices = str_list(args["devices"], "args.devices", 64)
+        host_config["Devices"] = [_device(d, f"args.devices[{i}]") for i, d in enumerate(devices)]
+    if args.get("network_mode") is not None:
+        mode = check_str(args["network_mode"], "args.network_mode", 255)
+        if mode not in ("bridge", "none", "host") and not _NETWORK_NAME_RE.match(mode):
+            raise InvalidArgument("args.network_mode must be bridge, none, host or a network name")
+        host_config["NetworkMode"] = mode
+    for key, field, modes in (
+        ("pid_mode", "PidMode", ("host",)),
+        ("ipc_mode", "IpcMode", _IPC_MODES),
+        ("userns_mode", "UsernsMode", ("host",)),
+    ):
+        if args.get(key) is not None:
+            if args[key] not in modes:
+                raise InvalidArgument(f"args.{key} must be one of: {', '.join(modes)}")
+            host_config[field] = args[key]
+    if args.get("security_opt") is not None:
+        hint = "a supported option (no-new-privileges, apparmor=, seccomp=unconfined, label=)"
+        host_config["SecurityOpt"] = _matching(
+            args["security_opt"], "args.security_opt", _SECURITY_OPT_RE, hint, 16
+        )
+    if args.get("sysctls") is not None:
+        sysctls = str_dict(args["sysctls"], "args.sysctls", _SYSCTL_RE)
+        if len(sysctls) > 64:
+            raise InvalidArgument("args.sysctls has more than 64 entries")
+        host_config["Sysctls"] = sysctls
+    if args.get("user") is not None:
+        user = check_str(args["user"], "args.user", 255)
+        if not _USER_RE.match(user):
+            raise InvalidArgument("args.user must be uid[:gid] or name[:group]")
+        config["User"] = user
 
 
 def _restart_policy(value: Any) -> dict[str, Any]:
@@ -526,6 +611,16 @@ RUN_KEYS = frozenset(
         "labels",
         "healthcheck",
         "limits",
+        "privileged",
+        "cap_add",
+        "devices",
+        "network_mode",
+        "pid_mode",
+        "ipc_mode",
+        "userns_mode",
+        "security_opt",
+        "sysctls",
+        "user",
     }
 )
 
@@ -559,6 +654,9 @@ def build_create_config(args: dict) -> tuple[dict[str, Any], str | None]:
         config["Healthcheck"] = _healthcheck(args["healthcheck"])
     if args.get("limits") is not None:
         host_config.update(_limits(args["limits"]))
+    _security(args, config, host_config)
+    if host_config.get("NetworkMode") == "host" and host_config.get("PortBindings"):
+        raise InvalidArgument("args.ports cannot be published with network_mode host")
     config["HostConfig"] = host_config
     return config, name
 
@@ -566,7 +664,10 @@ def build_create_config(args: dict) -> tuple[dict[str, Any], str | None]:
 def run(ctx: OpContext, args: dict) -> dict[str, Any]:
     policy.check_labels(args.get("labels"))
     config, name = build_create_config(args)
+    check_user = policy.check_spec(args)
     api = docker_client.api()
+    if check_user:
+        policy.check_image_user(api, config["Image"])
     created = api.create_container_from_config(config, name=name)
     cid = created["Id"]
     try:

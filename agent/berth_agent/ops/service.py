@@ -21,10 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from berth_agent import docker_client
+from berth_agent import docker_client, policy
 from berth_agent.context import OpContext
 from berth_agent.ops import containers, images
-from berth_agent.policy import PolicyDenied
 from berth_agent.protocol import (
     CANCELLED,
     CONFLICT,
@@ -166,8 +165,9 @@ def _health_arg(value: Any) -> Health:
     return Health(mode, port, path, timeout_s, interval_s, retries)
 
 
-def _spec_arg(value: Any) -> tuple[str, dict[str, Any], bool]:
-    """(image, engine create body, publishes a fixed host port) from args.spec."""
+def _spec_arg(value: Any) -> tuple[str, dict[str, Any], bool, bool]:
+    """(image, engine create body, publishes a fixed host port, the image's own user
+    must be checked against the policy) from args.spec."""
     where = "args.spec"
     if not isinstance(value, dict):
         raise InvalidArgument(f"{where} must be an object: a containers.run spec without name")
@@ -195,11 +195,10 @@ def _spec_arg(value: Any) -> tuple[str, dict[str, Any], bool]:
         config, _ = containers.build_create_config(value)
     except InvalidArgument as e:
         raise InvalidArgument(_ARGS_RE.sub("args.spec.", e.message)) from None
-    except PolicyDenied as e:
-        raise PolicyDenied(_ARGS_RE.sub("args.spec.", e.message)) from None
+    check_user = policy.check_spec(value, "args.spec")
     bindings = config["HostConfig"].get("PortBindings") or {}
     fixed = any(b.get("HostPort") for entries in bindings.values() for b in entries)
-    return image, config, fixed
+    return image, config, fixed, check_user
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -311,6 +310,7 @@ class _Deploy:
         self.new_id: str | None = None
         self.stopped: list[_Old] = []
         self.step_name = "pulling"
+        self.check_user = False
 
     def step(self, step: str, message: str) -> None:
         self.step_name = step
@@ -318,6 +318,8 @@ class _Deploy:
 
     def run(self) -> dict[str, Any]:
         image_id, digest = self.pull()
+        if self.check_user:  # the policy refuses root and the spec names no user
+            policy.check_image_user(self.api, self.image, "args.spec")
         olds = [
             _Old(c["Id"], ((c.get("Names") or ["/?"])[0]).lstrip("/"), c.get("State") or "")
             for c in _service_containers(self.api, self.service)
@@ -641,15 +643,17 @@ def deploy(ctx: OpContext, args: dict) -> dict[str, Any]:
     assert revision is not None
     if "spec" not in args:
         raise InvalidArgument("args.spec is required: the container spec (containers.run args)")
-    image, config, fixed_ports = _spec_arg(args["spec"])
+    image, config, fixed_ports, check_user = _spec_arg(args["spec"])
     auth = images._auth(args["auth"]) if args.get("auth") is not None else None
     health = _health_arg(args.get("health"))
     stop_timeout = opt_int(args, "stop_timeout", 10, 0, 3600)
     assert stop_timeout is not None
     with _service_lock(ctx, service):
-        return _Deploy(
+        deploy = _Deploy(
             ctx, service, revision, image, config, fixed_ports, auth, health, stop_timeout
-        ).run()
+        )
+        deploy.check_user = check_user
+        return deploy.run()
 
 
 # --- list, remove -----------------------------------------------------------------------
