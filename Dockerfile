@@ -1,13 +1,17 @@
 # Berth server image: migrate, web, worker, beat and the watcher all run from it
 # (see docker-compose.yml and docs/deployment.md).
-FROM python:3.11-slim-bookworm AS assets
+# BASE_IMAGE: any Debian 12 image whose `python` and `pip` are Python 3.11 (CI builds
+# one from Debian's packages with scripts/stack, as it cannot reach Docker Hub).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS assets
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
-FROM python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     BERTH_DEBUG=false BERTH_VAR_DIR=/var/lib/berth BERTH_BIND=0.0.0.0:8000
 RUN useradd --create-home --uid 1000 berth \

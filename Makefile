@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-unit lint format agent bench screenshots testbed-up testbed-down clean
+.PHONY: run test test-unit stack-test lint format agent bench screenshots testbed-up testbed-down clean
 
 run:  ## install what is missing, then run Berth on 127.0.0.1:8000
 	scripts/run
@@ -13,6 +13,11 @@ test:  ## the whole suite on SQLite, then on PostgreSQL, against a test fleet it
 test-unit:  ## tests that need no test fleet
 	scripts/bootstrap test
 	$(VENV)/bin/pytest tests/unit -q
+
+stack-test:  ## the production stack (docker-compose.yml) built and started for real, smoke-tested
+	scripts/bootstrap test
+	scripts/testbed status >/dev/null 2>&1 || scripts/testbed up 3
+	scripts/stack-test
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,284 @@
+"""Smoke test of the production stack (docker-compose.yml, started by `scripts/stack up`
+from images built without Docker Hub): an admin logs in, registers the test fleet's
+hosts (the stack's workers reach them from the stack's network), deploys a service
+and rolls it back, reads /readyz and /metrics; a worker killed by SIGKILL is restarted
+by its restart policy and serves again; `--scale worker=3` works.
+
+Everything the test makes on the shared test fleet carries a random prefix, so it
+cannot meet another test's hosts or services, and its containers are removed after."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.fleet import Fleet, load_fleet, run_testbed, wait_for
+
+from .support import compose, engine, private_key
+
+FINISHED = {"succeeded", "partial", "failed", "rolled_back", "cancelled"}
+PREFIX = f"stack-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Fleet:
+    loaded = load_fleet()
+    run_testbed("status")
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def base_url(stack_info: dict[str, Any]) -> str:
+    return str(stack_info["url"])
+
+
+@pytest.fixture(scope="session")
+def api(base_url: str) -> Iterator[requests.Session]:
+    """Logged in through the login form as the admin `ensure_admin` made, then holding an
+    API token that login issued."""
+    out = compose("exec", "-T", "web", "python", "manage.py", "ensure_admin")
+    match = re.search(r"Username: (\S+)\s+Password: (\S+)", out)
+    # The first admin's password is shown once: the stack must be fresh (`scripts/stack up`).
+    assert match, f"ensure_admin printed no password: {out!r}"
+    username, password = match.groups()
+
+    browser = requests.Session()
+    assert browser.get(f"{base_url}/login/", timeout=10).status_code == 200
+    answer = browser.post(
+        f"{base_url}/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 302, answer.text[:500]
+    me = browser.get(f"{base_url}/api/v1/me/", timeout=10)
+    assert me.status_code == 200 and me.json()["username"] == username, me.text
+    answer = browser.post(
+        f"{base_url}/api/v1/tokens/",
+        json={"name": f"{PREFIX} smoke test"},
+        headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": f"{base_url}/"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {answer.json()['token']}"
+    yield session
+    session.close()
+    browser.close()
+
+
+def call(api: requests.Session, base_url: str, method: str, path: str, **kwargs: Any) -> Any:
+    answer = api.request(method, f"{base_url}/api/v1/{path}", timeout=30, **kwargs)
+    assert answer.status_code < 400, f"{method} {path}: {answer.status_code} {answer.text}"
+    return answer.json() if answer.content else None
+
+
+def containers_on(fleet: Fleet, host: str, service: str) -> list[dict[str, str]]:
+    template = '{{.ID}} {{.State}} {{.Label "berth.revision"}}'
+    selector = f"label=berth.service={service}"
+    out = fleet[host].docker("ps", "-a", "--filter", selector, "--format", template).stdout
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    return [{"id": r[0], "state": r[1], "revision": r[2]} for r in rows]
+
+
+@pytest.fixture(scope="session")
+def hosts(api: requests.Session, base_url: str, fleet: Fleet) -> Iterator[dict[str, int]]:
+    """h1..h3 registered through the API under names no other test uses."""
+    ids: dict[str, int] = {}
+    for host in fleet.hosts[:3]:
+        created = call(
+            api, base_url, "POST", "hosts/",
+            json={
+                "name": f"{PREFIX}-{host.name}",
+                "address": host.address,
+                "port": host.port,
+                "username": host.user,
+                "private_key": private_key(host.private_key),
+                "host_key": host.host_key,
+                "docker_host": host.docker_host,
+            },
+        )  # fmt: skip
+        ids[host.name] = created["id"]
+    for name, pk in ids.items():
+        wait_for(
+            lambda pk=pk: call(api, base_url, "GET", f"hosts/{pk}/")["status"] == "online",
+            timeout=120,
+            interval=1,
+            what=f"{PREFIX}-{name} to come online (reached by the stack's workers)",
+        )
+    yield ids
+    for pk in ids.values():
+        api.delete(f"{base_url}/api/v1/hosts/{pk}/", timeout=30)
+
+
+@pytest.fixture(scope="session")
+def service_name(fleet: Fleet) -> Iterator[str]:
+    name = f"{PREFIX}-web"
+    yield name
+    for host in fleet.hosts[:3]:
+        for container in containers_on(fleet, host.name, name):
+            host.docker("rm", "-f", container["id"], check=False)
+
+
+def follow(api: requests.Session, base_url: str, rollout: dict[str, Any]) -> dict[str, Any]:
+    return wait_for(
+        lambda: (
+            answer
+            if (answer := call(api, base_url, "GET", f"rollouts/{rollout['id']}/"))["status"]
+            in FINISHED
+            else None
+        ),
+        timeout=180,
+        interval=1,
+        what=f"rollout #{rollout['id']} to finish",
+    )
+
+
+def test_deploy_and_roll_back_through_the_stack(api, base_url, fleet, hosts, service_name):
+    service = call(
+        api,
+        base_url,
+        "POST",
+        "services/",
+        json={"name": service_name, "hosts": list(hosts.values())},
+    )
+    revisions = {}
+    for tag in ("v1", "v2"):
+        spec = {"image": f"{fleet.registry}/demo/web:{tag}"}
+        path = f"services/{service['id']}/revisions/"
+        revision = call(api, base_url, "POST", path, json={"spec": spec, "note": tag})
+        started = call(api, base_url, "POST", f"services/{service['id']}/deploy/", json={})
+        rollout = follow(api, base_url, started)
+        assert rollout["status"] == "succeeded", rollout
+        revisions[tag] = revision["number"]
+        for name in hosts:
+            (container,) = containers_on(fleet, name, service_name)
+            assert container["state"] == "running"
+            assert container["revision"] == str(revision["number"]), container
+
+    back = {"revision": revisions["v1"]}
+    started = call(api, base_url, "POST", f"services/{service['id']}/rollback/", json=back)
+    rollout = follow(api, base_url, started)
+    assert rollout["status"] == "succeeded", rollout
+    first = next(
+        r
+        for r in call(api, base_url, "GET", f"services/{service['id']}/revisions/")["results"]
+        if r["number"] == revisions["v1"]
+    )
+    assert first["digest"].startswith(f"{fleet.registry}/demo/web@sha256:")
+    for name in hosts:
+        (container,) = containers_on(fleet, name, service_name)
+        assert container["state"] == "running"
+        assert container["revision"] == str(revisions["v1"])
+        image = fleet[name].docker("inspect", "-f", "{{.Config.Image}}", container["id"]).stdout
+        assert image.strip() == first["digest"]  # rolled back by the pinned digest
+
+
+def test_readyz_and_metrics(base_url, hosts):
+    ready = requests.get(f"{base_url}/readyz", timeout=15)
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) >= {"database", "redis"}, body
+
+    metrics = requests.get(f"{base_url}/metrics", timeout=15)
+    assert metrics.status_code == 200, metrics.text
+    online = re.search(r'^berth_hosts\{status="online"\} (\S+)$', metrics.text, re.MULTILINE)
+    assert online, metrics.text[:2000]
+    assert float(online.group(1)) >= len(hosts)
+    assert "berth_operations" in metrics.text
+
+
+def worker_containers(docker_host: str) -> list[dict[str, Any]]:
+    ids = compose("ps", "-q", "worker").split()
+    return list(json.loads(engine(docker_host, "inspect", *ids))) if ids else []
+
+
+def ping_workers(docker_host: str, container: str, destination: str | None = None) -> str:
+    args = ["celery", "-A", "berth", "inspect", "ping", "--timeout", "10"]
+    if destination:
+        args += ["--destination", destination]
+    return engine(docker_host, "exec", container, *args)
+
+
+def test_worker_killed_is_restarted_by_its_policy(docker_host, base_url):
+    (worker, *_) = worker_containers(docker_host)
+    assert worker["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    pid, restarts = worker["State"]["Pid"], worker["RestartCount"]
+    os.kill(pid, signal.SIGKILL)  # a crash, not `docker stop`: the policy must bring it back
+
+    def restarted() -> dict[str, Any] | None:
+        (now,) = json.loads(engine(docker_host, "inspect", worker["Id"]))
+        running = now["State"]["Running"] and now["State"]["Pid"] not in (0, pid)
+        return now if running and now["RestartCount"] == restarts + 1 else None
+
+    wait_for(restarted, timeout=60, interval=0.5, what="Docker to restart the killed worker")
+    hostname = f"celery@{worker['Config']['Hostname']}"
+    wait_for(
+        lambda: _answers(docker_host, worker["Id"], hostname),
+        timeout=90,
+        interval=2,
+        what=f"the restarted worker {hostname} to answer",
+    )
+    assert requests.get(f"{base_url}/readyz", timeout=15).status_code == 200
+
+
+def _answers(docker_host: str, container: str, destination: str) -> bool:
+    try:
+        return f"{destination}: OK" in ping_workers(docker_host, container, destination)
+    except AssertionError:
+        return False
+
+
+def test_scale_to_three_workers(docker_host):
+    compose("up", "--detach", "--no-build", "--scale", "worker=3", timeout=300)
+    workers = wait_for(
+        lambda: w if len(w := worker_containers(docker_host)) == 3 else None,
+        timeout=60,
+        what="three worker containers",
+    )
+    names = {f"celery@{w['Config']['Hostname']}" for w in workers}
+
+    def all_answer() -> bool:
+        try:
+            out = ping_workers(docker_host, workers[0]["Id"])
+        except AssertionError:
+            return False
+        return all(f"{name}: OK" in out for name in names)
+
+    wait_for(all_answer, timeout=120, interval=2, what=f"{sorted(names)} to answer a ping")
+
+
+def test_every_service_becomes_healthy(docker_host):
+    """Each long-running service's own health check passes (beat's first runs after 60 s)."""
+
+    def unhealthy() -> list[str]:
+        ids = compose("ps", "-q").split()
+        bad = []
+        for container in json.loads(engine(docker_host, "inspect", *ids)):
+            service = container["Config"]["Labels"]["com.docker.compose.service"]
+            if service == "migrate":
+                assert container["State"]["ExitCode"] == 0
+                continue
+            status = container["State"].get("Health", {}).get("Status")
+            if status != "healthy":
+                bad.append(f"{service} ({container['Name']}): {status}")
+        return bad
+
+    deadline = time.monotonic() + 150
+    while (bad := unhealthy()) and time.monotonic() < deadline:
+        time.sleep(3)
+    assert not bad, bad
