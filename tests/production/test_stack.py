@@ -41,8 +41,38 @@ def base_url(stack_info: dict[str, Any]) -> str:
     return str(stack_info["url"])
 
 
+class Api:
+    """Berth's API on the stack, with the admin's token."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        url = f"{self.base_url}/api/v1/{path}"
+        answer = self.session.request(method, url, timeout=30, **kwargs)
+        assert answer.status_code < 400, f"{method} {path}: {answer.status_code} {answer.text}"
+        return answer.json() if answer.content else None
+
+    def get(self, path: str) -> Any:
+        return self.call("GET", path)
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self.call("POST", path, json=body)
+
+    def follow(self, rollout: dict[str, Any]) -> dict[str, Any]:
+        """The rollout, once it has finished."""
+
+        def finished() -> dict[str, Any] | None:
+            current: dict[str, Any] = self.get(f"rollouts/{rollout['id']}/")
+            return current if current["status"] in FINISHED else None
+
+        return wait_for(finished, timeout=180, interval=1, what=f"rollout #{rollout['id']}")
+
+
 @pytest.fixture(scope="session")
-def api(base_url: str) -> Iterator[requests.Session]:
+def api(base_url: str) -> Iterator[Api]:
     """Logged in through the login form as the admin `ensure_admin` made, then holding an
     API token that login issued."""
     out = compose("exec", "-T", "web", "python", "manage.py", "ensure_admin")
@@ -73,17 +103,10 @@ def api(base_url: str) -> Iterator[requests.Session]:
         timeout=10,
     )
     assert answer.status_code == 201, answer.text
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {answer.json()['token']}"
-    yield session
-    session.close()
     browser.close()
-
-
-def call(api: requests.Session, base_url: str, method: str, path: str, **kwargs: Any) -> Any:
-    answer = api.request(method, f"{base_url}/api/v1/{path}", timeout=30, **kwargs)
-    assert answer.status_code < 400, f"{method} {path}: {answer.status_code} {answer.text}"
-    return answer.json() if answer.content else None
+    api = Api(base_url, answer.json()["token"])
+    yield api
+    api.session.close()
 
 
 def containers_on(fleet: Fleet, host: str, service: str) -> list[dict[str, str]]:
@@ -95,13 +118,13 @@ def containers_on(fleet: Fleet, host: str, service: str) -> list[dict[str, str]]
 
 
 @pytest.fixture(scope="session")
-def hosts(api: requests.Session, base_url: str, fleet: Fleet) -> Iterator[dict[str, int]]:
+def hosts(api: Api, fleet: Fleet) -> Iterator[dict[str, int]]:
     """h1..h3 registered through the API under names no other test uses."""
     ids: dict[str, int] = {}
     for host in fleet.hosts[:3]:
-        created = call(
-            api, base_url, "POST", "hosts/",
-            json={
+        created = api.post(
+            "hosts/",
+            {
                 "name": f"{PREFIX}-{host.name}",
                 "address": host.address,
                 "port": host.port,
@@ -110,18 +133,18 @@ def hosts(api: requests.Session, base_url: str, fleet: Fleet) -> Iterator[dict[s
                 "host_key": host.host_key,
                 "docker_host": host.docker_host,
             },
-        )  # fmt: skip
+        )
         ids[host.name] = created["id"]
     for name, pk in ids.items():
         wait_for(
-            lambda pk=pk: call(api, base_url, "GET", f"hosts/{pk}/")["status"] == "online",
+            lambda pk=pk: api.get(f"hosts/{pk}/")["status"] == "online",
             timeout=120,
             interval=1,
             what=f"{PREFIX}-{name} to come online (reached by the stack's workers)",
         )
     yield ids
     for pk in ids.values():
-        api.delete(f"{base_url}/api/v1/hosts/{pk}/", timeout=30)
+        api.session.delete(f"{api.base_url}/api/v1/hosts/{pk}/", timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -133,56 +156,30 @@ def service_name(fleet: Fleet) -> Iterator[str]:
             host.docker("rm", "-f", container["id"], check=False)
 
 
-def follow(api: requests.Session, base_url: str, rollout: dict[str, Any]) -> dict[str, Any]:
-    return wait_for(
-        lambda: (
-            answer
-            if (answer := call(api, base_url, "GET", f"rollouts/{rollout['id']}/"))["status"]
-            in FINISHED
-            else None
-        ),
-        timeout=180,
-        interval=1,
-        what=f"rollout #{rollout['id']} to finish",
-    )
-
-
-def test_deploy_and_roll_back_through_the_stack(api, base_url, fleet, hosts, service_name):
-    service = call(
-        api,
-        base_url,
-        "POST",
-        "services/",
-        json={"name": service_name, "hosts": list(hosts.values())},
-    )
-    revisions = {}
+def test_deploy_and_roll_back_through_the_stack(api, fleet, hosts, service_name):
+    service = api.post("services/", {"name": service_name, "hosts": list(hosts.values())})
+    numbers = {}
     for tag in ("v1", "v2"):
         spec = {"image": f"{fleet.registry}/demo/web:{tag}"}
-        path = f"services/{service['id']}/revisions/"
-        revision = call(api, base_url, "POST", path, json={"spec": spec, "note": tag})
-        started = call(api, base_url, "POST", f"services/{service['id']}/deploy/", json={})
-        rollout = follow(api, base_url, started)
+        revision = api.post(f"services/{service['id']}/revisions/", {"spec": spec, "note": tag})
+        rollout = api.follow(api.post(f"services/{service['id']}/deploy/", {}))
         assert rollout["status"] == "succeeded", rollout
-        revisions[tag] = revision["number"]
+        numbers[tag] = revision["number"]
         for name in hosts:
             (container,) = containers_on(fleet, name, service_name)
             assert container["state"] == "running"
             assert container["revision"] == str(revision["number"]), container
 
-    back = {"revision": revisions["v1"]}
-    started = call(api, base_url, "POST", f"services/{service['id']}/rollback/", json=back)
-    rollout = follow(api, base_url, started)
+    back = {"revision": numbers["v1"]}
+    rollout = api.follow(api.post(f"services/{service['id']}/rollback/", back))
     assert rollout["status"] == "succeeded", rollout
-    first = next(
-        r
-        for r in call(api, base_url, "GET", f"services/{service['id']}/revisions/")["results"]
-        if r["number"] == revisions["v1"]
-    )
+    revisions = api.get(f"services/{service['id']}/revisions/")["results"]
+    first = next(r for r in revisions if r["number"] == numbers["v1"])
     assert first["digest"].startswith(f"{fleet.registry}/demo/web@sha256:")
     for name in hosts:
         (container,) = containers_on(fleet, name, service_name)
         assert container["state"] == "running"
-        assert container["revision"] == str(revisions["v1"])
+        assert container["revision"] == str(numbers["v1"])
         image = fleet[name].docker("inspect", "-f", "{{.Config.Image}}", container["id"]).stdout
         assert image.strip() == first["digest"]  # rolled back by the pinned digest
 
