@@ -1,6 +1,8 @@
 """A spec key the server does not know is a 400 naming it, never silently dropped: a
-dropped ``"privileged": true`` would let a caller believe a setting took effect (or
-probe what the server checks) while nothing records the attempt."""
+dropped ``"uts_mode": "host"`` would let a caller believe a setting took effect (or
+probe what the server checks) while nothing records the attempt. (``privileged`` and
+the other settings a policy governs are known keys: tests/security/
+test_container_policy_toggles.py.)"""
 
 import pytest
 from django.urls import reverse
@@ -34,12 +36,14 @@ def _run(client, host, body):
 @pytest.mark.parametrize(
     ("extra", "field"),
     [
-        ({"privileged": True}, "privileged"),
-        ({"cap_add": ["SYS_ADMIN"]}, "cap_add"),
-        ({"network_mode": "host"}, "network_mode"),
+        # The policy governs privileged, cap_add, network_mode, … (their own tests);
+        # these Docker settings Berth does not take at all.
+        ({"cap_drop": ["ALL"]}, "cap_drop"),
+        ({"volumes_from": ["db"]}, "volumes_from"),
         ({"pid": "host"}, "pid"),
-        ({"devices": ["/dev/sda"]}, "devices"),
-        ({"security_opt": ["apparmor=unconfined"]}, "security_opt"),
+        ({"uts_mode": "host"}, "uts_mode"),
+        ({"cgroupns_mode": "host"}, "cgroupns_mode"),
+        ({"oom_kill_disable": True}, "oom_kill_disable"),
         ({"restart_policy": {"name": "always", "forever": True}}, "restart_policy.forever"),
         ({"limits": {"memory": "64m", "swap": "1g"}}, "limits.swap"),
         ({"healthcheck": {"test": "true", "privileged": True}}, "healthcheck.privileged"),
@@ -55,7 +59,7 @@ def test_unknown_run_key_is_a_400_naming_it(admin_client, host, extra, field):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"spec": {"image": IMAGE, "privileged": True}}, "spec.privileged"),
+        ({"spec": {"image": IMAGE, "uts_mode": "host"}}, "spec.uts_mode"),
         ({"spec": {"image": IMAGE, "name": "fixed"}}, "spec.name"),
         ({"spec": {"image": IMAGE}, "health": {"mode": "none", "grace": 3}}, "health.grace"),
         ({"spec": {"image": IMAGE}, "strategy": "canary"}, "strategy"),
