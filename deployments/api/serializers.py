@@ -98,9 +98,9 @@ POLICY_OVERRIDE_HELP = (
 class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     spec = ServiceSpecSerializer()
     health = HealthGateSerializer(required=False)
-    policy_override = serializers.BooleanField(
-        required=False, write_only=True, help_text=POLICY_OVERRIDE_HELP
-    )
+    # Written: the admin's override; read: whether an admin approved this revision past
+    # the policy (its hosts' agents accept its exact spec while it is the service's).
+    policy_override = serializers.BooleanField(required=False, help_text=POLICY_OVERRIDE_HELP)
 
     class Meta:
         model = Revision

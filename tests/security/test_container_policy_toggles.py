@@ -221,6 +221,7 @@ def test_an_overridden_revision_stays_granted_on_its_hosts(admin_client, service
     spec = {"image": IMAGE, "privileged": True, "env": {"MODE": "x"}}
     response = _revise(admin_client, service, spec, policy_override=True)
     assert response.status_code == 201, response.content
+    assert response.json()["policy_override"] is True
     revision = Revision.objects.get()
     assert revision.policy_override is True
     url = reverse("service-deploy", args=[service.pk])
