@@ -429,6 +429,15 @@ class StringField(serializers.CharField):
         return str(super().to_internal_value(data))
 
 
+class JSONBooleanField(serializers.BooleanField):
+    """true or false only: BooleanField also takes "yes", "on" and 1."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            raise serializers.ValidationError("Give true or false.")
+        return data
+
+
 class LimitsSerializer(StrictFieldsMixin, serializers.Serializer):
     memory = MemoryField(required=False)
     cpus = serializers.FloatField(min_value=0.01, max_value=1024, required=False)
@@ -471,7 +480,7 @@ class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
     limits = LimitsSerializer(required=False)
     # What only a container security policy toggle allows (docs/security.md); the
     # values are checked here, whether they are allowed in policies/services.py.
-    privileged = serializers.BooleanField(
+    privileged = JSONBooleanField(
         required=False, help_text="Privileged mode (policy: allow_privileged)"
     )
     cap_add = serializers.ListField(
@@ -629,12 +638,6 @@ class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
                     f"Host port {port['public']}/{port['protocol']} is published twice."
                 )
             seen.add(key)
-        return value
-
-    def validate_privileged(self, value: Any) -> bool:
-        if not isinstance(value, bool):
-            # BooleanField also takes "yes", "on", 1: a security switch is given as JSON.
-            raise serializers.ValidationError("Give true or false.")
         return value
 
     def validate_cap_add(self, value: list[str]) -> list[str]:

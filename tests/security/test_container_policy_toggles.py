@@ -173,6 +173,8 @@ def test_a_policy_refusing_root_runs_a_non_root_user(operator, host, user):
     ("extra", "field"),
     [
         ({"privileged": "yes please"}, "privileged"),
+        ({"privileged": "yes"}, "privileged"),
+        ({"privileged": 1}, "privileged"),
         ({"cap_add": "SYS_ADMIN"}, "cap_add"),
         ({"cap_add": ["sys admin"]}, "cap_add"),
         ({"cap_add": ["CAP_"]}, "cap_add"),
