@@ -27,6 +27,7 @@ from .support import compose, engine, private_key
 
 FINISHED = {"succeeded", "partial", "failed", "rolled_back", "cancelled"}
 PREFIX = f"stack-{secrets.token_hex(3)}"
+OUR_SERVICES = re.compile(r"stack-[0-9a-f]{6}-web")
 
 
 @pytest.fixture(scope="session")
@@ -149,11 +150,19 @@ def hosts(api: Api, fleet: Fleet) -> Iterator[dict[str, int]]:
 
 @pytest.fixture(scope="session")
 def service_name(fleet: Fleet) -> Iterator[str]:
-    name = f"{PREFIX}-web"
-    yield name
+    yield f"{PREFIX}-web"
+    # Berth first: a worker still running would converge the service again, putting back
+    # the containers removed below. Then every container of this test's services, also
+    # those an interrupted earlier run left.
+    compose("stop", "--timeout", "30", "worker", "beat", "watcher", timeout=300)
+    template = '{{.ID}} {{.Label "berth.service"}}'
     for host in fleet.hosts[:3]:
-        for container in containers_on(fleet, host.name, name):
-            host.docker("rm", "-f", container["id"], check=False)
+        listed = host.docker("ps", "-a", "--filter", "label=berth.service", "--format", template)
+        for line in listed.stdout.splitlines():
+            container, _, service = line.partition(" ")
+            if OUR_SERVICES.fullmatch(service):
+                host.docker("rm", "-f", container, check=False)
+        assert not containers_on(fleet, host.name, f"{PREFIX}-web"), host.name
 
 
 def test_deploy_and_roll_back_through_the_stack(api, fleet, hosts, service_name):
