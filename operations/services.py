@@ -298,7 +298,12 @@ def _run_claimed(operation: Operation) -> Outcome:
     try:
         if operation.cancel_requested:
             raise OperationCancelled()
-        result = spec.handler(operation, context)
+        try:
+            result = spec.handler(operation, context)
+        finally:
+            # The stream's last lines reach Redis before the status says finished, so a
+            # client that reads the stream once it sees the end gets every line.
+            _flush_before_finishing(operation, context)
     except OperationCancelled:
         _finish(operation, OperationStatus.CANCELLED, error="cancelled before it finished")
     except OperationFailed as exc:
@@ -343,6 +348,16 @@ def _run_claimed(operation: Operation) -> Outcome:
     finally:
         context.flush()
     return Outcome()
+
+
+def _flush_before_finishing(operation: Operation, context: OperationContext) -> None:
+    try:
+        context.flush()
+    except DATABASE_ERRORS:
+        raise  # as from the handler: execute() tries the run again
+    except Exception:
+        # Redis gone, say: the outcome is still the handler's, recorded next.
+        log.warning("operation %s: could not write its stream", operation.pk, exc_info=True)
 
 
 def _finish(operation: Operation, status: str, *, result: Any = None, error: str = "") -> None:

@@ -126,3 +126,37 @@ def test_a_run_under_way_is_not_claimed_twice(settings):
 
     _run(handler, settings)
     assert seen == [None]
+
+
+@pytest.mark.parametrize("ending", ["result", "failure"])
+def test_streamed_lines_are_written_before_the_operation_reads_as_finished(
+    settings, monkeypatch, ending
+):
+    """A client that reads the stream once it sees the operation finished must get every
+    line: lines streamed from the agent's reader thread since the last flush (a follow
+    that ended at once) used to be written only after the status was."""
+    from operations import streams
+
+    seen = []  # (the operation's status in the database, how many lines) at each write
+
+    def append(pk, items):
+        seen.append((Operation.objects.get(pk=pk).status, len(items)))
+
+    monkeypatch.setattr(streams, "append", append)
+
+    def handler(operation, context):
+        import threading
+
+        reader = threading.Thread(
+            target=lambda: [context.stream({"line": f"l{i}"}) for i in range(50)]
+        )
+        reader.start()
+        reader.join()
+        if ending == "failure":
+            raise OperationFailed("the container went away")
+        return {"lines": 50}
+
+    operation, _ = _run(handler, settings)
+    assert operation.status == ("succeeded" if ending == "result" else "failed")
+    assert sum(count for _, count in seen) == 50
+    assert all(status == "running" for status, count in seen if count), seen
