@@ -14,6 +14,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 TESTBED = REPO / "scripts" / "testbed"
 TESTBED_DIR = Path(os.environ.get("BERTH_TESTBED_DIR", "/var/lib/berth-testbed"))
+# Read by every test host's sshd (scripts/testbed); a test that adds a line removes it.
+AUTHORIZED_KEYS = TESTBED_DIR / "client" / "authorized_keys"
 
 
 @dataclass(frozen=True)

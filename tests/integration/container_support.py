@@ -1,10 +1,13 @@
-"""Helpers shared by the container integration tests (test_container_*.py)."""
+"""Helpers shared by the integration tests: containers on the fleet, hosts and their agents."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 from django.urls import reverse
 
@@ -94,3 +97,24 @@ def finished(operation_id: int, timeout: float = 90) -> Operation:
 
 def stream_items(operation_id: int) -> list[dict]:
     return streams.read(operation_id, 0, 100000)
+
+
+def until_status(host: Host, *statuses: str, timeout: float = 60) -> Host:
+    """Wait until the host's row has one of ``statuses`` (the worker refreshes it)."""
+    return wait_for(
+        lambda: Host.objects.filter(pk=host.pk, status__in=statuses).first(),
+        timeout=timeout,
+        what=f"{host.name} to become {' or '.join(statuses)}",
+    )
+
+
+def plant_old_agent(path: Path) -> None:
+    """Put an agent of version 0.0.1 at ``path``: it says hello and waits, so Berth
+    must replace it."""
+    old_hello = {"hello": {"agent": "berth-agent", "version": "0.0.1", "protocol": 0}}
+    with zipfile.ZipFile(path, "w") as old_agent:
+        old_agent.writestr(
+            "__main__.py",
+            f"import sys\nprint({json.dumps(json.dumps(old_hello))}, flush=True)\n"
+            "sys.stdin.read()\n",
+        )

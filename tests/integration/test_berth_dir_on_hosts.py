@@ -11,18 +11,9 @@ import pytest
 from hosts.agent_link.launch import REMOTE_PATH
 from hosts.agent_link.pool import pool
 from hosts.choices import HostStatus
-from hosts.models import Host
-from tests.fleet import wait_for
+from tests.integration.container_support import until_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _until_status(host: Host, *statuses: str, timeout: float = 60) -> Host:
-    return wait_for(
-        lambda: Host.objects.filter(pk=host.pk, status__in=statuses).first(),
-        timeout=timeout,
-        what=f"{host.name} to become {' or '.join(statuses)}",
-    )
 
 
 @pytest.fixture
@@ -38,7 +29,7 @@ def _mode(path: Path) -> int:
 def test_installing_the_agent_makes_the_dir_0700(register, fleet, berth_dir):
     host = register(fleet["h2"])
     try:
-        _until_status(host, HostStatus.ONLINE)
+        until_status(host, HostStatus.ONLINE)
         assert _mode(berth_dir) == 0o700
         assert (berth_dir.parent / REMOTE_PATH).is_file()
     finally:
@@ -50,7 +41,7 @@ def test_a_dir_others_could_write_to_keeps_the_agent_from_starting(register, fle
     berth_dir.chmod(0o775)
     host = register(fleet["h2"])
     try:
-        host = _until_status(host, HostStatus.AGENT_FAILED)
+        host = until_status(host, HostStatus.AGENT_FAILED)
         assert "exited with status 3" in host.status_reason, host.status_reason
         assert "~/.berth has mode 0775" in host.status_reason
         assert "chmod 700 ~/.berth" in host.status_reason
@@ -64,7 +55,7 @@ def test_a_dir_others_can_only_read_is_tightened_by_the_agent(register, fleet, b
     berth_dir.chmod(0o755)
     host = register(fleet["h2"])
     try:
-        _until_status(host, HostStatus.ONLINE)
+        until_status(host, HostStatus.ONLINE)
         assert _mode(berth_dir) == 0o700
     finally:
         pool.discard(host.pk)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import zipfile
 from pathlib import Path
 
 import paramiko
@@ -20,19 +19,10 @@ from hosts.agent_link.launch import POLICY_PATH, REMOTE_PATH
 from hosts.agent_link.pool import pool
 from hosts.choices import HostStatus
 from hosts.models import Host
-from tests.fleet import TESTBED_DIR, wait_for
+from tests.fleet import AUTHORIZED_KEYS, wait_for
+from tests.integration.container_support import plant_old_agent, until_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-AUTHORIZED_KEYS = TESTBED_DIR / "client" / "authorized_keys"
-
-
-def _until_status(host: Host, *statuses: str, timeout: float = 60) -> Host:
-    return wait_for(
-        lambda: Host.objects.filter(pk=host.pk, status__in=statuses).first(),
-        timeout=timeout,
-        what=f"{host.name} to become {' or '.join(statuses)}",
-    )
 
 
 @pytest.fixture
@@ -71,7 +61,7 @@ def test_the_line_installs_the_agent_and_writes_the_policy_without_sftp(
     berth_dir = set_aside_berth_dir("h1")
     host = register(fleet["h1"], ssh_key=key)
     try:
-        _until_status(host, HostStatus.ONLINE)
+        until_status(host, HostStatus.ONLINE)
         installed = berth_dir.parent / REMOTE_PATH
         assert hashlib.sha256(installed.read_bytes()).hexdigest() == agent_bundle().sha256
         assert berth_dir.stat().st_mode & 0o777 == 0o700
@@ -90,16 +80,10 @@ def test_the_line_upgrades_an_outdated_agent(register, fleet, restricted, set_as
     berth_dir = set_aside_berth_dir("h1")
     berth_dir.mkdir(mode=0o700)
     installed = berth_dir.parent / REMOTE_PATH
-    old_hello = {"hello": {"agent": "berth-agent", "version": "0.0.1", "protocol": 0}}
-    with zipfile.ZipFile(installed, "w") as old_agent:
-        old_agent.writestr(
-            "__main__.py",
-            f"import sys\nprint({json.dumps(json.dumps(old_hello))}, flush=True)\n"
-            "sys.stdin.read()\n",
-        )
+    plant_old_agent(installed)
     host = register(fleet["h1"], ssh_key=key)
     try:
-        host = _until_status(host, HostStatus.ONLINE)
+        host = until_status(host, HostStatus.ONLINE)
         assert hashlib.sha256(installed.read_bytes()).hexdigest() == agent_bundle().sha256
         assert host.agent_version != "0.0.1"
         assert services.refresh_host(host), host.status_reason

@@ -4,9 +4,7 @@ installation and upgrade, least-privilege keys — against real sshd and dockerd
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,20 +15,11 @@ from hosts.agent_link.errors import AgentTimeout
 from hosts.agent_link.launch import REMOTE_PATH
 from hosts.agent_link.pool import pool
 from hosts.choices import HostStatus
-from hosts.models import Host, JumpHost
-from tests.fleet import TESTBED_DIR, run_testbed, wait_for
+from hosts.models import JumpHost
+from tests.fleet import AUTHORIZED_KEYS, run_testbed
+from tests.integration.container_support import plant_old_agent, until_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-AUTHORIZED_KEYS = TESTBED_DIR / "client" / "authorized_keys"
-
-
-def _until_status(host: Host, *statuses: str, timeout: float = 30) -> Host:
-    return wait_for(
-        lambda: Host.objects.filter(pk=host.pk, status__in=statuses).first(),
-        timeout=timeout,
-        what=f"{host.name} to become {' or '.join(statuses)}",
-    )
 
 
 def _agent_file(fleet, name: str) -> Path:
@@ -68,7 +57,7 @@ def test_rsa_and_passphrase_protected_keys_log_in(register, fleet, key, passphra
     ssh_key = services.create_ssh_key(
         name=f"{key} key", private_key=Path(key_path).read_text(), passphrase=passphrase
     )
-    host = _until_status(register(fleet["h1"], ssh_key=ssh_key), HostStatus.ONLINE)
+    host = until_status(register(fleet["h1"], ssh_key=ssh_key), HostStatus.ONLINE)
     assert host.facts["hostname"] == "berth-h1"
 
 
@@ -87,7 +76,7 @@ def test_host_behind_a_jump_host_is_reached_through_it(register, fleet, celery_w
         docker_host=h1.docker_host,
         jump_host=bastion,
     )
-    host = _until_status(host, HostStatus.ONLINE)
+    host = until_status(host, HostStatus.ONLINE)
     assert host.facts["hostname"] == "berth-h1"
 
 
@@ -102,18 +91,18 @@ def test_unknown_jump_host_key_is_recorded_on_the_jump_host(fleet, celery_worker
         host_key=h1.host_key,
         jump_host=bastion,
     )
-    host = _until_status(host, HostStatus.HOST_KEY_UNKNOWN)
+    host = until_status(host, HostStatus.HOST_KEY_UNKNOWN)
     assert "jump host" in host.status_reason
     assert host.host_key_offered == ""
     bastion.refresh_from_db()
     assert bastion.host_key_offered == h1.host_key
 
     services.approve_host_key(bastion, fingerprint=bastion.host_key_offered_fingerprint, actor=None)
-    _until_status(host, HostStatus.ONLINE)
+    until_status(host, HostStatus.ONLINE)
 
 
 def test_request_during_a_cut_times_out_and_the_next_runs_on_a_fresh_session(register, fleet):
-    host = _until_status(register(fleet["h2"]), HostStatus.ONLINE)
+    host = until_status(register(fleet["h2"]), HostStatus.ONLINE)
     first = services.agent_link(host)
     first_pid = first.session.hello["pid"]
     run_testbed("link", "down", "h2")
@@ -135,15 +124,9 @@ def test_request_during_a_cut_times_out_and_the_next_runs_on_a_fresh_session(reg
 def test_outdated_agent_is_replaced_and_verified(register, fleet):
     installed = _agent_file(fleet, "h3")
     installed.parent.mkdir(parents=True, exist_ok=True)
-    old_hello = {"hello": {"agent": "berth-agent", "version": "0.0.1", "protocol": 0}}
-    with zipfile.ZipFile(installed, "w") as old_agent:
-        old_agent.writestr(
-            "__main__.py",
-            f"import sys\nprint({json.dumps(json.dumps(old_hello))}, flush=True)\n"
-            "sys.stdin.read()\n",
-        )
+    plant_old_agent(installed)
 
-    host = _until_status(register(fleet["h3"]), HostStatus.ONLINE)
+    host = until_status(register(fleet["h3"]), HostStatus.ONLINE)
     bundle = agent_bundle()
     assert hashlib.sha256(installed.read_bytes()).hexdigest() == bundle.sha256
     assert host.agent_version != "0.0.1"
@@ -154,13 +137,13 @@ def test_outdated_agent_is_replaced_and_verified(register, fleet):
 def test_first_contact_installs_the_agent(register, fleet):
     installed = _agent_file(fleet, "h2")
     installed.unlink(missing_ok=True)
-    _until_status(register(fleet["h2"]), HostStatus.ONLINE)
+    until_status(register(fleet["h2"]), HostStatus.ONLINE)
     assert hashlib.sha256(installed.read_bytes()).hexdigest() == agent_bundle().sha256
 
 
 def test_forced_command_key_runs_the_agent_and_nothing_else(register, fleet, extra_key):
     h1 = fleet["h1"]
-    host = _until_status(register(h1), HostStatus.ONLINE)  # installs the agent
+    host = until_status(register(h1), HostStatus.ONLINE)  # installs the agent
     line = services.authorized_keys_line(host)
     options = line.split(" ssh-")[0]
     assert options.startswith('command="umask 077;')
@@ -187,11 +170,11 @@ def test_forced_command_key_runs_the_agent_and_nothing_else(register, fleet, ext
 def test_host_without_python3_gets_a_clear_message(register, fleet, extra_key):
     key_path = extra_key('command="env PATH=/nonexistent /bin/sh -c \\"$SSH_ORIGINAL_COMMAND\\""')
     key = services.create_ssh_key(name="no python", private_key=key_path.read_text())
-    host = _until_status(register(fleet["h1"], ssh_key=key), HostStatus.AGENT_FAILED)
+    host = until_status(register(fleet["h1"], ssh_key=key), HostStatus.AGENT_FAILED)
     assert "python3 is not installed on h1" in host.status_reason
 
 
 def test_host_without_docker_gets_a_clear_message(register, fleet):
     host = register(fleet["h1"], docker_host="unix:///run/berth-testbed/no-such/docker.sock")
-    host = _until_status(host, HostStatus.DOCKER_UNAVAILABLE)
+    host = until_status(host, HostStatus.DOCKER_UNAVAILABLE)
     assert "unix:///run/berth-testbed/no-such/docker.sock" in host.status_reason
