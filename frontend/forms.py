@@ -3,6 +3,7 @@ serializers, so the page and the API accept and refuse exactly the same input.""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -77,6 +78,18 @@ class SpecFields(forms.Form):
     restart_policy = forms.ChoiceField(
         choices=RestartPolicy.choices, initial=RestartPolicy.UNLESS_STOPPED
     )
+    restart_max_retries = forms.IntegerField(
+        required=False, label="Restart retries", help_text="For on-failure only; empty: no limit"
+    )
+    advanced = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        label="More settings (JSON)",
+        help_text='Spec keys without a field above, as one JSON object, e.g. {"labels": '
+        '{"team": "shop"}, "limits": {"memory": "256m"}, "user": "1000"}: labels, '
+        "healthcheck, limits, user, privileged, cap_add, devices, network_mode, pid_mode, "
+        "ipc_mode, userns_mode, security_opt, sysctls (docs/api.md)",
+    )
     health_mode = forms.ChoiceField(
         choices=[
             ("docker", "The image's HEALTHCHECK (or running)"),
@@ -89,13 +102,40 @@ class SpecFields(forms.Form):
     )
     health_port = forms.IntegerField(required=False, label="Probe port")
     health_path = forms.CharField(required=False, label="Probe path", initial="/")
+    health_timeout_s = forms.IntegerField(
+        required=False, label="Health gate timeout (s)", help_text="Empty: Berth's default"
+    )
+    health_interval_s = forms.FloatField(
+        required=False, label="Probe interval (s)", help_text="Empty: Berth's default"
+    )
+    health_retries = forms.IntegerField(
+        required=False, label="Probe retries", help_text="Empty: Berth's default"
+    )
     note = forms.CharField(required=False, max_length=500, help_text="What changed, and why")
 
+    # Spec keys with a field of their own; every other key lives in ``advanced``.
     SPEC_FIELDS = {"image", "ports", "env", "env_secrets", "command", "volumes", "restart_policy"}
+    HEALTH_EXTRAS = ("timeout_s", "interval_s", "retries")
+
+    def _advanced(self, text: str) -> tuple[dict[str, Any], str | None]:
+        """The ``advanced`` JSON object, or why it cannot be one."""
+        if not text.strip():
+            return {}, None
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            return {}, f"This is not valid JSON: {exc}."
+        if not isinstance(value, dict):
+            return {}, 'Write one JSON object: {"key": value, …}.'
+        own = sorted(set(value) & self.SPEC_FIELDS)
+        if own:
+            return {}, f"{own[0]}: set it in its own field above, not here."
+        return value, None
 
     def _spec_data(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-        spec: dict[str, Any] = {"image": data.get("image", "")}
-        problems: dict[str, str] = {}
+        advanced, problem = self._advanced(data.get("advanced") or "")
+        spec: dict[str, Any] = {**advanced, "image": data.get("image", "")}
+        problems: dict[str, str] = {"advanced": problem} if problem else {}
         if data.get("ports"):
             spec["ports"] = _lines(data["ports"])
         if data.get("volumes"):
@@ -113,6 +153,8 @@ class SpecFields(forms.Form):
             if env:
                 spec[field] = env
         spec["restart_policy"] = {"name": data.get("restart_policy") or RestartPolicy.NO}
+        if data.get("restart_max_retries") is not None:
+            spec["restart_policy"]["max_retries"] = data["restart_max_retries"]
         return spec, problems
 
     def clean(self) -> dict[str, Any]:
@@ -124,27 +166,44 @@ class SpecFields(forms.Form):
         if checked.is_valid():
             self.spec = dict(checked.validated_data)
         else:
-            self._add_serializer_errors(checked.errors, self.SPEC_FIELDS)
+            errors = dict(checked.errors)
+            # restart_policy.max_retries is typed in a field of its own.
+            restart = errors.get("restart_policy")
+            if isinstance(restart, dict) and "max_retries" in restart:
+                self._add_serializer_errors(
+                    {"restart_max_retries": restart.pop("max_retries")}, {"restart_max_retries"}
+                )
+                if not restart:
+                    errors.pop("restart_policy")
+            self._add_serializer_errors(errors, self.SPEC_FIELDS, fallback="advanced")
         health: dict[str, Any] = {"mode": data.get("health_mode") or "docker"}
         if data.get("health_port") is not None:
             health["port"] = data["health_port"]
         if health["mode"] == "http" and data.get("health_path"):
             health["path"] = data["health_path"]
+        for key in self.HEALTH_EXTRAS:
+            if data.get(f"health_{key}") is not None:
+                health[key] = data[f"health_{key}"]
         gate = HealthGateSerializer(data=health)
         if gate.is_valid():
             self.health = dict(gate.validated_data)
         else:
             self._add_serializer_errors(
                 {f"health_{key}": value for key, value in gate.errors.items()},
-                {"health_mode", "health_port", "health_path"},
+                {"health_mode", "health_port", "health_path"}
+                | {f"health_{key}" for key in self.HEALTH_EXTRAS},
             )
         return data
 
-    def _add_serializer_errors(self, errors: Any, fields: set[str]) -> None:
+    def _add_serializer_errors(
+        self, errors: Any, fields: set[str], fallback: str | None = None
+    ) -> None:
+        """Put each error next to its field; the others next to ``fallback`` (or on the
+        form), prefixed with the key they are about."""
         for key, detail in errors.items():
             field = key if key in fields else None
             for message in _messages(detail):
-                self.add_error(field, message if field else f"{key}: {message}")
+                self.add_error(field or fallback, message if field else f"{key}: {message}")
 
     @classmethod
     def initial_from(cls, spec: dict[str, Any], health: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +223,8 @@ class SpecFields(forms.Form):
             suffix = ":ro" if volume.get("read_only") else ""
             return f"{volume['source']}:{volume['target']}{suffix}"
 
+        advanced = {key: value for key, value in spec.items() if key not in cls.SPEC_FIELDS}
+        restart = spec.get("restart_policy") or {}
         return {
             "image": spec.get("image", ""),
             "ports": "\n".join(port_text(p) for p in spec.get("ports", [])),
@@ -173,10 +234,13 @@ class SpecFields(forms.Form):
                 f"{k}={v}" for k, v in (spec.get("env_secrets") or {}).items()
             ),
             "command": " ".join(spec.get("command") or []),
-            "restart_policy": (spec.get("restart_policy") or {}).get("name", RestartPolicy.NO),
+            "restart_policy": restart.get("name", RestartPolicy.NO),
+            "restart_max_retries": restart.get("max_retries") or None,
+            "advanced": json.dumps(advanced, indent=2, sort_keys=True) if advanced else "",
             "health_mode": health.get("mode", "docker"),
             "health_port": health.get("port"),
             "health_path": health.get("path", "/"),
+            **{f"health_{key}": health.get(key) for key in cls.HEALTH_EXTRAS},
         }
 
 

@@ -124,8 +124,10 @@ def revision_create(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _form_field(exc: PolicyViolation) -> str | None:
-    return "volumes" if exc.field == "volumes" else None
+def _form_field(exc: PolicyViolation) -> str:
+    """The form field a policy refusal is about: its own, or "More settings" for keys
+    typed there (privileged, cap_add, labels, user, …)."""
+    return exc.field if exc.field in SpecFields.SPEC_FIELDS else "advanced"
 
 
 def _start_rollout(

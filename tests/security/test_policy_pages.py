@@ -50,3 +50,19 @@ def test_revision_form_and_deploy_are_held_to_the_policy(operator_client):  # no
     response = operator_client.post(reverse("frontend:service-deploy", args=[service.pk]))
     assert response.status_code == 302
     assert not Rollout.objects.exists()
+
+
+def test_a_toggle_typed_in_more_settings_is_held_to_the_policy(operator_client):  # noqa: F811
+    """privileged typed in the revision form's JSON is refused next to that field,
+    like a denied bind next to volumes; once a policy allows it, it is kept."""
+    host = make_host("web-1")
+    service = Service.objects.create(name="web")
+    service.hosts.add(host)
+    url = reverse("frontend:revision-create", args=[service.pk])
+    response = operator_client.post(url, _form(advanced='{"privileged": true}'))
+    assert response.status_code == 200 and not Revision.objects.exists()
+    errors = response.context["form"].errors["advanced"]
+    assert any("privileged" in message and "allow_privileged" in message for message in errors)
+    ContainerPolicy.objects.create(allow_privileged=True)
+    assert operator_client.post(url, _form(advanced='{"privileged": true}')).status_code == 302
+    assert Revision.objects.get().spec["privileged"] is True

@@ -9,7 +9,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from deployments.api.serializers import ServiceSpecSerializer
 from deployments.models import Service
+from deployments.services import create_revision
 from hosts.models import Host, HostGroup
 from operations.models import Operation
 from tests.unit.frontend_fixtures import make_host
@@ -145,3 +147,67 @@ def test_pull_of_a_malformed_reference_is_refused_before_anything_is_queued(
     )
     assert 'class="notice tone-bad"' in response.text
     assert not Operation.objects.filter(action__contains="image.pull").exists()
+
+
+def _submitted(form) -> dict[str, object]:
+    """What a browser sends back for an untouched form: each field's rendered value."""
+    data: dict[str, object] = {}
+    for field in form:
+        value = field.value()
+        if value is not None:
+            data[field.name] = value
+    return data
+
+
+def test_a_revision_saved_unchanged_on_the_page_keeps_every_setting(
+    operator_client, seeded, admin_user
+):
+    """Starting from a revision with settings the form has no field of its own for
+    (labels, limits, a container healthcheck, the user, security options, the health
+    gate's timing) and saving it untouched gives the same spec and health gate: the
+    page loses nothing."""
+    service = seeded["service"]
+    spec = ServiceSpecSerializer(
+        data={
+            "image": "198.18.0.1:5000/demo/web:v2",
+            "ports": ["8080:80"],
+            "labels": {"team": "shop"},
+            "limits": {"memory": "64m", "cpus": 0.5},
+            "healthcheck": {"test": ["CMD", "true"], "interval_s": 5, "retries": 3},
+            "user": "1000",
+            "security_opt": ["no-new-privileges"],
+            "restart_policy": {"name": "on-failure", "max_retries": 3},
+        }
+    )
+    assert spec.is_valid(), spec.errors
+    health = {"mode": "http", "port": 80, "path": "/ready", "timeout_s": 90,
+              "interval_s": 2.5, "retries": 7}  # fmt: skip
+    base = create_revision(service, spec=dict(spec.validated_data), health=health, actor=admin_user)
+    url = reverse("frontend:revision-create", args=[service.pk])
+    form = operator_client.get(url).context["form"]
+    response = operator_client.post(url, _submitted(form))
+    assert response.status_code == 302, response.context["form"].errors
+    made = service.revisions.order_by("-number").first()
+    assert made.number == base.number + 1
+    assert made.spec == base.spec
+    assert made.health == base.health
+
+
+def test_more_settings_must_be_a_json_object_of_spec_keys(operator_client, seeded):
+    url = reverse("frontend:revision-create", args=[seeded["service"].pk])
+    count = seeded["service"].revisions.count()
+    for text, expected in (
+        ("[1, 2]", "JSON object"),
+        ("{not json", "JSON"),
+        ('{"image": "x:1"}', "own field"),
+        ('{"colour": "blue"}', "colour"),
+        ('{"cap_add": "NET_ADMIN"}', "cap_add"),
+    ):
+        response = operator_client.post(
+            url, _service_form(image="198.18.0.1:5000/demo/web:v3", advanced=text)
+        )
+        assert response.status_code == 200
+        errors = response.context["form"].errors
+        assert "advanced" in errors, (text, errors)
+        assert any(expected in message for message in errors["advanced"]), (text, errors)
+    assert seeded["service"].revisions.count() == count
