@@ -35,6 +35,10 @@ class Service(models.Model):
         return self.name
 
 
+# A note says what changed and why, in a line or two; it shows on the service's page.
+NOTE_MAX_LENGTH = 500
+
+
 class Revision(models.Model):
     """An immutable snapshot of a service's container spec, numbered 1, 2, 3…
 
@@ -53,7 +57,7 @@ class Revision(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     author_name = models.CharField(max_length=150)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH)
     # An admin went past the container security policy for this revision (recorded in
     # the audit log): while it is the service's, or being rolled out or back to, its
     # hosts' policy files grant its exact spec, so converging to it still works.

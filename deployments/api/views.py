@@ -5,7 +5,6 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -136,7 +135,7 @@ class ServiceViewSet(
                 raise ValidationError({name: "Give a revision number, e.g. ?from=1&to=2."})
             numbers[name] = int(raw)
         changes = services.diff_revisions(
-            _revision(service, numbers["from"]), _revision(service, numbers["to"])
+            _revision(service, numbers["from"], "from"), _revision(service, numbers["to"], "to")
         )
         return Response(RevisionDiffSerializer(changes, many=True).data)
 
@@ -206,8 +205,15 @@ def _record_override(
     )
 
 
-def _revision(service: Service, number: int) -> Revision:
-    return get_object_or_404(Revision, service=service, number=number)
+def _revision(service: Service, number: int, field: str = "revision") -> Revision:
+    """The service's revision ``number``, given in a request body or query: a number it
+    does not have is bad input (400 on ``field``), not a missing page."""
+    revision = Revision.objects.filter(service=service, number=number).first()
+    if revision is None:
+        newest = service.revisions.order_by("-number").values_list("number", flat=True).first()
+        has = f"its revisions are 1 to {newest}" if newest else "it has no revision yet"
+        raise ValidationError({field: f"{service.name} has no revision {number}: {has}."})
+    return revision
 
 
 class RolloutViewSet(viewsets.ReadOnlyModelViewSet):

@@ -105,9 +105,23 @@ def test_rollback_to_a_revision_never_deployed_is_a_400(admin_client, service):
     assert "digest" in str(response.json())
 
 
-def test_deploy_of_an_unknown_revision_is_a_404(admin_client, service):
+@pytest.mark.parametrize("action", ["service-deploy", "service-rollback"])
+def test_an_unknown_revision_in_the_body_is_a_400_naming_it(admin_client, service, action):
+    """A number the service has no revision for is bad input in the body, not a missing
+    URL: a 400 on ``revision`` saying which revisions exist, and nothing started."""
+    _revise(admin_client, service, {"image": REF})
     response = admin_client.post(
-        reverse("service-deploy", args=[service.pk]), {"revision": 7},
-        content_type="application/json",
-    )  # fmt: skip
-    assert response.status_code == 404
+        reverse(action, args=[service.pk]), {"revision": 7}, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    message = response.json()["errors"]["revision"][0]
+    assert "7" in message and "1" in message
+    assert not Rollout.objects.exists()
+
+
+def test_a_revision_note_is_bounded(admin_client, service):
+    response = _revise(admin_client, service, {"image": REF}, note="x" * 1_000_000)
+    assert response.status_code == 400
+    assert "note" in response.json()["errors"]
+    assert not Revision.objects.exists()
+    assert _revise(admin_client, service, {"image": REF}, note="x" * 500).status_code == 201
