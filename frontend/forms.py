@@ -14,8 +14,10 @@ from deployments.api.serializers import (
     ServiceSerializer,
     ServiceSpecSerializer,
 )
+from deployments.models import NOTE_MAX_LENGTH
 from hosts.filtersets import LABEL_KEY
 from hosts.models import Host, HostGroup, JumpHost, SSHKey
+from hosts.validators import HOST_NAME_RULE, validate_host_name
 from images.models import RegistryCredential
 
 MAX_KEY_FILE = 64 * 1024
@@ -111,7 +113,9 @@ class SpecFields(forms.Form):
     health_retries = forms.IntegerField(
         required=False, label="Probe retries", help_text="Empty: Berth's default"
     )
-    note = forms.CharField(required=False, max_length=500, help_text="What changed, and why")
+    note = forms.CharField(
+        required=False, max_length=NOTE_MAX_LENGTH, help_text="What changed, and why"
+    )
 
     # Spec keys with a field of their own; every other key lives in ``advanced``.
     SPEC_FIELDS = {"image", "ports", "env", "env_secrets", "command", "volumes", "restart_policy"}
@@ -294,7 +298,11 @@ class RevisionForm(SpecFields):
 class HostForm(forms.Form):
     """A host to add to the fleet, with the key Berth logs in with."""
 
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(
+        max_length=100,
+        validators=[validate_host_name],
+        help_text=f"{HOST_NAME_RULE[:1].upper()}{HOST_NAME_RULE[1:]}",
+    )
     address = forms.CharField(max_length=255, help_text="IP address or DNS name")
     port = forms.IntegerField(min_value=1, max_value=65535, initial=22)
     username = forms.CharField(max_length=64, initial="root")

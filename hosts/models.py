@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from berth.fields import EncryptedTextField
@@ -10,6 +11,7 @@ from .validators import (
     validate_address,
     validate_docker_host,
     validate_host_key,
+    validate_host_name,
 )
 
 
@@ -40,7 +42,9 @@ class SSHEndpoint(models.Model):
     """Where and how to log in over SSH, with the host key pinned for that address."""
 
     address = models.CharField(max_length=255, blank=True, validators=[validate_address])
-    port = models.PositiveIntegerField(default=22)
+    port = models.PositiveIntegerField(
+        default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
     username = models.CharField(max_length=64, default="root")
     ssh_key = models.ForeignKey(
         SSHKey, null=True, blank=True, on_delete=models.PROTECT, related_name="%(class)ss"
@@ -105,7 +109,7 @@ class Host(SSHEndpoint):
         "agent_rtt_ms",
     )
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_host_name])
     transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.SSH)
     jump_host = models.ForeignKey(
         JumpHost, null=True, blank=True, on_delete=models.PROTECT, related_name="hosts"

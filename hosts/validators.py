@@ -19,6 +19,16 @@ _HOST_KEY_TYPES = {
     "ecdsa-sha2-nistp521",
 }
 _ADDRESS = re.compile(r"^[A-Za-z0-9.:-]+$")
+# Names show in pages, logs, labels and selectors: plain ASCII, no spaces or slashes.
+HOST_NAME_RULE = (
+    "1-100 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"
+)
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def validate_host_name(value: str) -> None:
+    if not _HOST_NAME.match(value):
+        raise ValidationError(f"A host name is {HOST_NAME_RULE}.")
 
 
 def validate_docker_host(value: str) -> None:

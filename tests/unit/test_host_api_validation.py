@@ -55,3 +55,25 @@ def test_known_hosts_line_is_accepted_and_normalised(admin_client):
 def test_anonymous_requests_are_refused(client):
     assert client.get(reverse("host-list")).status_code in {401, 403}
     assert client.get(reverse("frontend:dashboard")).status_code == 302
+
+
+@pytest.mark.parametrize("port", [0, 65536, 99999])
+def test_a_port_outside_1_to_65535_is_refused(admin_client, port):
+    response = _create(admin_client, transport="local", port=port)
+    assert response.status_code == 400
+    assert "port" in response.json()["errors"]
+    assert not Host.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["\N{ROCKET}web", "web 1", "-web", "a/b", "x" * 101, ""])
+def test_a_host_name_outside_the_documented_pattern_is_refused(admin_client, name):
+    response = _create(admin_client, transport="local", name=name)
+    assert response.status_code == 400
+    assert "name" in response.json()["errors"]
+    assert not Host.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["web-1", "h1", "Edge_7.eu-west"])
+def test_ordinary_host_names_are_accepted(admin_client, name):
+    response = _create(admin_client, transport="local", name=name)
+    assert response.status_code == 201, response.content
