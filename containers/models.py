@@ -32,7 +32,8 @@ class Container(models.Model):
         indexes = [models.Index(fields=["name"]), models.Index(fields=["state"])]
 
     def __str__(self) -> str:
-        return f"{self.name} on {self.host_id}"
+        # What the operation log records as the target: a person reads host names.
+        return f"{self.name} on {self.host.name}"
 
 
 class Secret(models.Model):

@@ -168,3 +168,14 @@ def test_the_operation_log_filters_by_actor_target_action_and_time(admin_client)
     assert (
         admin_client.post(f"/api/v1/operations/{response.json()['operation']}/").status_code == 405
     )
+
+
+def test_an_operation_on_a_container_names_its_host_not_its_id(admin_client):
+    """The operation log reads "web-t on host-t", never "web-t on 1"."""
+    container = make_site("t").container
+    response = admin_client.post(f"/api/v1/containers/{container.pk}/restart/", {})
+    assert response.status_code == 202
+    operation = Operation.objects.get(action="container.restart")
+    assert operation.target_name == "web-t on host-t"
+    listed = admin_client.get("/api/v1/operations/", {"action": "container.restart"}).json()
+    assert listed["results"][0]["target_name"] == "web-t on host-t"
