@@ -8,6 +8,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.roles import scope_of
+
 from . import secrets, services
 from .models import Container, Secret
 
@@ -64,7 +66,7 @@ class SecretAddForm(_SecretNameMixin, forms.ModelForm):
 
     class Meta:
         model = Secret
-        fields = ["name", "value"]
+        fields = ["name", "value", "unrestricted", "host_groups"]
 
 
 class SecretChangeForm(_SecretNameMixin, forms.ModelForm):
@@ -79,7 +81,7 @@ class SecretChangeForm(_SecretNameMixin, forms.ModelForm):
 
     class Meta:
         model = Secret
-        fields = ["name"]
+        fields = ["name", "unrestricted", "host_groups"]
 
 
 @admin.register(Secret)
@@ -97,10 +99,26 @@ class SecretAdmin(admin.ModelAdmin):
         kwargs["form"] = SecretAddForm if obj is None else SecretChangeForm
         return super().get_form(request, obj, change, **kwargs)
 
+    filter_horizontal = ["host_groups"]
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ["name", "value"]
-        return ["name", "new_value", *self.readonly_fields]
+            return ["name", "value", "unrestricted", "host_groups"]
+        return ["name", "new_value", "unrestricted", "host_groups", *self.readonly_fields]
+
+    # Secrets reach containers on every host they allow: admins limited to host groups
+    # read names here, and change nothing (as in the API).
+    def _unscoped(self, request: HttpRequest) -> bool:
+        return scope_of(request.user) is None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and self._unscoped(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._unscoped(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._unscoped(request)
 
     def save_model(self, request: HttpRequest, obj: Secret, form: Any, change: bool) -> None:
         data = form.cleaned_data
@@ -109,12 +127,21 @@ class SecretAdmin(admin.ModelAdmin):
                 Secret.objects.get(pk=obj.pk),
                 name=data["name"],
                 value=data.get("new_value") or None,
+                host_groups=data["host_groups"],
+                unrestricted=data["unrestricted"],
                 actor=request.user,
             )
             return
         obj.pk = secrets.create_secret(
-            name=data["name"], value=data["value"], actor=request.user
+            name=data["name"],
+            value=data["value"],
+            host_groups=data["host_groups"],
+            unrestricted=data["unrestricted"],
+            actor=request.user,
         ).pk
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """The host groups were set (and audited) by save_model, through the service."""
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         """The delete page and the bulk delete action list what still uses a secret as

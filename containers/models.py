@@ -46,6 +46,17 @@ class Secret(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     value = EncryptedTextField(help_text="Stored encrypted, never shown")
+    # Like a user's or a token's scope: unrestricted, or only for containers on hosts in
+    # one of host_groups (none: no host at all).
+    unrestricted = models.BooleanField(
+        default=True, help_text="Usable on every host; otherwise only on hosts in its groups"
+    )
+    host_groups = models.ManyToManyField(
+        "hosts.HostGroup",
+        blank=True,
+        related_name="secrets",
+        help_text="When not unrestricted: the host groups whose hosts may receive it",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.CharField(max_length=150, blank=True)

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
 from hosts.agent_link.errors import AgentError
 from operations.services import record_change
+from policies.services import PolicyViolation
 
 from .models import Secret
+
+if TYPE_CHECKING:
+    from hosts.models import Host, HostGroup
 
 Actor = User | AnonymousUser | None
 
@@ -67,6 +72,15 @@ class MissingSecret(AgentError):
         super().__init__("secret_missing", message)
 
 
+class SecretOutOfScope(AgentError):
+    """A secret a spec names is limited to host groups the host is in none of. Raised by
+    the worker instead of calling the agent (the doors refuse such a spec earlier, with
+    a 400): the value never leaves for that host."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("secret_out_of_scope", message)
+
+
 def _parts(name: str) -> list[str]:
     return [
         part.upper() for chunk in re.split(r"[_.\-]+", name) for part in _PART_RE.findall(chunk)
@@ -92,17 +106,54 @@ def missing_secrets(names: set[str]) -> set[str]:
     return names - set(Secret.objects.filter(name__in=names).values_list("name", flat=True))
 
 
-def resolve_env(spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec as the agent takes it: ``env_secrets`` looked up and merged into ``env``,
-    the ``env_secrets`` key gone. ``spec`` itself is not changed.
+def out_of_scope(names: Iterable[str], hosts: Sequence[Host]) -> str | None:
+    """Why one of the secrets ``names`` may not go to one of ``hosts``, or None: a secret
+    that is not unrestricted goes only to hosts in one of its host groups. (A name no
+    secret has is not this function's business: see :func:`missing_secrets`.)"""
+    limited = (
+        Secret.objects.filter(name__in=set(names), unrestricted=False)
+        .prefetch_related("host_groups")
+        .order_by("name")
+    )
+    for secret in limited:
+        groups = {group.pk: group.name for group in secret.host_groups.all()}
+        for host in hosts:
+            if not groups.keys() & {group.pk for group in host.groups.all()}:
+                allowed = ", ".join(sorted(groups.values())) or "no host group"
+                return (
+                    f"the secret {secret.name} is limited to host groups {allowed}, and "
+                    f"{host.name} is in none of them; ask an admin to widen the secret, or "
+                    "store one for these hosts"
+                )
+    return None
+
+
+def refuse_out_of_scope(spec: dict[str, Any], hosts: Sequence[Host], field_prefix: str) -> None:
+    """The doors' check (registered with policies.services.add_spec_check, so every door
+    that checks a spec against the container policy checks this too, and no override
+    lifts it): raises PolicyViolation on ``env_secrets``."""
+    wanted = spec.get("env_secrets") or {}
+    problem = out_of_scope(wanted.values(), hosts) if wanted else None
+    if problem:
+        raise PolicyViolation(f"{field_prefix}env_secrets", problem[:1].upper() + problem[1:] + ".")
+
+
+def resolve_env(spec: dict[str, Any], host: Host) -> dict[str, Any]:
+    """The spec as the agent on ``host`` takes it: ``env_secrets`` looked up and merged
+    into ``env``, the ``env_secrets`` key gone. ``spec`` itself is not changed.
 
     Call it in the worker, right before the agent call, and keep what it returns out of
-    anything stored or logged. Raises MissingSecret when a named secret is gone.
+    anything stored or logged. Raises MissingSecret when a named secret is gone, and
+    SecretOutOfScope when one may not go to ``host`` (checked again here: a spec made
+    before the secret was limited, or a door's bug, must not carry it there).
     """
     wanted: dict[str, str] = spec.get("env_secrets") or {}
     resolved = {key: value for key, value in spec.items() if key != "env_secrets"}
     if not wanted:
         return resolved
+    problem = out_of_scope(wanted.values(), [host])
+    if problem:
+        raise SecretOutOfScope(problem)
     values = dict(Secret.objects.filter(name__in=set(wanted.values())).values_list("name", "value"))
     env = dict(resolved.get("env") or {})
     for variable, name in wanted.items():
@@ -129,22 +180,52 @@ def _check_name(name: str) -> None:
         raise ValueError(problem)
 
 
+def _scope_fields(secret: Secret) -> dict[str, Any]:
+    groups = sorted(group.name for group in secret.host_groups.all())
+    return {"unrestricted": secret.unrestricted, "host_groups": groups}
+
+
 @transaction.atomic
-def create_secret(*, name: str, value: str, actor: Actor = None) -> Secret:
-    """Store a secret (encrypted), recorded as ``secret.create`` with its name only."""
+def create_secret(
+    *,
+    name: str,
+    value: str,
+    host_groups: Iterable[HostGroup] = (),
+    unrestricted: bool | None = None,
+    actor: Actor = None,
+) -> Secret:
+    """Store a secret (encrypted), recorded as ``secret.create`` with its name and scope
+    only. ``unrestricted`` defaults to whether no host group is given, as for tokens."""
     _check_name(name)
+    groups = list(host_groups)
     who = _username(actor)
-    secret = Secret.objects.create(name=name, value=value, created_by=who, updated_by=who)
-    record_change("secret.create", secret, actor=actor, fields={"name": name})
+    secret = Secret.objects.create(
+        name=name,
+        value=value,
+        unrestricted=not groups if unrestricted is None else unrestricted,
+        created_by=who,
+        updated_by=who,
+    )
+    secret.host_groups.set(groups)
+    record_change(
+        "secret.create", secret, actor=actor, fields={"name": name, **_scope_fields(secret)}
+    )
     return secret
 
 
 @transaction.atomic
 def update_secret(
-    secret: Secret, *, name: str | None = None, value: str | None = None, actor: Actor = None
+    secret: Secret,
+    *,
+    name: str | None = None,
+    value: str | None = None,
+    host_groups: Iterable[HostGroup] | None = None,
+    unrestricted: bool | None = None,
+    actor: Actor = None,
 ) -> Secret:
-    """Rename a secret and/or replace its value, recorded as ``secret.update``: the new
-    name, the old one, and ``value_changed`` — never the value.
+    """Rename a secret, replace its value and/or change its scope, recorded as
+    ``secret.update``: the new name, the old one, the scope and ``value_changed`` —
+    never the value.
 
     Specs refer to a secret by name: after a rename, specs that use the old name fail
     at their next run or deploy, saying which secret is missing."""
@@ -156,10 +237,18 @@ def update_secret(
     if value is not None:
         changes["value_changed"] = True
         secret.value = value
+    before = _scope_fields(secret)
+    if host_groups is not None:
+        secret.host_groups.set(list(host_groups))
+    if unrestricted is not None:
+        secret.unrestricted = unrestricted
+    after = _scope_fields(secret)
+    if after != before:
+        changes.update(after)
     if not changes:
         return secret
     secret.updated_by = _username(actor)
-    secret.save(update_fields=["name", "value", "updated_by", "updated_at"])
+    secret.save(update_fields=["name", "value", "unrestricted", "updated_by", "updated_at"])
     record_change("secret.update", secret, actor=actor, fields={"name": secret.name, **changes})
     return secret
 

@@ -31,7 +31,7 @@ from policies.services import GRANT_PARAM, spec_digest
 
 from .filtersets import ContainerFilterSet
 from .models import Container
-from .secrets import MissingSecret, resolve_env
+from .secrets import MissingSecret, SecretOutOfScope, resolve_env
 
 if TYPE_CHECKING:
     from hosts.models import Host
@@ -554,8 +554,8 @@ def _run_spec(operation: Operation, context: OperationContext) -> dict[str, Any]
     context.progress(force=True, phase="starting")
     try:
         # Secret values exist only in this call's arguments: never stored, never logged.
-        args = resolve_env(spec)
-    except MissingSecret as exc:
+        args = resolve_env(spec, host)
+    except (MissingSecret, SecretOutOfScope) as exc:
         raise OperationFailed(
             f"could not run {spec.get('image')} on {host}: {exc.message}"
         ) from None

@@ -539,7 +539,8 @@ class RolloutRunner:
                 )
                 step.message = "removed: the service had no earlier revision"
             step.step = HostStep.ROLLED_BACK
-        except (AgentError, AgentLinkError) as exc:  # MissingSecret is an AgentError
+        # MissingSecret and SecretOutOfScope are AgentErrors
+        except (AgentError, AgentLinkError) as exc:
             step.message = f"rollback failed: {exc}"
         step.save(update_fields=["step", "message"])
 
@@ -556,7 +557,7 @@ class RolloutRunner:
             "service": self.rollout.service.name,
             "revision": revision.number,
             # Secrets named by the spec are looked up only here, for the agent alone.
-            "spec": resolve_env({**revision.spec, "image": revision.deploy_image}),
+            "spec": resolve_env({**revision.spec, "image": revision.deploy_image}, host),
             "health": self.rollout.health or revision.health or {"mode": "docker"},
         }
         request = link.session.request(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +83,19 @@ class PolicyViolation(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+# Checks other apps add to every door's check_spec (containers: a secret limited to
+# host groups). Each raises PolicyViolation; an admin's override lifts none of them.
+SpecCheck = Callable[[dict[str, Any], Sequence["Host"], str], None]
+_spec_checks: list[SpecCheck] = []
+
+
+def add_spec_check(check: SpecCheck) -> None:
+    """Have ``check(spec, hosts, field_prefix)`` run in every :func:`check_spec` (called
+    from an app's ``ready()``: this app imports none of those that add checks)."""
+    if check not in _spec_checks:
+        _spec_checks.append(check)
 
 
 class OverrideRefused(PermissionError):
@@ -220,6 +233,8 @@ def check_spec(
     """
     if override and not has_role(actor, Role.ADMIN):
         raise OverrideRefused("Only an admin can override the container security policy.")
+    for check in _spec_checks:
+        check(spec, hosts, field_prefix)
     for key in spec.get("labels") or {}:
         if key.startswith(RESERVED_LABEL_PREFIX):
             raise PolicyViolation(

@@ -111,7 +111,8 @@ def test_api_never_returns_a_secret_value(admin_client):
         assert OTHER_VALUE.encode() not in response.content
     listed = responses[1].json()["results"][0]
     assert set(listed) == {
-        "id", "url", "name", "created_at", "updated_at", "created_by", "updated_by",
+        "id", "url", "name", "unrestricted", "host_groups", "created_at", "updated_at",
+        "created_by", "updated_by",
     }  # fmt: skip
     assert listed["created_by"] == "root-admin"
     secret = Secret.objects.get()
@@ -296,19 +297,19 @@ def test_run_params_hold_the_spec_exactly_as_given(operator_client, host):
     assert operation.params["spec"] == spec
 
 
-def test_resolve_env_merges_the_values_and_drops_the_names():
+def test_resolve_env_merges_the_values_and_drops_the_names(host):
     create_secret(name="db-password", value=VALUE)
     spec = {"image": IMAGE, "env": {"MODE": "x"}, "env_secrets": {"DB_PASSWORD": "db-password"}}
-    resolved = resolve_env(spec)
+    resolved = resolve_env(spec, host)
     assert resolved == {"image": IMAGE, "env": {"MODE": "x", "DB_PASSWORD": VALUE}}
     assert spec["env_secrets"] == {"DB_PASSWORD": "db-password"}  # not changed
     assert "DB_PASSWORD" not in spec["env"]
-    assert resolve_env({"image": IMAGE, "env_secrets": {}}) == {"image": IMAGE}
+    assert resolve_env({"image": IMAGE, "env_secrets": {}}, host) == {"image": IMAGE}
 
 
-def test_resolve_env_of_a_deleted_secret_fails_naming_it():
+def test_resolve_env_of_a_deleted_secret_fails_naming_it(host):
     with pytest.raises(MissingSecret, match=r"'db-password'.*DB_PASSWORD"):
-        resolve_env({"image": IMAGE, "env_secrets": {"DB_PASSWORD": "db-password"}})
+        resolve_env({"image": IMAGE, "env_secrets": {"DB_PASSWORD": "db-password"}}, host)
 
 
 def test_the_revision_page_takes_secrets_by_name_and_refuses_plain_ones(admin_client):
