@@ -31,6 +31,8 @@ from django.db import OperationalError as DatabaseOperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -40,6 +42,29 @@ from rest_framework.views import set_rollback
 from berth.broker import as_broker_unavailable, is_broker_error
 
 log = logging.getLogger(__name__)
+
+
+# The body of every error answer (see the module docstring), for the schema. Inline:
+# a serializer class cannot declare a field called "errors".
+ERROR_BODY = inline_serializer(
+    name="Error",
+    fields={
+        "message": serializers.CharField(help_text="One readable sentence"),
+        "errors": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            help_text="For a 400: each field at fault (dotted paths) and its messages",
+        ),
+        "detail": serializers.CharField(help_text="The same as message"),
+    },
+)
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int, OpenApiResponse]:
+    """Schema entries for the error answers an endpoint gives, each with its meaning."""
+    return {
+        code: OpenApiResponse(ERROR_BODY, description=description)
+        for code, description in descriptions.items()
+    }
 
 
 def _flatten(detail: Any, prefix: str, out: dict[str, list[str]]) -> None:

@@ -197,6 +197,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the npm package (package.json) through our static files, not a CDN.
     "SWAGGER_UI_DIST": f"/{STATIC_URL}vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": f"/{STATIC_URL}vendor/swagger-ui/favicon-32x32.png",
+    # pid_mode and userns_mode both take only "host": one enum, one name.
+    "ENUM_NAME_OVERRIDES": {"HostNamespaceEnum": ["host"]},
 }
 
 # --- Celery -----------------------------------------------------------------

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import ScopedQuerysetMixin, scope_queryset
 from accounts.roles import Role
+from berth.api_errors import error_responses
 from deployments import services
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.models import Host
@@ -37,6 +38,18 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
+# What starting a deploy or a rollback can answer besides 202.
+START_ERRORS = error_responses(
+    {
+        400: "A revision the service does not have, one never deployed (rollback), or one "
+        "the container security policy now refuses on a target host; the body names it",
+        403: "policy_override from someone who is not an admin",
+        409: "A rollout of this service is still running",
+        503: "The task queue is unreachable: nothing was started",
+    }
+)
+
+
 class ServiceViewSet(
     ScopedQuerysetMixin,
     mixins.CreateModelMixin,
@@ -55,7 +68,21 @@ class ServiceViewSet(
     ordering_fields = ["name", "created_at"]
     write_role = Role.OPERATOR
 
-    @extend_schema(request=RevisionSerializer, responses={200: RevisionSerializer(many=True)})
+    @extend_schema(methods=["GET"], request=None, responses=RevisionSerializer(many=True))
+    @extend_schema(
+        methods=["POST"],
+        request=RevisionSerializer,
+        responses={
+            201: RevisionSerializer,
+            **error_responses(
+                {
+                    400: "The spec is invalid, or the container security policy refuses it "
+                    "on a target host; the body names the field",
+                    403: "policy_override from someone who is not an admin",
+                }
+            ),
+        },
+    )
     @action(detail=True, methods=["get", "post"], serializer_class=RevisionSerializer)
     def revisions(self, request: Request, pk: str | None = None) -> Response:
         """GET: the revision history, newest first. POST: snapshot a new revision."""
@@ -82,7 +109,7 @@ class ServiceViewSet(
                 _record_override(revision, spec, hosts, request)
         return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=DeploySerializer, responses={202: RolloutSerializer})
+    @extend_schema(request=DeploySerializer, responses={202: RolloutSerializer, **START_ERRORS})
     @action(detail=True, methods=["post"], serializer_class=DeploySerializer)
     def deploy(self, request: Request, pk: str | None = None) -> Response:
         """Roll a revision (the newest by default) out to the service's hosts."""
@@ -102,7 +129,7 @@ class ServiceViewSet(
             lambda: services.deploy(service, revision, actor=request.user, **options),
         )
 
-    @extend_schema(request=RollbackSerializer, responses={202: RolloutSerializer})
+    @extend_schema(request=RollbackSerializer, responses={202: RolloutSerializer, **START_ERRORS})
     @action(detail=True, methods=["post"], serializer_class=RollbackSerializer)
     def rollback(self, request: Request, pk: str | None = None) -> Response:
         """Deploy an earlier revision again, by its pinned image digest."""

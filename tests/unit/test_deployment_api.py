@@ -125,3 +125,23 @@ def test_a_revision_note_is_bounded(admin_client, service):
     assert "note" in response.json()["errors"]
     assert not Revision.objects.exists()
     assert _revise(admin_client, service, {"image": REF}, note="x" * 500).status_code == 201
+
+
+def test_the_schema_says_what_the_revisions_endpoint_answers(admin_client, service):
+    """POST …/revisions/ answers 201 with one revision, GET a page of them: the schema
+    a script is generated from must say the same, and list the 400 and 409 answers a
+    deploy can give."""
+    schema = admin_client.get(reverse("schema"), {"format": "json"}).json()
+    revisions = schema["paths"]["/api/v1/services/{id}/revisions/"]
+    created = revisions["post"]["responses"]
+    assert set(created) >= {"201", "400"} and "200" not in created
+    ref = created["201"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/Revision")
+    listed = revisions["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed["$ref"].endswith("/PaginatedRevisionList")
+    assert "requestBody" not in revisions["get"]
+    deploy = schema["paths"]["/api/v1/services/{id}/deploy/"]["post"]["responses"]
+    assert {"202", "400", "409"} <= set(deploy)
+    # And the live API agrees.
+    response = _revise(admin_client, service, {"image": REF})
+    assert response.status_code == 201 and response.json()["number"] == 1
