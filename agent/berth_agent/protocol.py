@@ -47,11 +47,6 @@ _write_lock = threading.Lock()
 _closed = threading.Event()
 
 
-def stdout_closed() -> bool:
-    """True once a write to stdout failed (the peer went away)."""
-    return _closed.is_set()
-
-
 def write_message(obj: dict[str, Any], out: IO[bytes] | None = None) -> bool:
     """Write one JSON line and flush; serialized across threads. False if stdout is gone."""
     # ensure_ascii keeps any lone surrogate from the input encodable; output stays valid UTF-8.

@@ -213,14 +213,6 @@ class ContainerLogsSerializer(serializers.Serializer):
         return attrs
 
 
-class ContainerLogsResultSerializer(serializers.Serializer):
-    """What a finished logs operation holds in its ``result``."""
-
-    lines = serializers.JSONField(help_text="Without follow: [{line, stream, time?}]; or a count")
-    truncated = serializers.BooleanField(required=False)
-    ended = serializers.CharField(required=False, help_text="With follow: why it ended")
-
-
 # --- run spec -----------------------------------------------------------------------------
 
 
