@@ -22,6 +22,11 @@ class Container(models.Model):
     created = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Not stored: set by images.references.describe_container_images for the API and
+    # the pages (the tag asked for, and the registry digest of what runs).
+    shown_image: str
+    image_digest: str
+
     class Meta:
         ordering = ["host__name", "name"]
         constraints = [

@@ -33,23 +33,43 @@ from containers.validators import (
     device_problem,
 )
 from hosts.models import Host
+from images.references import describe_container_images
 from images.validators import parse_image_ref
 from operations.api.serializers import StrictFieldsMixin
 
 MAX_LOG_TAIL = 10000
 
 
+class ContainerListSerializer(serializers.ListSerializer):
+    def to_representation(self, data: Any) -> list[Any]:
+        containers = list(data.all() if hasattr(data, "all") else data)
+        describe_container_images(containers)  # a page at once, not a row at a time
+        return super().to_representation(containers)
+
+
 class ContainerSerializer(serializers.HyperlinkedModelSerializer):
-    """A container as its host last reported it."""
+    """A container as its host last reported it, with the tag and digest it runs."""
 
     url = serializers.HyperlinkedIdentityField(view_name="container-detail")
     host: serializers.PrimaryKeyRelatedField[Host] = serializers.PrimaryKeyRelatedField(
         read_only=True
     )
     host_name = serializers.CharField(source="host.name", read_only=True)
+    image = serializers.CharField(
+        source="shown_image",
+        read_only=True,
+        help_text="The image as asked for: its tag when known (a service container's "
+        "revision), else the reference the container was created with",
+    )
+    image_digest = serializers.CharField(
+        read_only=True,
+        help_text='The registry digest (sha256:…) of the image that runs; "" when unknown '
+        "(an image built on the host and never pushed)",
+    )
 
     class Meta:
         model = Container
+        list_serializer_class = ContainerListSerializer
         fields = [
             "id",
             "url",
@@ -58,6 +78,7 @@ class ContainerSerializer(serializers.HyperlinkedModelSerializer):
             "container_id",
             "name",
             "image",
+            "image_digest",
             "image_id",
             "command",
             "state",
@@ -69,6 +90,11 @@ class ContainerSerializer(serializers.HyperlinkedModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Container) -> dict[str, Any]:
+        if not hasattr(instance, "image_digest"):  # one container, not a described page
+            describe_container_images([instance])
+        return super().to_representation(instance)
 
 
 # --- lifecycle bodies ------------------------------------------------------------------------

@@ -10,7 +10,11 @@ from deployments.audit import record_service_saved
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.filtersets import LABEL_KEY
 from hosts.models import Host, HostGroup
+from images.references import digest_of
 from operations.api.serializers import StrictFieldsMixin, acting_user
+
+IMAGE_HELP = "The image as asked for (the revision's tag)"
+DIGEST_HELP = 'The registry digest (sha256:…) the revision is pinned to; "" until it first deploys'
 
 
 class ServiceSerializer(serializers.ModelSerializer):
@@ -23,11 +27,22 @@ class ServiceSerializer(serializers.ModelSerializer):
     current_revision = serializers.IntegerField(
         source="current_revision.number", read_only=True, allow_null=True
     )
+    image = serializers.CharField(
+        source="current_revision.image",
+        read_only=True,
+        allow_null=True,
+        help_text=IMAGE_HELP + " of the current revision; null before the first deploy",
+    )
+    image_digest = serializers.SerializerMethodField(help_text=DIGEST_HELP)
 
     class Meta:
         model = Service
         fields = ["id", "url", "name", "hosts", "host_group", "host_label", "current_revision",
-                  "created_at"]  # fmt: skip
+                  "image", "image_digest", "created_at"]  # fmt: skip
+
+    def get_image_digest(self, service: Service) -> str:
+        revision = service.current_revision
+        return digest_of(revision.digest) if revision else ""
 
     @transaction.atomic
     def create(self, validated_data: dict[str, Any]) -> Service:
@@ -101,12 +116,16 @@ class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     # Written: the admin's override; read: whether an admin approved this revision past
     # the policy (its hosts' agents accept its exact spec while it is the service's).
     policy_override = serializers.BooleanField(required=False, help_text=POLICY_OVERRIDE_HELP)
+    image_digest = serializers.SerializerMethodField(help_text=DIGEST_HELP)
 
     class Meta:
         model = Revision
-        fields = ["id", "number", "image", "digest", "spec", "health", "author_name", "note",
-                  "created_at", "policy_override"]  # fmt: skip
+        fields = ["id", "number", "image", "image_digest", "digest", "spec", "health",
+                  "author_name", "note", "created_at", "policy_override"]  # fmt: skip
         read_only_fields = ["id", "number", "image", "digest", "author_name", "created_at"]
+
+    def get_image_digest(self, revision: Revision) -> str:
+        return digest_of(revision.digest)
 
 
 class DeploySerializer(StrictFieldsMixin, serializers.Serializer):
@@ -141,13 +160,18 @@ class RolloutSerializer(serializers.ModelSerializer):
         source="previous_revision.number", read_only=True, allow_null=True
     )
     hosts = RolloutHostSerializer(many=True, read_only=True)
+    image = serializers.CharField(source="revision.image", read_only=True, help_text=IMAGE_HELP)
+    image_digest = serializers.SerializerMethodField(help_text=DIGEST_HELP)
 
     class Meta:
         model = Rollout
-        fields = ["id", "url", "service", "service_name", "revision", "previous_revision", "kind",
-                  "status", "batch_size", "max_failures", "health", "reason", "operation",
-                  "hosts", "created_at", "finished_at"]  # fmt: skip
+        fields = ["id", "url", "service", "service_name", "revision", "previous_revision", "image",
+                  "image_digest", "kind", "status", "batch_size", "max_failures", "health",
+                  "reason", "operation", "hosts", "created_at", "finished_at"]  # fmt: skip
         read_only_fields = fields
+
+    def get_image_digest(self, rollout: Rollout) -> str:
+        return digest_of(rollout.revision.digest)
 
 
 class RevisionDiffSerializer(serializers.Serializer):

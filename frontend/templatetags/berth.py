@@ -9,6 +9,7 @@ from typing import Any
 
 from django import template
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.roles import Role, has_role
@@ -142,3 +143,24 @@ def container_chips(containers: Iterable[Any]) -> SafeString:
             f'{tail}" data-container="{name}" title="{title}">{name}</a>'
         )
     return mark_safe("".join(chips))  # noqa: S308 - every value above is escaped
+
+
+SHORT_DIGEST_HEX = 12  # as long as Docker's short image ids
+
+
+@register.simple_tag
+def image_ref(image: str | None, digest: str | None = "") -> SafeString:
+    """``demo/web:v2 (sha256:3e80…)``: the image as asked for and a short digest of the bits,
+    the whole digest in the title. ``digest`` is a ``sha256:…`` or a pinned
+    ``repo@sha256:…``; a ``repo@sha256:…`` image shows as its repository and the digest;
+    without a digest only the image shows."""
+    image = image or ""
+    name, _, in_reference = image.partition("@")
+    digest = (digest or "").rpartition("@")[2] or in_reference
+    if not digest:
+        return format_html("<code>{}</code>", image)
+    algorithm, _, hex_part = digest.partition(":")
+    short = f"{algorithm}:{hex_part[:SHORT_DIGEST_HEX]}…" if hex_part else digest
+    return format_html(
+        '<code>{}</code> <small class="mono digest" title="{}">({})</small>', name, digest, short
+    )

@@ -11,6 +11,7 @@ from containers.choices import ContainerState
 from containers.filtersets import ContainerFilterSet
 from containers.models import Container
 from hosts.models import Host
+from images.references import describe_container_images
 from operations.models import Operation
 
 from .common import is_htmx, operator, paginate, refused, started, viewer, visible
@@ -35,8 +36,11 @@ def container_list(request: HttpRequest) -> HttpResponse:
         request.GET or None, queryset=visible(request, Container.objects.select_related("host"))
     )
     containers = filterset.qs.order_by("host__name", "name")
+    page = paginate(request, containers, CONTAINERS_PER_PAGE)
+    page.object_list = list(page.object_list)
+    describe_container_images(page.object_list)
     context = {
-        "page": paginate(request, containers, CONTAINERS_PER_PAGE),
+        "page": page,
         "states": ContainerState.choices,
         "hosts": visible(request, Host.objects.order_by("name")).values_list("pk", "name"),
     }
@@ -78,6 +82,8 @@ def _recent_operations(container: Container) -> list[Operation]:
 @viewer
 def container_detail(request: HttpRequest, pk: int) -> HttpResponse:
     container = visible(request, Container.objects.select_related("host")).filter(pk=pk).first()
+    if container:
+        describe_container_images([container])
     if is_htmx(request):
         # Polled: a container removed meanwhile says so instead of vanishing.
         return render(

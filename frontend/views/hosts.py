@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from hosts import services
 from hosts.models import Host
+from images.references import describe_container_images
 from images.services import request_prune
 from operations.models import Operation
 
@@ -24,10 +25,12 @@ RECENT_OPERATIONS = 10
 
 def _host_context(host: Host) -> dict[str, object]:
     facts = host.facts or {}
+    containers = list(host.containers.order_by("name"))
+    describe_container_images(containers)
     return {
         "host": host,
         "facts": facts,
-        "containers": host.containers.order_by("name"),
+        "containers": containers,
         "images": host.images.order_by("-created"),
         "operations": Operation.objects.filter(host=host)
         .select_related("host")

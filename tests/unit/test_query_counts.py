@@ -57,6 +57,17 @@ def _grow(count: int, admin) -> None:
         Container.objects.create(
             host=first, container_id=uuid.uuid4().hex, name=f"extra-{index}", state="exited"
         )
+        # A service container deployed by digest: its tag comes from its revision, the
+        # digest of what it runs from the host's image row.
+        Container.objects.create(
+            host=first,
+            container_id=uuid.uuid4().hex,
+            name=f"svc-{index}-r2-abcdef",
+            image=f"demo/web@sha256:{index:064x}",
+            image_id=f"sha256:{index:062x}01",
+            state="running",
+            labels={"berth.service": f"svc-{index}", "berth.revision": "2"},
+        )
         for on in dict.fromkeys([host, first]):
             Image.objects.create(
                 host=on,
@@ -111,12 +122,14 @@ def _grow(count: int, admin) -> None:
         create_token(user, name=f"token {index}", role=Role.OPERATOR)
 
 
-# name → (URL of the page or list, given the first host; queries pinned for an admin)
+# name → (URL of the page or list, given the first host; queries pinned for an admin).
+# A list of containers takes two more: their revisions (the tag) and their hosts' image
+# rows (the digest), one query each for the whole page.
 ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
     # pages
     "fleet overview": (lambda host: reverse("frontend:dashboard"), 9),
     "fleet overview, filtered": (lambda host: reverse("frontend:dashboard") + "?group=edge", 9),
-    "containers page": (lambda host: reverse("frontend:containers"), 5),
+    "containers page": (lambda host: reverse("frontend:containers"), 7),
     "containers page, filtered": (
         lambda host: reverse("frontend:containers") + "?q=app&state=running&page=2",
         5,
@@ -124,12 +137,12 @@ ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
     "images page": (lambda host: reverse("frontend:images"), 8),
     "services page": (lambda host: reverse("frontend:services"), 5),
     "operations page": (lambda host: reverse("frontend:operations"), 4),
-    "host detail": (lambda host: reverse("frontend:host", args=[host.pk]), 7),
+    "host detail": (lambda host: reverse("frontend:host", args=[host.pk]), 9),
     # API lists
     "API hosts": (lambda host: reverse("host-list"), 5),
     "API host groups": (lambda host: reverse("hostgroup-list"), 4),
-    "API containers": (lambda host: reverse("container-list"), 4),
-    "API host containers": (lambda host: reverse("host-containers", args=[host.pk]), 5),
+    "API containers": (lambda host: reverse("container-list"), 6),
+    "API host containers": (lambda host: reverse("host-containers", args=[host.pk]), 7),
     "API images": (lambda host: reverse("image-list"), 5),
     "API host images": (lambda host: reverse("host-image-list"), 4),
     "API services": (lambda host: reverse("service-list"), 5),

@@ -1,0 +1,93 @@
+"""What a container runs, as a person reads it: the tag that was asked for and the digest
+of the bits, together (``demo/web:v2 (sha256:3e80…)``).
+
+A host reports a container's image as it was created (``Config.Image``): a tag, a
+``repo@sha256:…`` when Berth deployed a revision by its pinned digest, or the image id
+when the tag has since moved to other bits. Berth fills in what the host leaves out:
+the revision a service container runs (its ``berth.service``/``berth.revision`` labels)
+gives the tag, and the host's image row (the image id's RepoDigests) gives the digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from deployments.models import Revision
+from images.models import Image
+
+if TYPE_CHECKING:
+    from containers.models import Container
+
+SERVICE_LABEL = "berth.service"  # set by the agent on every service container
+REVISION_LABEL = "berth.revision"
+
+
+def digest_of(reference: str) -> str:
+    """The ``sha256:…`` of a ``repo@sha256:…`` reference, else ""."""
+    return reference.partition("@")[2]
+
+
+def repository_of(reference: str) -> str:
+    """A reference without its digest and tag: ``reg:5000/demo/web:v2`` → ``reg:5000/demo/web``."""
+    name = reference.partition("@")[0]
+    last = name.rpartition("/")[2]
+    return name.rpartition(":")[0] if ":" in last else name
+
+
+def _familiar(repository: str) -> str:
+    """Docker writes Docker Hub repositories short in RepoDigests (``nginx``)."""
+    for prefix in ("docker.io/", "index.docker.io/"):
+        repository = repository.removeprefix(prefix)
+    return repository.removeprefix("library/")
+
+
+def digest_for(reference: str, repo_digests: Sequence[str]) -> str:
+    """Of an image's RepoDigests, the digest of ``reference``'s repository: the first one
+    when none is of that repository (the same bits pushed elsewhere), "" when none."""
+    want = _familiar(repository_of(reference))
+    for repo_digest in repo_digests:
+        if _familiar(repository_of(repo_digest)) == want:
+            return digest_of(repo_digest)
+    return digest_of(repo_digests[0]) if repo_digests else ""
+
+
+def _revision_key(container: Container) -> tuple[str, int] | None:
+    """(service, revision number) of a container Berth deployed, from its labels."""
+    labels = container.labels if isinstance(container.labels, dict) else {}
+    service, number = labels.get(SERVICE_LABEL), str(labels.get(REVISION_LABEL, ""))
+    if not isinstance(service, str) or not number.isdigit():
+        return None
+    return service, int(number)
+
+
+def describe_container_images(containers: Sequence[Container]) -> None:
+    """Set ``shown_image`` (the tag as asked, when known) and ``image_digest`` (the
+    registry digest ``sha256:…`` of what runs, "" when unknown: an image built on the
+    host and never pushed) on each container, in two queries however many there are."""
+    keys = {key for key in map(_revision_key, containers) if key}
+    revisions: dict[tuple[str, int], tuple[str, str]] = {}
+    if keys:
+        revision_rows = Revision.objects.filter(
+            service__name__in={name for name, _ in keys},
+            number__in={number for _, number in keys},
+        ).values_list("service__name", "number", "image", "digest")
+        revisions = {(name, number): (image, pin) for name, number, image, pin in revision_rows}
+    wanted = {(c.host_id, c.image_id) for c in containers if c.image_id}
+    repo_digests: dict[tuple[int, str], list[str]] = {}
+    if wanted:
+        image_rows = Image.objects.filter(
+            host_id__in={host for host, _ in wanted},
+            image_id__in={image_id for _, image_id in wanted},
+        ).values_list("host_id", "image_id", "digests")
+        repo_digests = {(host, image_id): list(found or []) for host, image_id, found in image_rows}
+    for container in containers:
+        key = _revision_key(container)
+        revision = revisions.get(key) if key else None
+        shown = revision[0] if revision else container.image
+        container.shown_image = shown
+        container.image_digest = (
+            digest_of(container.image)
+            or digest_for(shown, repo_digests.get((container.host_id, container.image_id), []))
+            or (digest_of(revision[1]) if revision else "")
+        )
