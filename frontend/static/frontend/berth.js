@@ -22,3 +22,44 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   const selector = element.getAttribute("data-poll-paused-by");
   if (selector && document.querySelector(selector)) event.preventDefault();
 });
+
+// The main menu on narrow screens: the "Menu" button (shown by berth.css below 860 px)
+// opens and closes the sections and the account menu it controls. Escape closes it.
+document.addEventListener("click", (event) => {
+  const toggle = event.target instanceof Element && event.target.closest(".menu-toggle");
+  if (!toggle) return;
+  const open = toggle.getAttribute("aria-expanded") !== "true";
+  toggle.setAttribute("aria-expanded", String(open));
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  const toggle = document.querySelector('.menu-toggle[aria-expanded="true"]');
+  if (!toggle) return;
+  toggle.setAttribute("aria-expanded", "false");
+  toggle.focus();
+});
+
+// On narrow screens berth.css shows each table row as a stacked card; each cell is labelled
+// with its column's header (data-label, shown by CSS), taken here from the table's <thead>
+// so the templates need not repeat it. Tables htmx swaps in are labelled as they arrive,
+// before the browser paints them (a MutationObserver runs before rendering).
+function labelCells(root) {
+  root.querySelectorAll("table").forEach((table) => {
+    const headers = Array.from(table.querySelectorAll("thead th"), (th) => th.textContent.trim());
+    table.querySelectorAll("tbody tr").forEach((row) => {
+      Array.from(row.children).forEach((cell, index) => {
+        if (headers[index] && !cell.hasAttribute("data-label")) cell.setAttribute("data-label", headers[index]);
+      });
+    });
+  });
+}
+labelCells(document);
+new MutationObserver((mutations) => {
+  mutations.forEach((mutation) => {
+    mutation.addedNodes.forEach((node) => {
+      if (!(node instanceof Element)) return;
+      const table = node.closest("table");
+      labelCells(table && table.parentElement ? table.parentElement : node);
+    });
+  });
+}).observe(document.body, { childList: true, subtree: true });
