@@ -16,6 +16,10 @@ class Image(models.Model):
     created = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Not stored: set by images.references.describe_images for the pages, (image,
+    # digest) pairs to show.
+    references: list[tuple[str, str]]
+
     class Meta:
         ordering = ["host__name", "image_id"]
         constraints = [

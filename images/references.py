@@ -18,6 +18,7 @@ from images.models import Image
 
 if TYPE_CHECKING:
     from containers.models import Container
+    from images.services import FleetImage
 
 SERVICE_LABEL = "berth.service"  # set by the agent on every service container
 REVISION_LABEL = "berth.revision"
@@ -91,3 +92,37 @@ def describe_container_images(containers: Sequence[Container]) -> None:
             or digest_for(shown, repo_digests.get((container.host_id, container.image_id), []))
             or (digest_of(revision[1]) if revision else "")
         )
+
+
+def _spellings(repo_digest: str) -> set[str]:
+    """A Docker Hub RepoDigest as a revision may have pinned it (``nginx@…`` is also
+    ``docker.io/library/nginx@…``)."""
+    repository = repository_of(repo_digest)
+    first = repository.partition("/")[0]
+    if "/" in repository and ("." in first or ":" in first or first == "localhost"):
+        return {repo_digest}  # names its registry: spelled one way
+    spellings = {repo_digest, f"docker.io/{repo_digest}"}
+    if "/" not in repository:
+        spellings |= {f"library/{repo_digest}", f"docker.io/library/{repo_digest}"}
+    return spellings
+
+
+def describe_images(images: Sequence[Image | FleetImage]) -> None:
+    """Set ``references`` on each image: (image, digest) pairs to show. Each tag with its
+    repository's digest; an untagged image (pulled by digest, as deploys pull) by the tag
+    of the revision pinned to its digest, else as repository and digest. One query, and
+    only when some image on the page is untagged."""
+    untagged = [repo for image in images if not image.tags for repo in image.digests]
+    pinned: dict[str, str] = {}
+    if untagged:
+        spelled = {spelling: repo for repo in untagged for spelling in _spellings(repo)}
+        for digest, tag in Revision.objects.filter(digest__in=spelled).values_list(
+            "digest", "image"
+        ):
+            pinned.setdefault(spelled[digest], tag)
+    for image in images:
+        if image.tags:
+            references = [(tag, digest_for(tag, image.digests)) for tag in image.tags]
+        else:
+            references = [(pinned.get(repo, repo), digest_of(repo)) for repo in image.digests]
+        image.references = list(dict.fromkeys(references))

@@ -293,6 +293,8 @@ class FleetImage:
     size: int = 0
     created: Any = None
     hosts: list[dict[str, Any]] = field(default_factory=list)
+    # For the pages: set by images.references.describe_images, not in the API.
+    references: list[tuple[str, str]] = field(default_factory=list)
 
 
 # What group_fleet_images reads of each row: an image is on every host of a fleet, so

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from hosts import services
 from hosts.models import Host
-from images.references import describe_container_images
+from images.references import describe_container_images, describe_images
 from images.services import request_prune
 from operations.models import Operation
 
@@ -27,11 +27,13 @@ def _host_context(host: Host) -> dict[str, object]:
     facts = host.facts or {}
     containers = list(host.containers.order_by("name"))
     describe_container_images(containers)
+    images = list(host.images.order_by("-created"))
+    describe_images(images)
     return {
         "host": host,
         "facts": facts,
         "containers": containers,
-        "images": host.images.order_by("-created"),
+        "images": images,
         "operations": Operation.objects.filter(host=host)
         .select_related("host")
         .order_by("-created_at", "-id")[:RECENT_OPERATIONS],

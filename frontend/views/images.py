@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from hosts.models import Host
 from images import services
 from images.models import Image
+from images.references import describe_images
 
 from ..forms import PruneForm, PullForm
 from .common import is_htmx, operator, paginate, refused, scoped_form, started, viewer, visible
@@ -38,6 +39,7 @@ def _fleet_images(request: HttpRequest) -> dict[str, object]:
         .only(*services.FLEET_IMAGE_FIELDS)
         .order_by(),
     )
+    describe_images(entries)
     return {"page": page, "images": entries, "q": search}
 
 

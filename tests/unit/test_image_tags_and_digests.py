@@ -11,9 +11,11 @@ import pytest
 from django.urls import reverse
 
 from containers.models import Container
-from deployments.models import Rollout
+from deployments.models import Rollout, Service
+from deployments.services import create_revision
 from images.models import Image
-from images.references import digest_for, repository_of
+from images.references import describe_images, digest_for, repository_of
+from images.services import FleetImage
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +151,27 @@ def test_digest_for_prefers_the_references_repository_and_knows_docker_hubs_shor
     assert digest_for("docker.io/library/nginx:1.27", digests) == V1
     assert digest_for("mirror.example/web:v1", digests) == V2  # the same bits, elsewhere
     assert digest_for("nginx:1.27", []) == ""
+
+
+def test_an_image_pulled_by_digest_shows_the_tag_it_was_deployed_as(viewer_client, deployed):
+    web1 = deployed["hosts"][0]
+    Image.objects.create(host=web1, image_id="sha256:" + "21" * 32, digests=[f"{REPO}@{V2}"])
+    Image.objects.create(
+        host=web1, image_id="sha256:" + "11" * 32, tags=[f"{REPO}:v1"], digests=[f"{REPO}@{V1}"]
+    )
+    Image.objects.create(host=web1, image_id="sha256:" + "31" * 32, digests=[f"other/x@{V1}"])
+    for url in (reverse("frontend:images"), reverse("frontend:host", args=[web1.pk])):
+        text = viewer_client.get(url).text
+        assert _shown(text, f"{REPO}:v2", V2), url
+        assert _shown(text, f"{REPO}:v1", V1), url
+        assert _shown(text, "other/x", V1), url  # nobody deployed it: its repository
+
+
+def test_a_docker_hub_image_is_found_however_its_revision_spelled_it(admin_user):
+    service = Service.objects.create(name="proxy")
+    revision = create_revision(service, spec={"image": "docker.io/library/nginx:1.27"})
+    revision.digest = f"docker.io/library/nginx@{V1}"
+    revision.save(update_fields=["digest"])
+    image = FleetImage(id="sha256:" + "41" * 32, digests=[f"nginx@{V1}"])
+    describe_images([image])
+    assert image.references == [("docker.io/library/nginx:1.27", V1)]

@@ -77,6 +77,13 @@ def _grow(count: int, admin) -> None:
                 size=1000 + index,
             )
         Image.objects.create(host=host, image_id=SHARED_IMAGE, tags=["demo/web:v1"], size=10)
+        # Pulled by digest, untagged: the pages name it by the revision pinned to it.
+        Image.objects.create(
+            host=first,
+            image_id=f"sha256:{index:062x}ff",
+            digests=[f"demo/web@sha256:{index:064x}"],
+            size=10,
+        )
         parent = start_operation(
             action="host.refresh",
             target=host,
@@ -124,7 +131,8 @@ def _grow(count: int, admin) -> None:
 
 # name → (URL of the page or list, given the first host; queries pinned for an admin).
 # A list of containers takes two more: their revisions (the tag) and their hosts' image
-# rows (the digest), one query each for the whole page.
+# rows (the digest), one query each for the whole page; a list of images with untagged
+# ones one more: the revisions pinned to their digests (the tag they were deployed as).
 ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
     # pages
     "fleet overview": (lambda host: reverse("frontend:dashboard"), 9),
@@ -134,10 +142,10 @@ ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
         lambda host: reverse("frontend:containers") + "?q=app&state=running&page=2",
         5,
     ),
-    "images page": (lambda host: reverse("frontend:images"), 8),
+    "images page": (lambda host: reverse("frontend:images"), 9),
     "services page": (lambda host: reverse("frontend:services"), 5),
     "operations page": (lambda host: reverse("frontend:operations"), 4),
-    "host detail": (lambda host: reverse("frontend:host", args=[host.pk]), 9),
+    "host detail": (lambda host: reverse("frontend:host", args=[host.pk]), 10),
     # API lists
     "API hosts": (lambda host: reverse("host-list"), 5),
     "API host groups": (lambda host: reverse("hostgroup-list"), 4),
