@@ -12,16 +12,23 @@ from deployments.choices import HostStep, RolloutStatus
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.choices import HostStatus
 from hosts.models import Host
+from operations.choices import OperationStatus
 from tests.fleet import Fleet, wait_for
 
 NAMES = ("h1", "h2", "h3")
 
 
 def finished(rollout: Rollout, timeout: float = 120) -> Rollout:
+    """The rollout once it and its operation have both ended. The controller writes the
+    rollout's outcome first and the worker ends the operation after its handler returns
+    (its last progress lines written first), so for a moment the rollout may read ended
+    while its operation still reads running."""
     return wait_for(
         lambda: (
             Rollout.objects.filter(pk=rollout.pk)
             .exclude(status__in=[RolloutStatus.PENDING, RolloutStatus.RUNNING])
+            .exclude(operation__status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
+            .select_related("operation")
             .first()
         ),
         timeout=timeout,
