@@ -41,7 +41,7 @@ bench:  ## benchmarks against the test fleet (started if it is not up); JSON in 
 	$(PY) bench/ui_scale.py
 	$(PY) bench/fleet_refresh.py
 
-screenshots:  ## PNGs of the main pages into docs/screenshots/ (test fleet started if it is not up)
+screenshots:  ## PNGs of the main pages at 1280 and 390 px into docs/screenshots/ (test fleet started if it is not up)
 	scripts/bootstrap test
 	$(PY) scripts/screenshots
 
