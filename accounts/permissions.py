@@ -163,3 +163,31 @@ class ScopedQuerysetMixin:
 
     def perform_update(self, serializer: Any) -> None:
         self._save_in_scope(super().perform_update, serializer)  # type: ignore[misc]
+
+
+class UnscopedAdminChanges:
+    """For a Django ``ModelAdmin``: only callers not limited to host groups may add,
+    change or delete (the admin's twin of ``view.unscoped_only``); with
+    ``unscoped_view``, only they may see the model at all. Put it before
+    ``admin.ModelAdmin`` in the bases."""
+
+    unscoped_view = False
+
+    def _unscoped(self, request: Any) -> bool:
+        return scope_of(request.user) is None
+
+    def has_view_permission(self, request: Any, obj: Any = None) -> bool:
+        allowed: bool = super().has_view_permission(request, obj)  # type: ignore[misc]
+        return allowed and (not self.unscoped_view or self._unscoped(request))
+
+    def has_add_permission(self, request: Any) -> bool:
+        allowed: bool = super().has_add_permission(request)  # type: ignore[misc]
+        return allowed and self._unscoped(request)
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        allowed: bool = super().has_change_permission(request, obj)  # type: ignore[misc]
+        return allowed and self._unscoped(request)
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        allowed: bool = super().has_delete_permission(request, obj)  # type: ignore[misc]
+        return allowed and self._unscoped(request)

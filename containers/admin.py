@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.roles import scope_of
+from accounts.permissions import UnscopedAdminChanges
 
 from . import secrets, services
 from .models import Container, Secret
@@ -85,9 +85,11 @@ class SecretChangeForm(_SecretNameMixin, forms.ModelForm):
 
 
 @admin.register(Secret)
-class SecretAdmin(admin.ModelAdmin):
+class SecretAdmin(UnscopedAdminChanges, admin.ModelAdmin):
     """Secrets that container specs use by name; every change goes through
-    ``containers.secrets`` so it is audited, and the value is never shown."""
+    ``containers.secrets`` so it is audited, and the value is never shown. Secrets reach
+    containers on every host they allow: admins limited to host groups read names here
+    and change nothing (as in the API)."""
 
     list_display = ["name", "updated_at", "updated_by", "created_at", "created_by"]
     search_fields = ["name"]
@@ -105,20 +107,6 @@ class SecretAdmin(admin.ModelAdmin):
         if obj is None:
             return ["name", "value", "unrestricted", "host_groups"]
         return ["name", "new_value", "unrestricted", "host_groups", *self.readonly_fields]
-
-    # Secrets reach containers on every host they allow: admins limited to host groups
-    # read names here, and change nothing (as in the API).
-    def _unscoped(self, request: HttpRequest) -> bool:
-        return scope_of(request.user) is None
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return super().has_add_permission(request) and self._unscoped(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._unscoped(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._unscoped(request)
 
     def save_model(self, request: HttpRequest, obj: Secret, form: Any, change: bool) -> None:
         data = form.cleaned_data

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from accounts.roles import scope_of
+from accounts.permissions import UnscopedAdminChanges
 
 from . import services
 from .models import ContainerPolicy
@@ -40,26 +40,12 @@ class ContainerPolicyForm(forms.ModelForm):
 
 
 @admin.register(ContainerPolicy)
-class ContainerPolicyAdmin(admin.ModelAdmin):
+class ContainerPolicyAdmin(UnscopedAdminChanges, admin.ModelAdmin):
     """Edited here or through the API, audited either way; unscoped admins only."""
 
     form = ContainerPolicyForm
     list_display = ["__str__", "allowed_bind_prefixes", *services.TOGGLES, "updated_at"]
-
-    def _unscoped(self, request: HttpRequest) -> bool:
-        return scope_of(request.user) is None
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) and self._unscoped(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return super().has_add_permission(request) and self._unscoped(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._unscoped(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._unscoped(request)
+    unscoped_view = True
 
     def save_model(
         self, request: HttpRequest, obj: ContainerPolicy, form: Any, change: bool
