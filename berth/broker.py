@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kombu.exceptions import OperationalError as KombuOperationalError
+from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -22,6 +23,28 @@ BROKER_ERRORS: tuple[type[Exception], ...] = (
     RedisConnectionError,
     RedisTimeoutError,
 )
+
+
+class _RedisChannel(kombu_redis.Channel):
+    def _connparams(self, asynchronous: bool = False) -> dict:
+        # Celery's consumer, on losing Redis, collects its connection (the transport
+        # forgets it) and then closes it. Closing the task channel puts unacknowledged
+        # messages back, which needs connection parameters the transport no longer
+        # has: kombu raised AttributeError, which nothing catches, and the worker
+        # stopped for good instead of waiting for Redis. It is a lost connection, so
+        # say so: Celery ignores that, restarts its consumer and retries the broker.
+        # The messages stay in Redis's unacked set and come back by visibility timeout.
+        # (tests/unit/test_broker_transport.py)
+        if self.connection.client is None:
+            raise RedisConnectionError("the connection to the task queue is closed")
+        params: dict = super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
+        return params
+
+
+class RedisTransport(kombu_redis.Transport):
+    """kombu's Redis transport, with a lost connection always reported as one."""
+
+    Channel = _RedisChannel
 
 
 class BrokerUnavailable(Exception):

@@ -219,6 +219,9 @@ CACHES = {
         },
     }
 }
+# kombu's Redis transport with one fix: a worker that loses Redis mid-task survives it
+# (berth/broker.py). The redis:// URL still says where Redis is.
+CELERY_BROKER_TRANSPORT = "berth.broker:RedisTransport"
 CELERY_TASK_IGNORE_RESULT = True  # the Operation row is the record, not the result backend
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
