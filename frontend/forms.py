@@ -364,9 +364,50 @@ class HostForm(forms.Form):
                     data["private_key"] = upload.read().decode()
                 except UnicodeDecodeError:
                     self.add_error("private_key_file", "That file is not a text SSH key.")
-        if not data.get("private_key") and not data.get("existing_key"):
+        if self.needs_key and not data.get("private_key") and not data.get("existing_key"):
             self.add_error("private_key", "Give the private key Berth logs in with.")
         return data
+
+    needs_key = True
+
+
+class HostEditForm(HostForm):
+    """A host as it is, to change: a key given here replaces its key; none keeps it."""
+
+    needs_key = False
+
+    def __init__(self, *args: Any, host: Host, **kwargs: Any) -> None:
+        self.host = host
+        kwargs.setdefault(
+            "initial",
+            {
+                "name": host.name,
+                "address": host.address,
+                "port": host.port,
+                "username": host.username,
+                "host_key": host.host_key,
+                "docker_host": host.docker_host,
+                "jump_host": host.jump_host,
+                "groups": list(host.groups.all()),
+                "labels": ", ".join(f"{key}={value}" for key, value in host.labels.items()),
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["private_key"].help_text = (
+            "A new key replaces the current one; leave empty to keep it. Stored encrypted; "
+            "never shown."
+        )
+        self.fields["existing_key"].label = "…or switch to a stored key"
+        self.fields["host_key"].help_text = (
+            "The pinned public key. After a change of address Berth checks the machine "
+            "against it; empty it to approve whatever key the host offers next."
+        )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if Host.objects.filter(name=name).exclude(pk=self.host.pk).exists():
+            raise forms.ValidationError(f"A host named {name} already exists.")
+        return name
 
 
 class PullForm(forms.Form):

@@ -9,6 +9,7 @@ urlpatterns = [
     # hosts
     path("hosts/add/", hosts.host_add, name="host-add"),
     path("hosts/<int:pk>/", hosts.host_detail, name="host"),
+    path("hosts/<int:pk>/edit/", hosts.host_edit, name="host-edit"),
     path("hosts/<int:pk>/refresh/", hosts.host_refresh, name="host-refresh"),
     path("hosts/<int:pk>/approve-key/", hosts.host_approve_key, name="host-approve-key"),
     path("hosts/<int:pk>/remove/", hosts.host_remove, name="host-remove"),

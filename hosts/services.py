@@ -217,25 +217,84 @@ def register_host(
     return host
 
 
+# What decides which machine a host is and how Berth reaches it: a change to one of them
+# dials again and checks the machine against the pinned host key at once.
+_REACH_FIELDS = ("transport", "address", "port", "username", "ssh_key", "docker_host",
+                 "host_key", "jump_host")  # fmt: skip
+
+
 @transaction.atomic
-def update_host(host: Host, *, actor: Actor, **fields: Any) -> Host:
-    """Change how a host is reached (or its labels and groups), recorded as ``host.update``
-    with the fields that changed, as they are now."""
+def update_host(
+    host: Host, *, actor: Actor, private_key: str = "", passphrase: str = "", **fields: Any
+) -> Host:
+    """Change how a host is reached (or its name, labels and groups), recorded as
+    ``host.update`` with the fields that changed, as they are now.
+
+    ``private_key`` (with its ``passphrase``) becomes the host's own key; the key that
+    came with the host goes when nothing else uses it. The pinned host key stays unless
+    a new one is given: after a change of address (or anything else in
+    ``_REACH_FIELDS``) a refresh is queued, which checks the machine now reached
+    against it, so another machine shows as ``host_key_mismatch`` for an admin to
+    approve. Raises ValueError for an unusable key, ValidationError for a bad field and
+    PermissionDenied for what ``check_enrolment`` keeps from a scoped admin.
+    """
     # From the database: a form (the admin's) may have set the new values on ``host`` already.
-    before = host_fields(Host.objects.get(pk=host.pk))
+    stored = Host.objects.select_related("ssh_key", "jump_host").get(pk=host.pk)
+    before = host_fields(stored)
     groups = fields.pop("groups", None)
+    if fields.get("host_key"):
+        fields["host_key"] = normalize_host_key(fields["host_key"])
+
+    # Only what changes is checked: a scoped admin may edit a host an unscoped one set up.
+    def new(name: str) -> Any:
+        value = fields.get(name, getattr(stored, name))
+        return value if value != getattr(stored, name) else None
+
+    check_enrolment(
+        actor, transport=new("transport") or Transport.SSH, ssh_key=new("ssh_key"),
+        jump_host=new("jump_host"),
+    )  # fmt: skip
+    old_key = stored.ssh_key
     for name, value in fields.items():
         setattr(host, name, value)
+    if private_key:
+        load_private_key(private_key, passphrase)  # ValueError before anything is stored
     host.full_clean()
+    if private_key:
+        host.ssh_key = create_ssh_key(
+            name=_own_key_name(host.name), private_key=private_key, passphrase=passphrase
+        )
     host.save()
     if groups is not None:
         host.groups.set(groups)
+    if (
+        old_key is not None
+        and host.ssh_key_id != old_key.pk
+        and _own_key_unused(old_key, stored.name)
+    ):
+        old_key.delete()
     after = host_fields(host)
     changed = {name: value for name, value in after.items() if before[name] != value}
     record_change("host.update", host, actor=actor, host=host, fields=changed)
-    # The address, key or transport may have changed: the next call dials afresh.
+    # The address, key or transport may have changed: the next call dials afresh (every
+    # worker's pool sees the new LinkConfig), and a refresh checks the host now.
     transaction.on_commit(lambda: pool.discard(host.pk))
+    if any(name in changed for name in _REACH_FIELDS):
+        _enqueue_refresh(host)
     return host
+
+
+def _own_key_unused(key: SSHKey, host_name: str, *, but: Host | None = None) -> bool:
+    """Whether ``key`` came with host ``host_name`` and nothing (``but`` aside) uses it:
+    such a key goes when its host does, or when the host is given another one."""
+    others = Host.objects.filter(ssh_key=key)
+    if but is not None:
+        others = others.exclude(pk=but.pk)
+    return (
+        _is_own_key(key, host_name)
+        and not others.exists()
+        and not JumpHost.objects.filter(ssh_key=key).exists()
+    )
 
 
 def _enqueue_refresh(host: Host) -> None:
@@ -302,12 +361,7 @@ def remove_host(host: Host, *, actor: Actor) -> Operation:
     who removed it. Services stop targeting it.
     """
     key = host.ssh_key
-    own_key = (
-        key is not None
-        and _is_own_key(key, host.name)
-        and not Host.objects.filter(ssh_key=key).exclude(pk=host.pk).exists()
-        and not JumpHost.objects.filter(ssh_key=key).exists()
-    )
+    own_key = key is not None and _own_key_unused(key, host.name, but=host)
     operation = record_operation(
         action="host.remove",
         target=host,

@@ -17,7 +17,7 @@ from images.references import describe_container_images, describe_images
 from images.services import request_prune
 from operations.models import Operation
 
-from ..forms import HostForm, PruneForm
+from ..forms import HostEditForm, HostForm, PruneForm
 from .common import admin, done, is_htmx, operator, refused, scoped_form, started, viewer, visible
 
 RECENT_OPERATIONS = 10
@@ -128,3 +128,42 @@ def host_add(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{host.name} added; Berth is contacting it now.")
             return redirect("frontend:host", pk=host.pk)
     return render(request, "frontend/host_add.html", {"form": form})
+
+
+@sensitive_post_parameters("private_key", "passphrase")
+@admin
+def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    host = get_object_or_404(
+        visible(request, Host.objects.select_related("ssh_key", "jump_host")), pk=pk
+    )
+    form = scoped_form(
+        request, HostEditForm(request.POST or None, request.FILES or None, host=host)
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        changes = {
+            name: data[name]
+            for name in ("name", "address", "port", "username", "docker_host", "host_key",
+                         "jump_host", "labels", "groups")
+        }  # fmt: skip
+        if data.get("existing_key") and not data.get("private_key"):
+            changes["ssh_key"] = data["existing_key"]
+        try:
+            services.update_host(
+                host,
+                private_key=data.get("private_key") or "",
+                passphrase=data["passphrase"],
+                actor=request.user,
+                **changes,
+            )
+        except ValueError as exc:  # the key could not be read
+            form.add_error("private_key", str(exc))
+        except PermissionDenied as exc:  # a scoped admin and a stored key, jump host, …
+            form.add_error(None, str(exc))
+        except DjangoValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, problems)
+        else:
+            messages.success(request, f"{host.name} saved.")
+            return redirect("frontend:host", pk=host.pk)
+    return render(request, "frontend/host_add.html", {"form": form, "host": host})

@@ -131,6 +131,19 @@ class HostSerializer(serializers.ModelSerializer):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
 
+    def update(self, instance: Host, validated_data: dict[str, Any]) -> Host:
+        actor = acting_user(self, validated_data)
+        try:
+            return services.update_host(
+                instance,
+                private_key=validated_data.pop("private_key", ""),
+                passphrase=validated_data.pop("private_key_passphrase", ""),
+                actor=actor,
+                **validated_data,
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+
 
 class HostGroupSerializer(serializers.ModelSerializer):
     class Meta:

@@ -40,7 +40,7 @@ def test_the_pages_raise_no_csp_violation(open_page, register, fleet):
         "console.error('Content Security Policy violation: ' + e.violatedDirective + ' ' + "
         "e.blockedURI))"
     )
-    pages = ["/", f"/hosts/{host.pk}/", "/hosts/add/", "/containers/",
+    pages = ["/", f"/hosts/{host.pk}/", "/hosts/add/", f"/hosts/{host.pk}/edit/", "/containers/",
              f"/containers/{container.pk}/", "/images/", "/services/", f"/services/{service.pk}/",
              "/operations/", "/api/docs/"]  # fmt: skip
     for url in pages:

@@ -67,7 +67,8 @@ def test_every_page_fits_a_phone_and_raises_no_error(browser, berth, users, regi
     operation = Operation.objects.order_by("pk").first()
     assert operation is not None  # registering the host is recorded as one
     pages = [
-        "/", f"/hosts/{host.pk}/", "/hosts/add/", "/containers/", f"/containers/{container.pk}/",
+        "/", f"/hosts/{host.pk}/", "/hosts/add/", f"/hosts/{host.pk}/edit/", "/containers/",
+        f"/containers/{container.pk}/",
         "/images/", "/services/", f"/services/{service.pk}/",
         f"/services/{service.pk}/revisions/new/", "/operations/", f"/operations/{operation.pk}/",
     ]  # fmt: skip

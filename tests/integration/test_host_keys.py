@@ -55,3 +55,23 @@ def test_unknown_host_key_waits_for_approval_then_connects(register, admin_clien
     host = _status(host, HostStatus.ONLINE)
     assert host.host_key == fleet["h1"].host_key
     assert host.operations.filter(action="host.approve_key", status="succeeded").exists()
+
+
+def test_an_edited_address_is_checked_against_the_pinned_key_at_once(register, admin_client, fleet):
+    """Pointing a host at another machine (PATCH address) is caught by the refresh the
+    edit queues: that machine's key is not the pinned one. Pointing it back brings the
+    host online again, with nothing re-approved."""
+    h1, h2 = fleet["h1"], fleet["h2"]
+    host = register(h1, name="h1-moved")
+    _status(host, HostStatus.ONLINE)
+    url = reverse("host-detail", args=[host.pk])
+
+    response = admin_client.patch(url, {"address": h2.address}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    host = _status(host, HostStatus.HOST_KEY_MISMATCH)
+    assert host.host_key == h1.host_key  # the pin stays
+    assert host.host_key_offered == h2.host_key
+
+    response = admin_client.patch(url, {"address": h1.address}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    _status(host, HostStatus.ONLINE)

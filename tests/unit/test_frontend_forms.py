@@ -137,6 +137,52 @@ def test_add_host_form_says_what_is_wrong(admin_client):
     assert not Host.objects.filter(name="edge-8").exists()
 
 
+def test_admin_edits_a_host_on_its_page_and_keeps_its_key(admin_client, private_key):
+    group = HostGroup.objects.create(name="edge")
+    admin_client.post(
+        reverse("frontend:host-add"),
+        {"name": "edge-7", "address": "198.18.99.7", "port": "22", "username": "root",
+         "private_key": private_key, "labels": "tier=web"},
+    )  # fmt: skip
+    host = Host.objects.get(name="edge-7")
+    key = host.ssh_key
+    url = reverse("frontend:host-edit", args=[host.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert 'value="198.18.99.7"' in page.text and "tier=web" in page.text
+    assert private_key not in page.text
+
+    response = admin_client.post(
+        url,
+        {"name": "edge-7b", "address": "198.18.99.8", "port": "2222", "username": "deploy",
+         "groups": [group.pk], "labels": "tier=web, env=prod"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.context["form"].errors
+    host.refresh_from_db()
+    assert (host.name, host.address, host.port, host.username) == (
+        "edge-7b", "198.18.99.8", 2222, "deploy",
+    )  # fmt: skip
+    assert host.labels == {"tier": "web", "env": "prod"}
+    assert list(host.groups.all()) == [group]
+    assert host.ssh_key == key  # no key given: the one it had stays
+    assert Operation.objects.filter(action="host.update", host=host).count() == 1
+
+
+def test_edit_host_form_says_what_is_wrong_and_changes_nothing(admin_client):
+    host = Host.objects.create(name="edge-9", transport="local")
+    Host.objects.create(name="taken", transport="local")
+    url = reverse("frontend:host-edit", args=[host.pk])
+    for field, value in [("port", "99999"), ("name", "taken"), ("labels", "oops"),
+                         ("private_key", "not a key")]:  # fmt: skip
+        data = {"name": "edge-9", "address": "198.18.99.9", "port": "22", "username": "root"}
+        response = admin_client.post(url, {**data, field: value})
+        assert response.status_code == 200
+        assert field in response.context["form"].errors, field
+    host.refresh_from_db()
+    assert (host.name, host.address, host.port) == ("edge-9", "", 22)
+    assert not Operation.objects.filter(action="host.update").exists()
+
+
 def test_pull_of_a_malformed_reference_is_refused_before_anything_is_queued(
     operator_client, seeded
 ):

@@ -81,6 +81,14 @@ def test_operator_cannot_administer_hosts(operator_client, seeded):
     for url, data in _admin_actions(seeded):
         assert operator_client.post(url, data).status_code == 403, url
     assert operator_client.get(reverse("frontend:host-add")).status_code == 403
+    host = seeded["hosts"][0]
+    edit = reverse("frontend:host-edit", args=[host.pk])
+    assert operator_client.get(edit).status_code == 403
+    assert (
+        operator_client.post(edit, {"name": "x", "address": "a", "port": "22"}).status_code == 403
+    )
+    host.refresh_from_db()
+    assert host.name != "x"
 
 
 def test_bulk_action_makes_one_operation_per_container(operator_client, seeded):
