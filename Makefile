@@ -19,10 +19,10 @@ stack-test:  ## the production stack (docker-compose.yml) built and started for 
 	scripts/testbed status >/dev/null 2>&1 || scripts/testbed up 3
 	scripts/stack-test
 
-lint:
+lint:  ## ruff, mypy (server, agent, scripts), migrations check, compose file check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy .
+	scripts/typecheck
 	BERTH_DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	scripts/check-compose
 

@@ -355,6 +355,7 @@ class _Deploy:
         args: dict[str, Any] = {"ref": self.image}
         if self.auth is not None:
             args["auth"] = self.auth
+        # _PullContext stands in for the OpContext: it forwards every other attribute to it.
         images.pull(pull_ctx, args)  # type: ignore[arg-type]
         attrs = self.api.inspect_image(self.image)
         digest = _repo_digest(self.image, attrs.get("RepoDigests") or [], pull_ctx.digest)
