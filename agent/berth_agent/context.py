@@ -53,10 +53,6 @@ class OpContext:
             with contextlib.suppress(Exception):
                 cb()
 
-    @property
-    def finishing_on_eof(self) -> bool:
-        return self._finish_on_eof
-
     @contextlib.contextmanager
     def finish_on_eof(self) -> Iterator[None]:
         """Mark a section that must never be abandoned half-way (it changes the host).
