@@ -114,6 +114,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("post", "/api/v1/hosts/{host_id}/images/prune/"): Case({}, "image.prune"),
     ("post", "/api/v1/hosts/{host_id}/images/pull/"): Case({"ref": "demo/web:v1"}, "image.pull"),
     ("delete", "/api/v1/hosts/{id}/"): Case({}, "host.remove", ids=lambda w: w.spare_host.pk),
+    ("put", "/api/v1/hosts/{id}/"): Case(
+        {"name": "renamed", "transport": "local"}, "host.update", ids=lambda w: w.spare_host.pk
+    ),
+    ("patch", "/api/v1/hosts/{id}/"): Case({"labels": {"env": "prod"}}, "host.update"),
     ("post", "/api/v1/hosts/{id}/approve-host-key/"): Case(
         lambda w: {"fingerprint": w.site.host.host_key_offered_fingerprint}, "host.approve_key"
     ),
