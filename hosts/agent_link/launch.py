@@ -310,7 +310,7 @@ def _write_local_policy(text: str) -> None:
         raise
 
 
-def _check_hello(session: AgentSession, hello: dict, name: str) -> None:
+def _check_hello(session: AgentSession, hello: dict[str, Any], name: str) -> None:
     protocol = hello.get("protocol")
     if protocol not in SUPPORTED_PROTOCOLS:
         session.close()

@@ -7,6 +7,7 @@ import errno
 import io
 import socket
 from dataclasses import dataclass
+from typing import NoReturn
 
 import paramiko
 
@@ -56,13 +57,16 @@ def public_key_line(key: paramiko.PKey) -> str:
     return f"{key.get_name()} {key.get_base64()}"
 
 
-class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
+# paramiko ships no type information, so its classes are Any to mypy.
+class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
     """Refuse hosts without a pinned key, remembering the key they offered."""
 
     def __init__(self, role: str) -> None:
         self.role = role
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey):
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> NoReturn:
         raise HostKeyUnknown(
             f"{self.role} {hostname} offered host key {key.fingerprint}, which no admin has "
             "approved yet",
