@@ -59,8 +59,30 @@ ERROR_BODY = inline_serializer(
 )
 
 
+# What each error status means wherever it applies; berth/schema.py declares these on
+# every operation they can happen to, from how its view is built.
+STANDARD_ERRORS: dict[int, str] = {
+    400: "The body is invalid: errors names each field at fault; nothing was done",
+    401: "No credentials, or a token that is unknown, expired or revoked",
+    403: "Your role does not allow this, it would reach outside your host groups, "
+    "or (with a session) the CSRF token is missing",
+    404: "No such object, or it is outside your host groups",
+    429: "Too many failed logins from your address: wait for the window to pass",
+    503: "The database is unreachable: try again after Retry-After seconds",
+}
+# For the operations that queue work (in addition to the above).
+QUEUE_UNAVAILABLE = (
+    "The task queue (Redis) or the database is unreachable: nothing was queued and any "
+    "operation recorded for it is failed; try again after Retry-After seconds"
+)
+
+
 def error_responses(descriptions: dict[int, str]) -> dict[int, OpenApiResponse]:
-    """Schema entries for the error answers an endpoint gives, each with its meaning."""
+    """Schema entries for the error answers an endpoint gives, each with its meaning.
+
+    Given to ``@extend_schema(responses=...)`` alone, they are added to the inferred
+    success answer and the errors every operation of its kind has (berth/schema.py).
+    """
     return {
         code: OpenApiResponse(ERROR_BODY, description=description)
         for code, description in descriptions.items()

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
 from accounts.roles import scope_of
-from berth.api_errors import InUse
+from berth.api_errors import InUse, error_responses
 from containers import secrets
 from containers.models import Secret
 from hosts.models import HostGroup
@@ -104,6 +105,13 @@ class SecretSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         )
 
 
+# Deleting a secret a spec still names is refused.
+IN_USE_ANSWER = (
+    "A revision or a pending or running operation names the secret; the message names them"
+)
+
+
+@extend_schema_view(destroy=extend_schema(responses=error_responses({409: IN_USE_ANSWER})))
 class SecretViewSet(viewsets.ModelViewSet):
     """Secrets that container specs use by name (``env_secrets``). Changes are
     admin-only and audited; the value is write-only and stored encrypted."""

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import ScopedQuerysetMixin, scoped_hosts
 from accounts.roles import Role
+from berth.api_errors import QUEUE_UNAVAILABLE, error_responses
 from containers import services
 from containers.filtersets import ContainerFilterSet
 from containers.models import Container
@@ -39,8 +40,7 @@ ACCEPTED = {
         description="Queued: poll operation_url until its status is succeeded, failed or "
         "cancelled; the Location header holds the same URL.",
     ),
-    400: OpenApiResponse(description="A parameter is invalid; the body names it"),
-    404: OpenApiResponse(description="No such container"),
+    **error_responses({404: "No such container", 503: QUEUE_UNAVAILABLE}),
 }
 
 
@@ -143,11 +143,17 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=ContainerBulkSerializer,
         responses={
-            **ACCEPTED,
             202: OpenApiResponse(
                 BulkAcceptedSerializer,
                 description="Queued: a parent operation with one child per container; "
                 "``matched`` says how many containers the selection matched.",
+            ),
+            **error_responses(
+                {
+                    400: "The selection is invalid, empty, or matches every container without "
+                    '"all": true, or a field is; the body names it and nothing was queued',
+                    503: QUEUE_UNAVAILABLE,
+                }
             ),
         },
         examples=[
@@ -206,7 +212,18 @@ class HostContainersView(generics.ListCreateAPIView):
     @extend_schema(
         operation_id="hosts_containers_run",
         request=ContainerRunSerializer,
-        responses={**ACCEPTED, 404: OpenApiResponse(description="No such host")},
+        responses={
+            **ACCEPTED,
+            **error_responses(
+                {
+                    400: "The spec is invalid, or the host's container security policy "
+                    "refuses it; the body names the field",
+                    403: "Your role does not allow this, or policy_override from someone "
+                    "who is not an admin",
+                    404: "No such host",
+                }
+            ),
+        },
         examples=[
             OpenApiExample(
                 "web server",

@@ -149,7 +149,12 @@ class ServiceViewSet(
             OpenApiParameter("from", int, required=True),
             OpenApiParameter("to", int, required=True),
         ],
-        responses={200: RevisionDiffSerializer(many=True)},
+        responses={
+            200: RevisionDiffSerializer(many=True),
+            **error_responses(
+                {400: "from or to is missing, or not a revision of the service; errors names it"}
+            ),
+        },
     )
     @action(detail=True, methods=["get"], serializer_class=RevisionDiffSerializer)
     def diff(self, request: Request, pk: str | None = None) -> Response:
@@ -273,7 +278,13 @@ class RolloutViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return scope_queryset(rollouts, self.request.user)
 
-    @extend_schema(request=None, responses={202: RolloutSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: RolloutSerializer,
+            **error_responses({400: "The rollout has already ended (errors names status)"}),
+        },
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Stop the rollout; hosts it already switched go back to the previous revision."""

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import ScopedQuerysetMixin
 from accounts.roles import Role, scope_of
-from berth.api_errors import InUse
+from berth.api_errors import QUEUE_UNAVAILABLE, InUse, error_responses
 from hosts import services
 from hosts.filtersets import HostFilterSet
 from hosts.models import Host, HostGroup
@@ -24,6 +24,10 @@ class HostKeyChanged(APIException):
     default_code = "host_key_changed"
 
 
+@extend_schema_view(
+    # Saving a host queues its first refresh.
+    create=extend_schema(responses=error_responses({503: QUEUE_UNAVAILABLE})),
+)
 class HostViewSet(
     ScopedQuerysetMixin,
     mixins.CreateModelMixin,
@@ -47,14 +51,31 @@ class HostViewSet(
     def perform_destroy(self, instance: Host) -> None:
         services.remove_host(instance, actor=self.request.user)
 
-    @extend_schema(request=None, responses={202: OperationAcceptedSerializer})
+    @extend_schema(
+        request=None,
+        responses={202: OperationAcceptedSerializer, **error_responses({503: QUEUE_UNAVAILABLE})},
+    )
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, pk: str | None = None) -> Response:
         """Queue a refresh of the host; poll the operation for its outcome."""
         operation = services.request_refresh(self.get_object(), actor=request.user)
         return operation_accepted(request, operation)
 
-    @extend_schema(request=HostKeyApprovalSerializer, responses={200: HostSerializer})
+    @extend_schema(
+        request=HostKeyApprovalSerializer,
+        responses={
+            200: HostSerializer,
+            **error_responses(
+                {
+                    400: "No fingerprint, or the host has not offered a key to approve",
+                    409: "The host offers another key by now; the message names its "
+                    "fingerprint and nothing was pinned",
+                    503: "The key is pinned, but its refresh could not be queued: the task "
+                    "queue (or the database) is unreachable",
+                }
+            ),
+        },
+    )
     @action(detail=True, methods=["post"], url_path="approve-host-key")
     def approve_host_key(self, request: Request, pk: str | None = None) -> Response:
         """Pin the host key the host last offered, given the fingerprint you checked
@@ -73,6 +94,16 @@ class HostViewSet(
         return Response(self.get_serializer(host).data)
 
 
+@extend_schema_view(
+    destroy=extend_schema(
+        responses=error_responses(
+            {
+                403: "Deleting an unused host group needs an admin not limited to host groups",
+                409: "A user, a token or a service still uses the group; the message names them",
+            }
+        )
+    )
+)
 class HostGroupViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
     queryset = HostGroup.objects.all()
     serializer_class = HostGroupSerializer

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import ScopedQuerysetMixin, hosts_in_scope, scoped_hosts
 from accounts.roles import Role
+from berth.api_errors import QUEUE_UNAVAILABLE, error_responses
 from images import services
 from images.filtersets import ImageFilterSet
 from images.models import Image, RegistryCredential
@@ -28,6 +29,9 @@ from .serializers import (
     ImageRemoveSerializer,
     RegistryCredentialSerializer,
 )
+
+# Actions that queue an operation (besides the errors every such endpoint has).
+QUEUED_ERRORS = error_responses({503: QUEUE_UNAVAILABLE})
 
 
 class RegistryCredentialViewSet(viewsets.ModelViewSet):
@@ -78,7 +82,10 @@ class FleetImageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.Gen
             return self.get_paginated_response(data)
         return Response(data)
 
-    @extend_schema(request=BulkImagePullSerializer, responses={202: BulkAcceptedSerializer})
+    @extend_schema(
+        request=BulkImagePullSerializer,
+        responses={202: BulkAcceptedSerializer, **QUEUED_ERRORS},
+    )
     @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
     def pull(self, request: Request) -> Response:
         """Pull an image onto many hosts (ids, or every host with a label) at once.
@@ -110,7 +117,10 @@ class HostImageViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["size", "created", "updated_at"]
     write_role = Role.OPERATOR
 
-    @extend_schema(request=ImageRemoveSerializer, responses={202: OperationAcceptedSerializer})
+    @extend_schema(
+        request=ImageRemoveSerializer,
+        responses={202: OperationAcceptedSerializer, **QUEUED_ERRORS},
+    )
     @action(detail=True, methods=["post"])
     def remove(self, request: Request, pk: str | None = None) -> Response:
         """Remove this image from its host (force by default)."""
@@ -128,7 +138,10 @@ class HostImagePullView(APIView):
 
     write_role = Role.OPERATOR
 
-    @extend_schema(request=ImagePullSerializer, responses={202: OperationAcceptedSerializer})
+    @extend_schema(
+        request=ImagePullSerializer,
+        responses={202: OperationAcceptedSerializer, **QUEUED_ERRORS},
+    )
     def post(self, request: Request, host_id: int) -> Response:
         host = get_object_or_404(scoped_hosts(request.user), pk=host_id)
         serializer = ImagePullSerializer(data=request.data)
@@ -144,7 +157,10 @@ class HostImagePruneView(APIView):
 
     write_role = Role.OPERATOR
 
-    @extend_schema(request=ImagePruneSerializer, responses={202: OperationAcceptedSerializer})
+    @extend_schema(
+        request=ImagePruneSerializer,
+        responses={202: OperationAcceptedSerializer, **QUEUED_ERRORS},
+    )
     def post(self, request: Request, host_id: int) -> Response:
         host = get_object_or_404(scoped_hosts(request.user), pk=host_id)
         serializer = ImagePruneSerializer(data=request.data)

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import ScopedQuerysetMixin
 from accounts.roles import Role
+from berth.api_errors import error_responses
 from operations import services, streams
 from operations.filtersets import OperationFilterSet
 from operations.models import Operation
@@ -26,7 +27,13 @@ class OperationViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["created_at", "finished_at"]
     write_role = Role.OPERATOR  # cancel
 
-    @extend_schema(request=None, responses={202: OperationSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: OperationSerializer,
+            **error_responses({400: "The operation has already ended (errors names status)"}),
+        },
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a pending operation, or ask a running one to stop."""
