@@ -5,45 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django import forms
-from django.db.models import Q, QuerySet, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
+
+from hosts.filtersets import LabelFilter
 
 from .choices import ContainerHealth, ContainerState
 from .models import Container
 
 
-class LabelsField(forms.Field):
-    """Every ``label`` query parameter (``key=value`` or ``key``), each checked."""
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "key=value or key (has the label); repeat to require several",
+    }
+)
+class RepeatedLabelFilter(LabelFilter):
+    """``?label=app=web&label=tier``: one requirement per parameter, so a value may hold
+    a comma; every one must match."""
 
-    widget = forms.MultipleHiddenInput
-
-    def clean(self, value: Any) -> list[tuple[str, str | None]]:
-        pairs: list[tuple[str, str | None]] = []
-        for item in value or []:
-            key, sep, wanted = str(item).partition("=")
-            if not key or len(key) > 256:
-                raise forms.ValidationError("Give label=key or label=key=value.")
-            pairs.append((key, wanted if sep else None))
-        return pairs
-
-
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
-class LabelsFilter(django_filters.Filter):
-    field_class = LabelsField
-
-    def filter(self, qs: QuerySet[Container], value: list[tuple[str, str | None]]):  # type: ignore[no-untyped-def, override]
-        for index, (key, wanted) in enumerate(value or []):
-            if wanted is None:
-                qs = qs.filter(labels__has_key=key)
-            else:
-                alias = f"_label_{index}"
-                # Cast: compare the label's text, not a JSON value (SQLite and PostgreSQL alike).
-                text = Cast(KeyTextTransform(key, "labels"), output_field=TextField())
-                qs = qs.alias(**{alias: text}).filter(**{alias: wanted})
-        return qs
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("repeated", True)
+        super().__init__(*args, **kwargs)
 
 
 class ContainerFilterSet(django_filters.FilterSet):
@@ -61,9 +45,7 @@ class ContainerFilterSet(django_filters.FilterSet):
         method="filter_health",
         help_text="Health (none: no health check; repeat for any of several)",
     )
-    label = LabelsFilter(
-        help_text="key=value or key (has the label); repeat to require several",
-    )
+    label = RepeatedLabelFilter(field_name="labels")
     q = django_filters.CharFilter(method="filter_q", help_text="Name or image contains")
 
     class Meta:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 
+from berth.labels import LABEL_KEY
 from containers.choices import RestartPolicy
 from deployments.api.serializers import (
     HealthGateSerializer,
@@ -15,7 +16,6 @@ from deployments.api.serializers import (
     ServiceSpecSerializer,
 )
 from deployments.models import NOTE_MAX_LENGTH
-from hosts.filtersets import LABEL_KEY
 from hosts.models import Host, HostGroup, JumpHost, SSHKey
 from hosts.validators import HOST_NAME_RULE, validate_host_name
 from images.models import RegistryCredential

@@ -1,56 +1,51 @@
 from __future__ import annotations
 
-import re
-
 import django_filters
-from django.db.models import Q, QuerySet, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
-from django.db.models.lookups import Exact
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
+
+from berth.labels import LABEL_KEY, LabelSelector, LabelSelectorError, LabelSelectorField
 
 from .choices import HostStatus
 from .models import Host
 
-LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+__all__ = ["LABEL_KEY", "HostFilterSet", "LabelFilter", "filter_by_labels", "labels_q"]
 
 
 def labels_q(field: str, selectors: list[str]) -> Q:
-    """The condition that JSON labels match every ``key=value`` (or bare ``key``) selector."""
-    condition = Q()
-    for selector in selectors:
-        key, sep, value = selector.partition("=")
-        if not LABEL_KEY.match(key) or "__" in key:
-            raise ValidationError({"label": f"{key!r} is not a label key"})
-        if key.isdigit():
-            # JSON paths read such a key as a list index on SQLite and PostgreSQL alike:
-            # say so rather than match nothing.
-            raise ValidationError(
-                {"label": f"{key!r}: a label key made only of digits cannot be selected"}
-            )
-        if sep:
-            # The key through KeyTextTransform, never as ``{field}__{key}``: Django would
-            # read a key such as "regex" or "contains" as a lookup on the whole JSON
-            # document, and one made of digits as a list index.
-            text = Cast(KeyTextTransform(key, field), output_field=TextField())
-            condition &= Q(Exact(text, value))
-        else:
-            condition &= Q(**{f"{field}__has_key": key})
-    return condition
+    """The condition that JSON labels match every selector (``[]``: no condition); a
+    malformed one is a DRF ValidationError on ``label``. For deployments' service
+    targets, which split their ``host_label`` themselves; new code uses
+    ``berth.labels.LabelSelector``."""
+    if not selectors:
+        return Q()
+    try:
+        return LabelSelector.parse(selectors).q(field)
+    except LabelSelectorError as exc:
+        raise ValidationError({"label": exc.message}) from None
 
 
 def filter_by_labels(queryset: QuerySet, field: str, selectors: list[str]) -> QuerySet:
-    """Keep rows whose JSON labels match every ``key=value`` (or bare ``key``) selector."""
+    """Keep rows whose JSON labels match every selector (see ``labels_q``)."""
     return queryset.filter(labels_q(field, selectors))
 
 
-class LabelFilter(django_filters.BaseInFilter, django_filters.CharFilter):
-    """``?label=app=web,tier`` — every comma-separated selector must match."""
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "key=value or key (has the label), comma-separated; every one must match",
+    }
+)
+class LabelFilter(django_filters.Filter):
+    """``?label=app=web,tier``: every comma-separated requirement must match. A
+    malformed selector is a form error on the field, which the API answers as a 400
+    naming it and the pages show."""
 
-    def filter(self, qs: QuerySet, value: list[str]) -> QuerySet:
-        if not value:
-            return qs
-        return filter_by_labels(qs, self.field_name, value)
+    field_class = LabelSelectorField
+
+    def filter(self, qs: QuerySet, value: LabelSelector | None) -> QuerySet:
+        return qs if value is None else qs.filter(value.q(self.field_name))
 
 
 class HostFilterSet(django_filters.FilterSet):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from berth.labels import LabelSelector
 from berth.reconcile import SyncCounts, sync_host_rows
 from berth.timeutil import from_unix
 from hosts.agent_link.errors import AgentError, AgentTimeout
@@ -261,23 +262,13 @@ def request_prune(host: Host, *, all_unused: bool = False, actor: Actor) -> Oper
 
 
 def hosts_with_label(selector: str, hosts: QuerySet[Host] | None = None) -> list[Host]:
-    """Hosts (of ``hosts``, by default every host) whose ``labels`` hold ``key=value``;
-    ValueError when the selector is malformed.
-
-    Matched in Python: label keys are free text, which JSON key lookups in SQL
-    do not take safely on every database.
-    """
-    key, sep, value = selector.partition("=")
-    key, value = key.strip(), value.strip()
-    if not sep or not key:
-        raise ValueError("Give a label as key=value, e.g. role=web.")
-    return [
-        host
-        for host in (Host.objects.all() if hosts is None else hosts).order_by("name")
-        if isinstance(host.labels, dict)
-        and str(host.labels.get(key, "")) == value
-        and key in host.labels
-    ]
+    """The hosts (of ``hosts``, by default every host) that a label selector picks
+    (``role=web``, ``role=web,zone``: see ``berth.labels``), by name; LabelSelectorError
+    when the selector is malformed."""
+    chosen = LabelSelector.parse(selector)
+    return list(
+        (Host.objects.all() if hosts is None else hosts).filter(chosen.q("labels")).order_by("name")
+    )
 
 
 # --- the fleet-wide view -----------------------------------------------------------------

@@ -8,7 +8,6 @@ from typing import NamedTuple
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from rest_framework.exceptions import ValidationError
 
 from containers.models import Container
 from hosts.choices import HostStatus
@@ -73,18 +72,12 @@ def host_rows(hosts: list[Host]) -> list[Host]:
 @viewer
 def dashboard(request: HttpRequest) -> HttpResponse:
     filterset = HostFilterSet(request.GET or None, queryset=visible(request, Host.objects.all()))
-    error = ""
-    try:
-        hosts = filterset.qs
-        if filterset.form.errors:
-            error = "; ".join(
-                f"{field}: {' '.join(messages)}"
-                for field, messages in filterset.form.errors.items()
-            )
-    except ValidationError as exc:  # a malformed label selector
-        detail = exc.detail if isinstance(exc.detail, dict) else {"filter": exc.detail}
-        error = "; ".join(f"{key}: {value}" for key, value in detail.items())
-        hosts = Host.objects.none()
+    hosts = filterset.qs
+    # A malformed filter (a label selector too) is a form error: the page says it was
+    # not applied, and the other filters still are.
+    error = "; ".join(
+        f"{field}: {' '.join(messages)}" for field, messages in filterset.form.errors.items()
+    )
     page = paginate(request, hosts.prefetch_related("groups").order_by("name"), HOSTS_PER_PAGE)
     page.object_list = host_rows(list(page.object_list))
     context = {

@@ -79,7 +79,8 @@ def test_bulk_pull_needs_hosts_or_a_label_that_matches(admin_client, host):
         ({"ref": ref, "hosts": [host.pk], "host_label": "role=web"}, "hosts"),
         ({"ref": ref, "hosts": []}, "hosts"),
         ({"ref": ref, "hosts": [host.pk, 999]}, "hosts"),
-        ({"ref": ref, "host_label": "role"}, "host_label"),
+        ({"ref": ref, "host_label": "role web"}, "host_label"),
+        ({"ref": ref, "host_label": "7=web"}, "host_label"),
         ({"ref": ref, "host_label": "role=db"}, "host_label"),
         ({"ref": "NOT A REF", "hosts": [host.pk]}, "ref"),
     ]
