@@ -26,6 +26,9 @@ class Service(models.Model):
     current_revision = models.ForeignKey(
         "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Being retired: its containers are being removed from every host, after which the
+    # service goes. Meanwhile nothing deploys or converges it.
+    retiring = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Max, Q
 from django.utils import timezone
 
+from containers.models import Container
 from containers.secrets import resolve_env
 from hosts import services as host_services
 from hosts.agent_link.errors import AgentError, AgentLinkError, AgentTimeout, SessionClosed
@@ -198,6 +199,10 @@ def deploy(
     with transaction.atomic():
         locked = Service.objects.select_for_update().get(pk=service.pk)
         _make_way(locked, kind=kind, actor=actor)
+        if locked.retiring:
+            raise RolloutConflict(
+                f"{service.name} is being retired: nothing is deployed to it any more"
+            )
         if kind == RolloutKind.CONVERGE:
             _check_converge_wanted(locked, revision)
         targets = list(hosts) if hosts is not None else target_hosts(locked)
@@ -315,6 +320,112 @@ def rollback(service: Service, revision: Revision, *, actor: Actor, **strategy: 
             f"revision {revision.number} was never deployed, so no image digest is pinned to it"
         )
     return deploy(service, revision, actor=actor, kind=RolloutKind.ROLLBACK, **strategy)
+
+
+# --- retiring a service ---------------------------------------------------------------------
+
+RETIRE_ACTION = "service.retire"
+
+
+def retire_hosts(service: Service) -> list[Host]:
+    """The hosts a retirement removes the service from: its targets, and every host
+    Berth last saw running a container of it (a host that left its targets may still)."""
+    running = Container.objects.filter(
+        labels_q("labels", [f"berth.service={service.name}"])
+    ).values_list("host_id", flat=True)
+    pks = {host.pk for host in target_hosts(service)} | set(running)
+    return list(Host.objects.filter(pk__in=pks).order_by("name"))
+
+
+def request_retire(service: Service, *, actor: Actor) -> Operation:
+    """Queue the retirement of a service: its containers are removed from every host
+    (one operation, a result per host), then the service and its revisions go; the
+    audit trail keeps what happened.
+
+    Raises RolloutConflict while a rollout of the service is in progress (a
+    convergence nobody has started yet gives way) or while another retirement of it
+    is pending or running. From here on nothing deploys or converges the service; a
+    retirement that could not reach every host leaves it retiring, to be retired again.
+    """
+    with transaction.atomic():
+        locked = Service.objects.select_for_update().get(pk=service.pk)
+        _make_way(locked, kind=RolloutKind.DEPLOY, actor=actor)
+        underway = Operation.objects.filter(
+            action=RETIRE_ACTION,
+            target_type="service",
+            target_id=str(locked.pk),
+            status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
+        ).first()
+        if underway is not None:
+            raise RolloutConflict(
+                f"{locked.name} is already being retired by operation #{underway.pk}"
+            )
+        locked.retiring = True
+        locked.save(update_fields=["retiring"])
+        hosts = [host.name for host in retire_hosts(locked)]
+        return submit(
+            action=RETIRE_ACTION,
+            target=locked,
+            actor=actor,
+            host=None,
+            params={"service": locked.pk, "hosts": hosts},
+        )
+
+
+@action(RETIRE_ACTION, time_limit=1800, retry_transport=False)
+def _run_retire(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    service = Service.objects.filter(pk=operation.params["service"]).first()
+    if service is None:  # delivered twice: the first run finished the job
+        return {"hosts": {}}
+    hosts = retire_hosts(service)
+    removed: dict[str, str] = {}
+    failed: dict[str, str] = {}
+
+    def remove(host: Host) -> None:
+        try:
+            link = _live_link(host)
+            result = link.session.call("service.remove", {"service": service.name}, timeout=360)
+        except (AgentError, AgentLinkError) as exc:
+            failed[host.name] = str(exc)
+            return
+        removed[host.name] = f"{len(result.get('removed', []))} container(s) removed"
+        _refresh_containers(host, link)
+
+    at_once(remove, hosts)
+    context.progress(force=True, removed=sorted(removed), failed=sorted(failed))
+    if failed:
+        reasons = "; ".join(f"{name}: {why}" for name, why in sorted(failed.items()))
+        raise OperationFailed(
+            f"{service.name} could not be removed from {len(failed)} host(s) ({reasons}); "
+            "it stays retiring, with nothing deployed to it: retire it again once the "
+            "host is back"
+        )
+    with transaction.atomic():
+        # Rollouts first: a rollout protects its revision from going on its own.
+        Rollout.objects.filter(service=service).delete()
+        Service.objects.filter(pk=service.pk).delete()
+    return {"service": service.name, "hosts": removed}
+
+
+def at_once(work: Any, items: Iterable[Any]) -> None:
+    """Run ``work(item)`` for every item at once, a thread each (at most 32), each with
+    its own database connection and the caller's logging context."""
+    items = list(items)
+    if not items:
+        return
+
+    def run(item: Any) -> None:
+        try:
+            work(item)
+        finally:
+            connection.close()  # this thread's own database connection
+
+    with ThreadPoolExecutor(max_workers=min(len(items), 32)) as executor:
+        # Each thread runs in a copy of this one's context, so what it logs names the
+        # operation and its host like the rest of the run.
+        runs = [executor.submit(contextvars.copy_context().run, run, item) for item in items]
+        for future in runs:
+            future.result()
 
 
 # --- running a rollout ----------------------------------------------------------------------
@@ -482,21 +593,7 @@ class RolloutRunner:
 
     def _in_threads(self, work: Any, steps: list[RolloutHost]) -> None:
         """Run ``work(step)`` for every step at once, one thread each."""
-        if not steps:
-            return
-
-        def on_host(step: RolloutHost) -> None:
-            try:
-                work(step)
-            finally:
-                connection.close()  # this thread's own database connection
-
-        with ThreadPoolExecutor(max_workers=min(len(steps), 32)) as executor:
-            # Each thread runs in a copy of this one's context, so what it logs names
-            # the operation and its host like the rest of the run.
-            runs = [executor.submit(contextvars.copy_context().run, on_host, s) for s in steps]
-            for run in runs:
-                run.result()
+        at_once(work, steps)
 
     def _deploy_host(self, step: RolloutHost, revision: Revision) -> None:
         step.started_at = timezone.now()
@@ -657,7 +754,7 @@ def converge_host(host: Host) -> list[Rollout]:
     """
     started: list[Rollout] = []
     services = list(
-        Service.objects.filter(current_revision__isnull=False).select_related(
+        Service.objects.filter(current_revision__isnull=False, retiring=False).select_related(
             "current_revision", "host_group"
         )
     )

@@ -31,6 +31,7 @@ urlpatterns = [
     path("services/<int:pk>/", services.service_detail, name="service"),
     path("services/<int:pk>/revisions/new/", services.revision_create, name="revision-create"),
     path("services/<int:pk>/deploy/", services.service_deploy, name="service-deploy"),
+    path("services/<int:pk>/retire/", services.service_retire, name="service-retire"),
     path(
         "services/<int:pk>/rollback/<int:number>/",
         services.service_rollback,

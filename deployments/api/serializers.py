@@ -38,7 +38,8 @@ class ServiceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Service
         fields = ["id", "url", "name", "hosts", "host_group", "host_label", "current_revision",
-                  "image", "image_digest", "created_at"]  # fmt: skip
+                  "image", "image_digest", "retiring", "created_at"]  # fmt: skip
+        read_only_fields = ["retiring"]
 
     def get_image_digest(self, service: Service) -> str:
         revision = service.current_revision

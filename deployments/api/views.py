@@ -19,6 +19,8 @@ from berth.api_errors import error_responses
 from deployments import services
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.models import Host
+from operations.api.responses import operation_accepted
+from operations.api.serializers import OperationAcceptedSerializer
 from operations.services import cancel_operation, record_change
 from policies.api.errors import enforce_policy
 from policies.services import bind_sources, refused_settings
@@ -58,7 +60,7 @@ class ServiceViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Services, their revision history, deploy, rollback and diff."""
+    """Services, their revision history, deploy, rollback, diff and retirement."""
 
     queryset = Service.objects.select_related("current_revision", "host_group").prefetch_related(
         "hosts"
@@ -67,6 +69,29 @@ class ServiceViewSet(
     filterset_fields = ["name"]
     ordering_fields = ["name", "created_at"]
     write_role = Role.OPERATOR
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: OperationAcceptedSerializer,
+            **error_responses(
+                {
+                    409: "A rollout of this service is still running, or it is being "
+                    "retired already",
+                    503: "The task queue is unreachable: nothing was started",
+                }
+            ),
+        },
+    )
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Retire the service: remove its containers from every host (one operation, a
+        result per host), then the service and its revisions. Follow the operation."""
+        service = self.get_object()
+        try:
+            operation = services.request_retire(service, actor=request.user)
+        except services.RolloutConflict as exc:
+            raise Conflict(str(exc)) from None
+        return operation_accepted(request, operation)
 
     @extend_schema(methods=["GET"], request=None, responses=RevisionSerializer(many=True))
     @extend_schema(

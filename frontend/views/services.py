@@ -1,5 +1,5 @@
-"""Services: the list, a new service, its revisions with diffs, deploy, rollback and
-the rollout's progress per host."""
+"""Services: the list, a new service, its revisions with diffs, deploy, rollback,
+retirement and the rollout's progress per host."""
 
 from __future__ import annotations
 
@@ -92,6 +92,7 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rollouts": _rollouts(service),
         "history": history,
         "targets": services.target_hosts(service),
+        "retire_hosts": [host.name for host in services.retire_hosts(service)],
     }
     if is_htmx(request):
         return render(request, "frontend/partials/service.html", context)
@@ -183,4 +184,23 @@ def service_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse
         service,
         revision,
         lambda: services.rollback(service, revision, actor=request.user),
+    )
+
+
+@require_POST
+@operator
+def service_retire(request: HttpRequest, pk: int) -> HttpResponse:
+    service = get_object_or_404(visible(request, Service.objects.all()), pk=pk)
+    try:
+        operation = services.request_retire(service, actor=request.user)
+    except services.RolloutConflict as exc:
+        return refused(request, str(exc), "frontend:service", pk=pk)
+    hosts = len(operation.params["hosts"])
+    return started(
+        request,
+        operation,
+        f"Retiring {service.name}: removing its containers from {hosts} host(s), then the "
+        "service and its revisions.",
+        "frontend:service",
+        pk=pk,
     )

@@ -20,6 +20,7 @@ from accounts.models import ApiToken
 from accounts.roles import Role
 from containers.secrets import create_secret
 from deployments.choices import RolloutStatus
+from deployments.models import Service
 from hosts.models import Host, HostGroup
 from images.models import RegistryCredential
 from operations.choices import OperationStatus
@@ -156,6 +157,9 @@ CASES: dict[tuple[str, str], Case] = {
         {"name": "svc-a", "host_group": "group-a", "host_label": "tier=web"}, "service.update"
     ),
     ("patch", "/api/v1/services/{id}/"): Case({"host_label": "tier=web"}, "service.update"),
+    ("delete", "/api/v1/services/{id}/"): Case(
+        {}, "service.retire", ids=lambda w: Service.objects.create(name="spare-svc").pk
+    ),
     ("post", "/api/v1/services/{id}/deploy/"): Case({}, "service.deploy"),
     ("post", "/api/v1/services/{id}/revisions/"): Case(
         {"spec": {"image": "demo/web:v2"}}, "revision.create"
