@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.roles import scope_of
+from berth.broker import BROKER_ERRORS
 from containers.services import reconcile_containers
 from images.services import reconcile_images
 from operations.context import OperationContext, OperationFailed
@@ -298,9 +299,24 @@ def _own_key_unused(key: SSHKey, host_name: str, *, but: Host | None = None) -> 
 
 
 def _enqueue_refresh(host: Host) -> None:
+    """Queue a refresh of ``host`` once its row is committed.
+
+    With the task queue down the change stands all the same (it is committed by then):
+    the periodic refresh contacts the host once the queue is back. Answering 503 would
+    say nothing was done, and a client retrying the same new host would get a 400.
+    """
     from .tasks import refresh_host as refresh_task
 
-    transaction.on_commit(lambda: refresh_task.delay(host.pk))
+    def send() -> None:
+        try:
+            refresh_task.delay(host.pk)
+        except BROKER_ERRORS as exc:
+            log.warning(
+                "%s is saved, but its refresh could not be queued (%s); the periodic "
+                "refresh will contact it once the task queue is back", host.name, exc,
+            )  # fmt: skip
+
+    transaction.on_commit(send)
 
 
 class StaleHostKey(ValueError):

@@ -18,22 +18,12 @@ from operations.api.serializers import OperationAcceptedSerializer
 
 from .serializers import HostGroupSerializer, HostKeyApprovalSerializer, HostSerializer
 
-# With the task queue down, a new host is saved all the same and answered 503.
-REFRESH_NOT_QUEUED = (
-    "The host is saved, but its first refresh could not be queued: the task queue (or the "
-    "database) is unreachable; a periodic refresh picks it up"
-)
-
 
 class HostKeyChanged(APIException):
     status_code = 409
     default_code = "host_key_changed"
 
 
-@extend_schema_view(
-    # Saving a host queues its first refresh, after the host is committed.
-    create=extend_schema(responses=error_responses({503: REFRESH_NOT_QUEUED})),
-)
 class HostViewSet(
     ScopedQuerysetMixin,
     mixins.CreateModelMixin,
@@ -76,8 +66,6 @@ class HostViewSet(
                     400: "No fingerprint, or the host has not offered a key to approve",
                     409: "The host offers another key by now; the message names its "
                     "fingerprint and nothing was pinned",
-                    503: "The key is pinned, but its refresh could not be queued: the task "
-                    "queue (or the database) is unreachable; a periodic refresh picks it up",
                 }
             ),
         },

@@ -151,3 +151,32 @@ def test_plain_page_post_comes_back_with_the_message(admin_client, host, broker_
     )
     assert response.redirect_chain[-1][0].endswith(f"/hosts/{host.pk}/")
     assert b"task queue" in response.content
+
+
+def test_a_host_added_while_the_queue_is_down_is_a_201_and_waits_for_the_periodic_refresh(
+    admin_client, broker_down
+):
+    """Adding a host commits it before its first refresh is queued: answering 503 would
+    say nothing was done while the host exists (a retry would then be a 400 on name)."""
+    started = time.monotonic()
+    response = admin_client.post(
+        reverse("host-list"), {"name": "h7", "transport": "local"}, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content[:500]
+    assert time.monotonic() - started < QUICK
+    assert Host.objects.filter(name="h7").exists()
+    created = Operation.objects.get(action="host.create")
+    assert created.status == OperationStatus.SUCCEEDED
+
+
+def test_a_host_edited_while_the_queue_is_down_is_saved_and_answered_200(
+    admin_client, host, broker_down
+):
+    response = admin_client.patch(
+        reverse("host-detail", args=[host.pk]),
+        {"docker_host": "unix:///run/docker-2.sock"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content[:500]
+    host.refresh_from_db()
+    assert host.docker_host == "unix:///run/docker-2.sock"
