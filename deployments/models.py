@@ -65,6 +65,9 @@ class Revision(models.Model):
     # the audit log): while it is the service's, or being rolled out or back to, its
     # hosts' policy files grant its exact spec, so converging to it still works.
     policy_override = models.BooleanField(default=False)
+    # Set aside: kept in the history and still a rollback target, but never what a
+    # deploy that names no revision ("the newest") picks.
+    archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

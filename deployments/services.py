@@ -31,7 +31,7 @@ from operations.choices import OperationStatus
 from operations.context import OperationCancelled, OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
-from operations.services import request_cancel, submit
+from operations.services import record_change, request_cancel, submit
 
 from .audit import record_revision_created
 from .choices import ACTIVE_ROLLOUT_STATUSES, HostStep, RolloutKind, RolloutStatus
@@ -173,6 +173,49 @@ def diff_revisions(old: Revision, new: Revision) -> list[dict[str, Any]]:
     ]
 
 
+def newest_revision(service: Service) -> Revision | None:
+    """The revision a deploy that names none takes: the newest one not archived."""
+    return service.revisions.filter(archived=False).order_by("-number").first()
+
+
+class RevisionInUse(RolloutConflict):
+    """The revision is what the service runs, or a rollout of it is in progress."""
+
+
+def set_archived(revision: Revision, archived: bool, *, actor: Actor) -> Revision:
+    """Archive a revision (set it aside: it stays in the history and can still be rolled
+    back to, but a deploy that names no revision skips it) or bring it back, recorded as
+    ``revision.archive`` or ``revision.unarchive``. Raises RevisionInUse for the
+    service's current revision or one a rollout in progress is deploying."""
+    with transaction.atomic():
+        service = Service.objects.select_for_update().get(pk=revision.service_id)
+        revision = Revision.objects.select_for_update().get(pk=revision.pk)
+        if archived and service.current_revision_id == revision.pk:
+            raise RevisionInUse(
+                f"revision {revision.number} is what {service.name} runs: deploy or roll "
+                "back to another one first"
+            )
+        if (
+            archived
+            and service.rollouts.filter(
+                revision=revision, status__in=ACTIVE_ROLLOUT_STATUSES
+            ).exists()
+        ):
+            raise RevisionInUse(
+                f"a rollout of revision {revision.number} of {service.name} is in progress"
+            )
+        if revision.archived != archived:
+            revision.archived = archived
+            revision.save(update_fields=["archived"])
+            record_change(
+                "revision.archive" if archived else "revision.unarchive",
+                revision,
+                actor=actor,
+                fields={"service": service.name, "number": revision.number},
+            )
+    return revision
+
+
 # --- starting rollouts -----------------------------------------------------------------------
 
 
@@ -196,6 +239,10 @@ def deploy(
     """
     if revision.service_id != service.pk:
         raise ValueError(f"revision {revision.number} belongs to another service")
+    if revision.archived and kind == RolloutKind.DEPLOY:
+        raise ValueError(
+            f"revision {revision.number} is archived: unarchive it to deploy it, or roll back to it"
+        )
     with transaction.atomic():
         locked = Service.objects.select_for_update().get(pk=service.pk)
         _make_way(locked, kind=kind, actor=actor)

@@ -33,6 +33,11 @@ urlpatterns = [
     path("services/<int:pk>/deploy/", services.service_deploy, name="service-deploy"),
     path("services/<int:pk>/retire/", services.service_retire, name="service-retire"),
     path(
+        "services/<int:pk>/revisions/<int:number>/archive/",
+        services.revision_archive,
+        name="revision-archive",
+    ),
+    path(
         "services/<int:pk>/rollback/<int:number>/",
         services.service_rollback,
         name="service-rollback",

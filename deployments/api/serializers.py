@@ -122,16 +122,27 @@ class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Revision
         fields = ["id", "number", "image", "image_digest", "digest", "spec", "health",
-                  "author_name", "note", "created_at", "policy_override"]  # fmt: skip
-        read_only_fields = ["id", "number", "image", "digest", "author_name", "created_at"]
+                  "author_name", "note", "created_at", "policy_override",
+                  "archived"]  # fmt: skip
+        read_only_fields = ["id", "number", "image", "digest", "author_name", "created_at",
+                            "archived"]  # fmt: skip
 
     def get_image_digest(self, revision: Revision) -> str:
         return digest_of(revision.digest)
 
 
+class RevisionArchiveSerializer(StrictFieldsMixin, serializers.Serializer):
+    archived = serializers.BooleanField(
+        help_text="true sets the revision aside: kept in the history and a rollback target, "
+        "but never what a deploy that names no revision picks; false brings it back"
+    )
+
+
 class DeploySerializer(StrictFieldsMixin, serializers.Serializer):
     revision = serializers.IntegerField(
-        min_value=1, required=False, help_text="Revision number; the newest when omitted"
+        min_value=1,
+        required=False,
+        help_text="Revision number; the newest not archived when omitted",
     )
     batch_size = serializers.IntegerField(min_value=0, default=0, help_text="0 = all at once")
     max_failures = serializers.IntegerField(

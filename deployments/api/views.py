@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -27,6 +28,7 @@ from policies.services import bind_sources, refused_settings
 
 from .serializers import (
     DeploySerializer,
+    RevisionArchiveSerializer,
     RevisionDiffSerializer,
     RevisionSerializer,
     RollbackSerializer,
@@ -134,18 +136,51 @@ class ServiceViewSet(
                 _record_override(revision, spec, hosts, request)
         return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(methods=["GET"], request=None, responses=RevisionSerializer)
+    @extend_schema(
+        methods=["PATCH"],
+        request=RevisionArchiveSerializer,
+        responses={
+            200: RevisionSerializer,
+            **error_responses(
+                {
+                    409: "The revision is what the service runs, or a rollout of it is in "
+                    "progress: it cannot be archived now",
+                }
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get", "patch"],
+        url_path=r"revisions/(?P<number>[0-9]+)",
+        serializer_class=RevisionSerializer,
+    )
+    def revision(self, request: Request, pk: str | None = None, number: str = "") -> Response:
+        """GET: one revision. PATCH ``{"archived": true}``: set it aside (kept in the
+        history, still a rollback target, never picked as "the newest"); false: back."""
+        service = self.get_object()
+        revision = get_object_or_404(service.revisions, number=int(number))
+        if request.method == "PATCH":
+            archived = self._validated(RevisionArchiveSerializer, request)["archived"]
+            try:
+                revision = services.set_archived(revision, archived, actor=request.user)
+            except services.RevisionInUse as exc:
+                raise Conflict(str(exc)) from None
+        return Response(RevisionSerializer(revision).data)
+
     @extend_schema(request=DeploySerializer, responses={202: RolloutSerializer, **START_ERRORS})
     @action(detail=True, methods=["post"], serializer_class=DeploySerializer)
     def deploy(self, request: Request, pk: str | None = None) -> Response:
-        """Roll a revision (the newest by default) out to the service's hosts."""
+        """Roll a revision (the newest not archived by default) out to the service's hosts."""
         service = self.get_object()
         options = self._validated(DeploySerializer, request)
         number = options.pop("revision", None)
-        revision = (
-            _revision(service, number) if number else service.revisions.order_by("-number").first()
-        )
+        revision = _revision(service, number) if number else services.newest_revision(service)
         if revision is None:
-            raise ValidationError({"revision": "The service has no revision yet: create one."})
+            raise ValidationError(
+                {"revision": "The service has no revision yet (or every one is archived)."}
+            )
         return self._start(
             request,
             service,

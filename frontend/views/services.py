@@ -1,5 +1,5 @@
-"""Services: the list, a new service, its revisions with diffs, deploy, rollback,
-retirement and the rollout's progress per host."""
+"""Services: the list, a new service, its revisions with diffs (archived or not),
+deploy, rollback, retirement and the rollout's progress per host."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from deployments.models import Revision, Rollout, RolloutHost, Service
 from policies.services import PolicyViolation, check_spec
 
 from ..forms import RevisionForm, ServiceForm, SpecFields
-from .common import is_htmx, operator, refused, scoped_form, started, viewer, visible
+from .common import done, is_htmx, operator, refused, scoped_form, started, viewer, visible
 
 RECENT_ROLLOUTS = 5
 
@@ -93,6 +93,7 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history": history,
         "targets": services.target_hosts(service),
         "retire_hosts": [host.name for host in services.retire_hosts(service)],
+        "newest": next((r for r in revisions if not r.archived), None),
     }
     if is_htmx(request):
         return render(request, "frontend/partials/service.html", context)
@@ -163,9 +164,10 @@ def _start_rollout(
 def service_deploy(request: HttpRequest, pk: int) -> HttpResponse:
     service = get_object_or_404(visible(request, Service.objects.all()), pk=pk)
     number = request.POST.get("revision", "")
-    revisions = service.revisions.order_by("-number")
     revision = (
-        revisions.filter(number=int(number)).first() if number.isdigit() else revisions.first()
+        service.revisions.filter(number=int(number)).first()
+        if number.isdigit()
+        else services.newest_revision(service)
     )
     if revision is None:
         return refused(request, "The service has no such revision.", "frontend:service", pk=pk)
@@ -204,3 +206,21 @@ def service_retire(request: HttpRequest, pk: int) -> HttpResponse:
         "frontend:service",
         pk=pk,
     )
+
+
+@require_POST
+@operator
+def revision_archive(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    service = get_object_or_404(visible(request, Service.objects.all()), pk=pk)
+    revision = get_object_or_404(Revision, service=service, number=number)
+    archived = request.POST.get("archived") != "false"
+    try:
+        services.set_archived(revision, archived, actor=request.user)
+    except services.RevisionInUse as exc:
+        return refused(request, str(exc), "frontend:service", pk=pk)
+    verb = (
+        "archived: kept in the history, never deployed as the newest"
+        if archived
+        else ("back among the revisions a deploy picks")
+    )
+    return done(request, f"Revision {number} of {service.name} {verb}.", "frontend:service", pk=pk)

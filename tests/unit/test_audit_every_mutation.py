@@ -20,7 +20,7 @@ from accounts.models import ApiToken
 from accounts.roles import Role
 from containers.secrets import create_secret
 from deployments.choices import RolloutStatus
-from deployments.models import Service
+from deployments.models import Revision, Service
 from hosts.models import Host, HostGroup
 from images.models import RegistryCredential
 from operations.choices import OperationStatus
@@ -160,6 +160,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("delete", "/api/v1/services/{id}/"): Case(
         {}, "service.retire", ids=lambda w: Service.objects.create(name="spare-svc").pk
     ),
+    ("patch", "/api/v1/services/{id}/revisions/{number}/"): Case(
+        {"archived": True}, "revision.archive"
+    ),
     ("post", "/api/v1/services/{id}/deploy/"): Case({}, "service.deploy"),
     ("post", "/api/v1/services/{id}/revisions/"): Case(
         {"spec": {"image": "demo/web:v2"}}, "revision.create"
@@ -228,6 +231,12 @@ def _url(path: str, case: Case, world: World) -> str:
     def value(match: re.Match) -> str:
         if match.group(1) == "host_id":
             return str(world.site.host.pk)
+        if match.group(1) == "number":  # a revision neither current nor being rolled out
+            spare = Revision.objects.create(
+                service=world.site.service, number=99, image="demo/web:v9",
+                spec={"image": "demo/web:v9"}, author_name="root-admin",
+            )  # fmt: skip
+            return str(spare.number)
         return str(case.ids(world) if case.ids else usual[resource])
 
     return re.sub(r"\{(\w+)\}", value, path)
