@@ -112,6 +112,14 @@ def _summary(errors: dict[str, list[str]]) -> str:
     return f"{text} (and {others} more)" if others else text
 
 
+class Conflict(APIException):
+    """409: the request is valid but the thing's state forbids it now (a rollout in
+    progress, say); the message says what is in the way."""
+
+    status_code = 409
+    default_code = "conflict"
+
+
 class InUse(APIException):
     status_code = 409
     default_code = "in_use"

@@ -33,7 +33,7 @@ from operations.models import Operation
 from operations.registry import action
 from operations.services import record_change, request_cancel, submit
 
-from .audit import record_revision_created
+from .audit import record_revision_created, record_service_saved
 from .choices import ACTIVE_ROLLOUT_STATUSES, HostStep, RolloutKind, RolloutStatus
 from .models import Revision, Rollout, RolloutHost, Service
 
@@ -424,7 +424,87 @@ def _run_retire(operation: Operation, context: OperationContext) -> dict[str, An
     service = Service.objects.filter(pk=operation.params["service"]).first()
     if service is None:  # delivered twice: the first run finished the job
         return {"hosts": {}}
-    hosts = retire_hosts(service)
+    removed, failed = _remove_from(service, retire_hosts(service))
+    context.progress(force=True, removed=sorted(removed), failed=sorted(failed))
+    if failed:
+        reasons = "; ".join(f"{name}: {why}" for name, why in sorted(failed.items()))
+        raise OperationFailed(
+            f"{service.name} could not be removed from {len(failed)} host(s) ({reasons}); "
+            "it stays retiring, with nothing deployed to it: retire it again once the "
+            "host is back"
+        )
+    with transaction.atomic():
+        # Rollouts first: a rollout protects its revision from going on its own.
+        Rollout.objects.filter(service=service).delete()
+        Service.objects.filter(pk=service.pk).delete()
+    return {"service": service.name, "hosts": removed}
+
+
+# --- hosts that leave a service's targets ---------------------------------------------------
+
+
+def update_service(
+    service: Service, *, actor: Actor, **changes: Any
+) -> tuple[Service, Operation | None]:
+    """Change where a service runs (``hosts``, ``host_group``, ``host_label``), recorded
+    as ``service.update``. Hosts that leave its targets lose its containers: a queued
+    ``service.remove``, returned (None when no host left). Raises RolloutConflict when
+    hosts would leave while a rollout of the service is in progress."""
+    with transaction.atomic():
+        locked = Service.objects.select_for_update().get(pk=service.pk)
+        before = target_hosts(locked)
+        hosts = changes.pop("hosts", None)
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        locked.save()
+        if hosts is not None:
+            locked.hosts.set(hosts)
+            changes["hosts"] = hosts
+        record_service_saved(locked, actor=actor, created=False, changed=changes)
+        now = {host.pk for host in target_hosts(locked)}
+        left = [host for host in before if host.pk not in now]
+        if not left:
+            return locked, None
+        # A rollout started before the change still deploys to its own list of hosts.
+        _make_way(locked, kind=RolloutKind.DEPLOY, actor=actor)
+        return locked, request_withdraw(locked, left, actor=actor)
+
+
+WITHDRAW_ACTION = "service.remove"
+
+
+def request_withdraw(service: Service, hosts: Iterable[Host], *, actor: Actor) -> Operation:
+    """Queue the removal of the service's containers from ``hosts``, which are no longer
+    among its targets (recorded as ``service.remove``, a result per host). A host that
+    is a target again by the time the worker runs is left alone."""
+    names = sorted(host.name for host in hosts)
+    return submit(
+        action=WITHDRAW_ACTION,
+        target=service,
+        actor=actor,
+        host=None,
+        params={"service": service.pk, "hosts": names},
+    )
+
+
+@action(WITHDRAW_ACTION, time_limit=1800, retry_transport=False)
+def _run_withdraw(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    service = Service.objects.filter(pk=operation.params["service"]).first()
+    if service is None:
+        return {"hosts": {}}
+    targets = {host.pk for host in target_hosts(service)}
+    hosts = Host.objects.filter(name__in=operation.params["hosts"]).exclude(pk__in=targets)
+    outcome, failed = _remove_from(service, list(hosts))
+    context.progress(force=True, removed=sorted(outcome), failed=sorted(failed))
+    if failed:
+        reasons = "; ".join(f"{name}: {why}" for name, why in sorted(failed.items()))
+        raise OperationFailed(f"{service.name} could not be removed from {reasons}")
+    return {"service": service.name, "hosts": outcome}
+
+
+def _remove_from(service: Service, hosts: list[Host]) -> tuple[dict[str, str], dict[str, str]]:
+    """Remove every container of ``service`` from each host at once: what each host
+    reported, and why the hosts that failed did."""
     removed: dict[str, str] = {}
     failed: dict[str, str] = {}
 
@@ -439,19 +519,7 @@ def _run_retire(operation: Operation, context: OperationContext) -> dict[str, An
         _refresh_containers(host, link)
 
     at_once(remove, hosts)
-    context.progress(force=True, removed=sorted(removed), failed=sorted(failed))
-    if failed:
-        reasons = "; ".join(f"{name}: {why}" for name, why in sorted(failed.items()))
-        raise OperationFailed(
-            f"{service.name} could not be removed from {len(failed)} host(s) ({reasons}); "
-            "it stays retiring, with nothing deployed to it: retire it again once the "
-            "host is back"
-        )
-    with transaction.atomic():
-        # Rollouts first: a rollout protects its revision from going on its own.
-        Rollout.objects.filter(service=service).delete()
-        Service.objects.filter(pk=service.pk).delete()
-    return {"service": service.name, "hosts": removed}
+    return removed, failed
 
 
 def at_once(work: Any, items: Iterable[Any]) -> None:

@@ -3,9 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from berth.api_errors import Conflict
 from containers.api.serializers import ContainerRunSerializer
+from deployments import services
 from deployments.audit import record_service_saved
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.filtersets import LABEL_KEY
@@ -15,6 +18,11 @@ from operations.api.serializers import StrictFieldsMixin, acting_user
 
 IMAGE_HELP = "The image as asked for (the revision's tag)"
 DIGEST_HELP = 'The registry digest (sha256:…) the revision is pinned to; "" until it first deploys'
+
+
+class RemovalSerializer(serializers.Serializer):
+    operation = serializers.IntegerField(help_text="The service.remove operation to follow")
+    hosts = serializers.ListField(child=serializers.CharField())
 
 
 class ServiceSerializer(serializers.ModelSerializer):
@@ -34,12 +42,23 @@ class ServiceSerializer(serializers.ModelSerializer):
         help_text=IMAGE_HELP + " of the current revision; null before the first deploy",
     )
     image_digest = serializers.SerializerMethodField(help_text=DIGEST_HELP)
+    removal = serializers.SerializerMethodField(
+        help_text="In the answer to a change of targets only: the hosts that left them and "
+        "the operation removing the service's containers from them; null otherwise"
+    )
 
     class Meta:
         model = Service
         fields = ["id", "url", "name", "hosts", "host_group", "host_label", "current_revision",
-                  "image", "image_digest", "retiring", "created_at"]  # fmt: skip
+                  "image", "image_digest", "retiring", "removal", "created_at"]  # fmt: skip
         read_only_fields = ["retiring"]
+
+    @extend_schema_field(RemovalSerializer(allow_null=True))
+    def get_removal(self, service: Service) -> dict[str, Any] | None:
+        operation = getattr(self, "removal_operation", None)
+        if operation is None or self.instance is not service:
+            return None
+        return {"operation": operation.pk, "hosts": operation.params["hosts"]}
 
     def get_image_digest(self, service: Service) -> str:
         revision = service.current_revision
@@ -52,12 +71,24 @@ class ServiceSerializer(serializers.ModelSerializer):
         record_service_saved(service, actor=actor, created=True, changed=validated_data)
         return service
 
-    @transaction.atomic
     def update(self, instance: Service, validated_data: dict[str, Any]) -> Service:
         actor = acting_user(self, validated_data)
-        service = super().update(instance, validated_data)
-        record_service_saved(service, actor=actor, created=False, changed=validated_data)
+        try:
+            service, self.removal_operation = services.update_service(
+                instance, actor=actor, **validated_data
+            )
+        except services.RolloutConflict as exc:
+            raise Conflict(str(exc)) from None
         return service
+
+    def validate_name(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.name:
+            # The name labels its containers on every host (berth.service).
+            raise serializers.ValidationError(
+                "A service's name cannot change: it names its containers on every host. "
+                "Create a new service instead."
+            )
+        return value
 
     def validate_host_label(self, value: str) -> str:
         for selector in filter(None, value.split(",")):

@@ -7,16 +7,16 @@ from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import ScopedQuerysetMixin, scope_queryset
 from accounts.roles import Role
-from berth.api_errors import error_responses
+from berth.api_errors import Conflict, error_responses
 from deployments import services
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.models import Host
@@ -36,12 +36,6 @@ from .serializers import (
     ServiceSerializer,
 )
 
-
-class Conflict(APIException):
-    status_code = 409
-    default_code = "conflict"
-
-
 # What starting a deploy or a rollback can answer besides 202.
 START_ERRORS = error_responses(
     {
@@ -54,6 +48,15 @@ START_ERRORS = error_responses(
 )
 
 
+# Hosts that would leave the targets while a rollout runs; the answer's ``removal``
+# says which hosts lose the service's containers.
+TARGETS_IN_USE = error_responses({409: "Hosts would leave the targets while a rollout runs"})
+
+
+@extend_schema_view(
+    update=extend_schema(responses={200: ServiceSerializer, **TARGETS_IN_USE}),
+    partial_update=extend_schema(responses={200: ServiceSerializer, **TARGETS_IN_USE}),
+)
 class ServiceViewSet(
     ScopedQuerysetMixin,
     mixins.CreateModelMixin,

@@ -106,3 +106,26 @@ def test_an_unreachable_host_fails_the_retirement_and_a_retry_finishes_it(
     for host in NAMES:
         assert on_host(fleet, host, name) == [], host
     assert not Service.objects.filter(pk=service.pk).exists()
+
+
+def test_a_host_taken_out_of_the_targets_loses_the_service(admin_client, service, fleet):
+    _deployed(service, fleet)
+    keep = list(Host.objects.filter(name__in=["h1", "h2"]).values_list("pk", flat=True))
+    response = admin_client.patch(
+        reverse("service-detail", args=[service.pk]),
+        {"hosts": keep},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["removal"]["hosts"] == ["h3"]
+    operation = wait_for(
+        lambda: Operation.objects.filter(
+            pk=response.json()["removal"]["operation"],
+            status__in=[OperationStatus.SUCCEEDED, OperationStatus.FAILED],
+        ).first(),
+        what="the removal from h3",
+    )
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error
+    assert on_host(fleet, "h3", service.name) == []
+    for name in ("h1", "h2"):
+        assert len(on_host(fleet, name, service.name)) == 1, name
