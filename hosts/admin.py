@@ -9,9 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from accounts.permissions import UnscopedAdminChanges, scope_queryset
+
 from . import services
 from .agent_link.ssh import load_private_key
-from .models import Host, JumpHost, SSHKey
+from .models import Host, HostGroup, JumpHost, SSHKey
 
 
 def _approve_offered_keys(
@@ -156,3 +158,49 @@ class JumpHostAdmin(admin.ModelAdmin):
     @admin.action(description="Approve the host key each jump host offered")
     def approve_offered_host_key(self, request: HttpRequest, queryset: QuerySet[JumpHost]) -> None:
         _approve_offered_keys(self, request, queryset)
+
+
+@admin.register(HostGroup)
+class HostGroupAdmin(UnscopedAdminChanges, admin.ModelAdmin):
+    """Host groups, changed through the same services as the API's, so each change is
+    audited. As in the API, admins limited to host groups see only their own groups and
+    change none: a group is a scope, and widening one is unscoped-admin work."""
+
+    list_display = ["name", "description", "host_count"]
+    search_fields = ["name"]
+    fields = ["name", "description"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HostGroup]:
+        return scope_queryset(super().get_queryset(request), request.user)
+
+    @admin.display(description="hosts")
+    def host_count(self, obj: HostGroup) -> int:
+        return obj.hosts.count()  # type: ignore[attr-defined]
+
+    def save_model(self, request: HttpRequest, obj: HostGroup, form: Any, change: bool) -> None:
+        data: dict[str, str] = {
+            "name": form.cleaned_data["name"],
+            "description": form.cleaned_data["description"],
+        }
+        if change:
+            changed = {name: data[name] for name in form.changed_data if name in data}
+            services.update_host_group(obj, actor=request.user, **changed)
+            return
+        obj.pk = services.create_host_group(actor=request.user, **data).pk
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """A group that limits a user or token is listed as "protected", which makes the
+        delete page and the bulk delete refuse, with the API's 409 message as the reason."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for group in objs:
+            in_use = services.host_group_in_use_message(group)
+            if in_use:
+                protected = [*protected, in_use]
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request: HttpRequest, obj: HostGroup) -> None:
+        services.delete_host_group(obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[HostGroup]) -> None:
+        for group in queryset:
+            services.delete_host_group(group, actor=request.user)

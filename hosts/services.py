@@ -433,16 +433,25 @@ def host_group_limits(group: HostGroup) -> list[str]:
     return [*(f"user {name}" for name in users), *(f"token {name}" for name in tokens)]
 
 
+def host_group_in_use_message(group: HostGroup) -> str | None:
+    """Why the group cannot be deleted because it limits someone (the API's 409 and the
+    admin's refusal say the same), or None when it limits nobody."""
+    who = host_group_limits(group)
+    if not who:
+        return None
+    return (
+        f"Host group {group.name} limits {', '.join(who)}; take it out of their host "
+        "groups (or revoke the token) first."
+    )
+
+
 @transaction.atomic
 def delete_host_group(group: HostGroup, *, actor: Actor) -> None:
     """Delete a host group: refused (HostGroupInUse) while a user or token is limited to
     it, and (ProtectedError) while a service targets it."""
-    who = host_group_limits(group)
-    if who:
-        raise HostGroupInUse(
-            f"Host group {group.name} limits {', '.join(who)}; take it out of their host "
-            "groups (or revoke the token) first."
-        )
+    in_use = host_group_in_use_message(group)
+    if in_use:
+        raise HostGroupInUse(in_use)
     record_change(
         "hostgroup.delete",
         group,
