@@ -13,7 +13,7 @@ from accounts import services
 from accounts.models import ROLE_CHOICES, ApiToken
 from accounts.roles import Role, assigned_role, role_of, scope_of
 from hosts.models import HostGroup
-from operations.api.serializers import acting_user
+from operations.api.serializers import StrictFieldsMixin, acting_user
 
 
 def _group_field(help_text: str) -> serializers.SlugRelatedField:
@@ -26,7 +26,7 @@ def _group_field(help_text: str) -> serializers.SlugRelatedField:
     )
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A login. ``role`` and ``host_groups`` say what it may do and where; the password is
     write-only."""
 
@@ -98,7 +98,7 @@ class UserSerializer(serializers.ModelSerializer):
         )
 
 
-class ApiTokenSerializer(serializers.ModelSerializer):
+class ApiTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """An API token, without its secret (only its non-secret ``prefix``)."""
 
     user = serializers.PrimaryKeyRelatedField(

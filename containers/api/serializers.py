@@ -100,7 +100,7 @@ class ContainerSerializer(serializers.HyperlinkedModelSerializer):
 # --- lifecycle bodies ------------------------------------------------------------------------
 
 
-class ContainerStopSerializer(serializers.Serializer):
+class ContainerStopSerializer(StrictFieldsMixin, serializers.Serializer):
     timeout = serializers.IntegerField(
         min_value=0,
         max_value=MAX_STOP_TIMEOUT,
@@ -140,11 +140,11 @@ class SignalField(serializers.Field):
         return value
 
 
-class ContainerKillSerializer(serializers.Serializer):
+class ContainerKillSerializer(StrictFieldsMixin, serializers.Serializer):
     signal = SignalField(default="SIGKILL", help_text="Signal to send (default SIGKILL)")
 
 
-class ContainerRemoveSerializer(serializers.Serializer):
+class ContainerRemoveSerializer(StrictFieldsMixin, serializers.Serializer):
     force = serializers.BooleanField(default=False, help_text="Remove it even if it is running")
     volumes = serializers.BooleanField(
         default=False, help_text="Also remove the container's anonymous volumes"
@@ -212,7 +212,7 @@ class SinceField(serializers.Field):
         return value
 
 
-class ContainerLogsSerializer(serializers.Serializer):
+class ContainerLogsSerializer(StrictFieldsMixin, serializers.Serializer):
     tail = TailField(default=200, help_text=f'Last lines to return: 0-{MAX_LOG_TAIL} or "all"')
     since = SinceField(required=False, help_text="Only lines after this time")
     timestamps = serializers.BooleanField(default=False, help_text="Add each line's time")
@@ -242,7 +242,7 @@ class ContainerLogsSerializer(serializers.Serializer):
 # --- run spec -----------------------------------------------------------------------------
 
 
-class PortSerializer(serializers.Serializer):
+class PortSerializer(StrictFieldsMixin, serializers.Serializer):
     """A published port: ``{"private": 80, "public": 8080}``; also written as "8080:80/tcp"."""
 
     private = serializers.IntegerField(min_value=1, max_value=65535, help_text="Container port")
@@ -282,17 +282,13 @@ class PortField(serializers.Field):
             self.fail("invalid")
         nested = PortSerializer(data=data)
         nested.is_valid(raise_exception=True)
-        port = {k: v for k, v in nested.validated_data.items() if v not in (None, "")}
-        unknown = sorted(set(data) - set(PortSerializer().fields))
-        if unknown:
-            raise serializers.ValidationError({unknown[0]: "Unknown key for a port."})
-        return port
+        return {k: v for k, v in nested.validated_data.items() if v not in (None, "")}
 
     def to_representation(self, value: Any) -> Any:
         return value
 
 
-class VolumeSerializer(serializers.Serializer):
+class VolumeSerializer(StrictFieldsMixin, serializers.Serializer):
     """A mount: a host path or a named volume at ``target`` in the container."""
 
     # (DRF's metaclass takes declared fields off the class, so these do not shadow
@@ -338,9 +334,6 @@ class VolumeField(serializers.Field):
                 self.fail("invalid")
         if not isinstance(data, dict):
             self.fail("invalid")
-        unknown = sorted(set(data) - set(VolumeSerializer().fields))
-        if unknown:
-            raise serializers.ValidationError({unknown[0]: "Unknown key for a mount."})
         nested = VolumeSerializer(data=data)
         nested.is_valid(raise_exception=True)
         return dict(nested.validated_data)

@@ -25,7 +25,7 @@ class RemovalSerializer(serializers.Serializer):
     hosts = serializers.ListField(child=serializers.CharField())
 
 
-class ServiceSerializer(serializers.ModelSerializer):
+class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     hosts = serializers.PrimaryKeyRelatedField(
         many=True, queryset=Host.objects.all(), required=False
     )

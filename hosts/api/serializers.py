@@ -11,10 +11,10 @@ from hosts.choices import Transport
 from hosts.filtersets import LABEL_KEY
 from hosts.models import Host, HostGroup, SSHKey
 from hosts.validators import normalize_host_key
-from operations.api.serializers import acting_user
+from operations.api.serializers import StrictFieldsMixin, acting_user
 
 
-class HostSerializer(serializers.ModelSerializer):
+class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A host. The private key is write-only: it is stored encrypted and never returned."""
 
     private_key = serializers.CharField(
@@ -145,7 +145,7 @@ class HostSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(exc.message_dict) from None
 
 
-class HostGroupSerializer(serializers.ModelSerializer):
+class HostGroupSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = HostGroup
         fields = ["id", "name", "description"]
@@ -159,7 +159,7 @@ class HostGroupSerializer(serializers.ModelSerializer):
         return services.update_host_group(instance, actor=actor, **validated_data)
 
 
-class HostKeyApprovalSerializer(serializers.Serializer):
+class HostKeyApprovalSerializer(StrictFieldsMixin, serializers.Serializer):
     fingerprint = serializers.CharField(
         help_text="The fingerprint of the offered key you checked out of band "
         "('SHA256:…', as host_key_offered_fingerprint shows it)"

@@ -11,7 +11,7 @@ from images.validators import normalize_registry
 from operations.api.serializers import StrictFieldsMixin, acting_user
 
 
-class RegistryCredentialSerializer(serializers.ModelSerializer):
+class RegistryCredentialSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A registry login. The password is write-only: stored encrypted, never returned;
     an update without ``password`` keeps the stored one, unless it changes ``registry``
     (then the password is required again)."""
@@ -99,7 +99,7 @@ class HostImageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ImagePullSerializer(serializers.Serializer):
+class ImagePullSerializer(StrictFieldsMixin, serializers.Serializer):
     ref = serializers.CharField(
         max_length=512,
         help_text="image reference: [registry[:port]/]repo[:tag] or repo@sha256:<64 hex>",
@@ -119,7 +119,7 @@ class ImagePullSerializer(serializers.Serializer):
         return attrs
 
 
-class BulkImagePullSerializer(StrictFieldsMixin, ImagePullSerializer):
+class BulkImagePullSerializer(ImagePullSerializer):
     hosts = serializers.PrimaryKeyRelatedField(
         queryset=Host.objects.all(), many=True, required=False, help_text="host ids"
     )
@@ -153,13 +153,13 @@ class BulkImagePullSerializer(StrictFieldsMixin, ImagePullSerializer):
         return attrs
 
 
-class ImageRemoveSerializer(serializers.Serializer):
+class ImageRemoveSerializer(StrictFieldsMixin, serializers.Serializer):
     force = serializers.BooleanField(
         default=True, help_text="remove the image even with several tags or a stopped container"
     )
 
 
-class ImagePruneSerializer(serializers.Serializer):
+class ImagePruneSerializer(StrictFieldsMixin, serializers.Serializer):
     all = serializers.BooleanField(
         default=False, help_text="remove every unused image, not only dangling ones"
     )

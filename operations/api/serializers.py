@@ -1,5 +1,7 @@
+from collections.abc import Mapping
 from typing import Any
 
+from django.http import QueryDict
 from rest_framework import serializers
 
 from operations.models import Operation
@@ -55,19 +57,32 @@ class BulkAcceptedSerializer(OperationAcceptedSerializer):
 
 
 class StrictFieldsMixin:
-    """For action bodies: a field the serializer does not know is a 400 naming it, never
-    silently dropped (a misspelt selection must not quietly widen what is acted on)."""
+    """For every write body: a field the serializer does not know, or one it only reports
+    (read-only, like ``id``), is a 400 naming it, never silently dropped (a misspelt
+    selection must not quietly widen what is acted on, nor a misspelt setting quietly
+    keep its old value)."""
 
     fields: Any
 
     def to_internal_value(self, data: Any) -> Any:
-        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
-        if unknown:
-            known = ", ".join(name for name, field in self.fields.items() if not field.read_only)
-            raise serializers.ValidationError(
-                {name: f"Unknown field; use {known}." for name in unknown}
-            )
+        if isinstance(data, Mapping):
+            errors = self._refused(data)
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]
+
+    def _refused(self, data: Mapping[str, Any]) -> dict[str, str]:
+        form = isinstance(data, QueryDict)  # a form (the browsable API's) has its CSRF token
+        known = ", ".join(name for name, field in self.fields.items() if not field.read_only)
+        errors: dict[str, str] = {}
+        for name in data:
+            field = self.fields.get(name)
+            if field is None:
+                if not (form and name == "csrfmiddlewaretoken"):
+                    errors[name] = f"Unknown field; use {known}."
+            elif field.read_only:
+                errors[name] = "This field is read-only: leave it out."
+        return errors
 
 
 def acting_user(serializer: serializers.BaseSerializer, validated_data: dict[str, Any]) -> Any:
