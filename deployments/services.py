@@ -26,7 +26,7 @@ from hosts.agent_link.errors import AgentError, AgentLinkError, AgentTimeout, Se
 from hosts.agent_link.pool import pool
 from hosts.choices import HostStatus
 from hosts.filtersets import filter_by_labels, labels_q
-from hosts.models import Host
+from hosts.models import Host, HostGroup
 from operations.choices import OperationStatus
 from operations.context import OperationCancelled, OperationContext, OperationFailed
 from operations.models import Operation
@@ -77,11 +77,34 @@ class ConvergeNotWanted(RolloutConflict):
 
 def target_hosts(service: Service) -> list[Host]:
     """The hosts a service runs on: listed hosts, its group's hosts, hosts matching its label."""
-    pks = set(service.hosts.values_list("pk", flat=True))
-    if service.host_group_id:
-        pks |= set(service.host_group.hosts.values_list("pk", flat=True))  # type: ignore[union-attr]
-    if service.host_label:
-        selectors = [part for part in service.host_label.split(",") if part]
+    listed = set(service.hosts.values_list("pk", flat=True))
+    return _targets(listed, service.host_group, service.host_label)
+
+
+def hosts_leaving(service: Service, **changes: Any) -> list[Host]:
+    """The hosts that would stop being the service's targets if ``changes`` (``hosts``,
+    ``host_group``, ``host_label``, as ``update_service`` takes them) were saved: what a
+    page shows before the change is confirmed."""
+    listed = (
+        {host.pk for host in changes["hosts"]}
+        if "hosts" in changes
+        else set(service.hosts.values_list("pk", flat=True))
+    )
+    after = _targets(
+        listed,
+        changes.get("host_group", service.host_group),
+        changes.get("host_label", service.host_label),
+    )
+    staying = {host.pk for host in after}
+    return [host for host in target_hosts(service) if host.pk not in staying]
+
+
+def _targets(listed: set[int], group: HostGroup | None, label: str) -> list[Host]:
+    pks = set(listed)
+    if group is not None:
+        pks |= set(group.hosts.values_list("pk", flat=True))
+    if label:
+        selectors = [part for part in label.split(",") if part]
         pks |= set(
             filter_by_labels(Host.objects.all(), "labels", selectors).values_list("pk", flat=True)
         )

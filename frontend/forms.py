@@ -15,7 +15,7 @@ from deployments.api.serializers import (
     ServiceSerializer,
     ServiceSpecSerializer,
 )
-from deployments.models import NOTE_MAX_LENGTH
+from deployments.models import NOTE_MAX_LENGTH, Service
 from hosts.models import Host, HostGroup, JumpHost, SSHKey
 from hosts.validators import HOST_NAME_RULE, validate_host_name
 from images.models import RegistryCredential
@@ -248,10 +248,9 @@ class SpecFields(forms.Form):
         }
 
 
-class ServiceForm(SpecFields):
-    """A new service: its name and targets, and its first revision."""
+class TargetFields(forms.Form):
+    """Where a service runs: listed hosts, a group's hosts, hosts whose labels match."""
 
-    name = forms.CharField(max_length=63, help_text="Lower-case letters, digits, '.', '_', '-'")
     hosts = forms.ModelMultipleChoiceField(
         queryset=Host.objects.order_by("name"),
         required=False,
@@ -268,18 +267,58 @@ class ServiceForm(SpecFields):
         required=False, help_text="…and on every host whose labels match, e.g. tier=web"
     )
 
+    def target_data(self) -> dict[str, Any]:
+        """The targets as the API takes them."""
+        data = self.cleaned_data
+        return {
+            "hosts": [host.pk for host in data.get("hosts") or []],
+            "host_group": data["host_group"].name if data.get("host_group") else None,
+            "host_label": data.get("host_label", ""),
+        }
+
+
+class ServiceTargetsForm(TargetFields):
+    """A service's targets, to change; checked as the API checks them."""
+
+    def __init__(self, *args: Any, service: Service, **kwargs: Any) -> None:
+        self.service = service
+        kwargs.setdefault(
+            "initial",
+            {
+                "hosts": list(service.hosts.all()),
+                "host_group": service.host_group,
+                "host_label": service.host_label,
+            },
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        checked = ServiceSerializer(instance=self.service, data=self.target_data(), partial=True)
+        if checked.is_valid():
+            self.changes = {
+                name: checked.validated_data[name]
+                for name in ("hosts", "host_group", "host_label")
+                if name in checked.validated_data
+            }
+        else:
+            for key, problems in checked.errors.items():
+                self.add_error(key if key in self.fields else None, problems)
+        return data
+
+
+class ServiceForm(TargetFields, SpecFields):
+    """A new service: its name and targets, and its first revision."""
+
+    name = forms.CharField(max_length=63, help_text="Lower-case letters, digits, '.', '_', '-'")
+
     field_order = ["name", "hosts", "host_group", "host_label"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        service = ServiceSerializer(
-            data={
-                "name": data.get("name", ""),
-                "hosts": [host.pk for host in data.get("hosts") or []],
-                "host_group": data["host_group"].name if data.get("host_group") else None,
-                "host_label": data.get("host_label", ""),
-            }
-        )
+        service = ServiceSerializer(data={"name": data.get("name", ""), **self.target_data()})
         if service.is_valid():
             self.service = service
         else:

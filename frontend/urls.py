@@ -32,6 +32,7 @@ urlpatterns = [
     path("services/<int:pk>/revisions/new/", services.revision_create, name="revision-create"),
     path("services/<int:pk>/deploy/", services.service_deploy, name="service-deploy"),
     path("services/<int:pk>/retire/", services.service_retire, name="service-retire"),
+    path("services/<int:pk>/targets/", services.service_targets, name="service-targets"),
     path(
         "services/<int:pk>/revisions/<int:number>/archive/",
         services.revision_archive,

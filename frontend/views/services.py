@@ -16,7 +16,7 @@ from deployments import services
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from policies.services import PolicyViolation, check_spec
 
-from ..forms import RevisionForm, ServiceForm, SpecFields
+from ..forms import RevisionForm, ServiceForm, ServiceTargetsForm, SpecFields
 from .common import done, is_htmx, operator, refused, scoped_form, started, viewer, visible
 
 RECENT_ROLLOUTS = 5
@@ -224,3 +224,29 @@ def revision_archive(request: HttpRequest, pk: int, number: int) -> HttpResponse
         else ("back among the revisions a deploy picks")
     )
     return done(request, f"Revision {number} of {service.name} {verb}.", "frontend:service", pk=pk)
+
+
+@operator
+def service_targets(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change where a service runs. Hosts that would lose its container are shown
+    first, and the change is saved only once that is confirmed."""
+    service = get_object_or_404(visible(request, Service.objects.all()), pk=pk)
+    form = scoped_form(request, ServiceTargetsForm(request.POST or None, service=service))
+    leaving: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        leaving = [host.name for host in services.hosts_leaving(service, **form.changes)]
+        # Confirmed only for the hosts that were shown: a changed selection is shown again.
+        if not leaving or request.POST.get("confirm") == ",".join(leaving):
+            try:
+                _, removal = services.update_service(service, actor=request.user, **form.changes)
+            except services.RolloutConflict as exc:
+                form.add_error(None, str(exc))
+            else:
+                message = f"Targets of {service.name} saved."
+                if removal is not None:
+                    hosts = ", ".join(removal.params["hosts"])
+                    message += f" Removing its containers from {hosts}."
+                messages.success(request, message)
+                return redirect("frontend:service", pk=pk)
+    context = {"form": form, "service": service, "leaving": leaving}
+    return render(request, "frontend/service_targets.html", context)

@@ -42,6 +42,7 @@ def test_the_pages_raise_no_csp_violation(open_page, register, fleet):
     )
     pages = ["/", f"/hosts/{host.pk}/", "/hosts/add/", f"/hosts/{host.pk}/edit/", "/containers/",
              f"/containers/{container.pk}/", "/images/", "/services/", f"/services/{service.pk}/",
+             f"/services/{service.pk}/targets/",
              "/operations/", "/api/docs/"]  # fmt: skip
     for url in pages:
         page.goto(url)

@@ -69,3 +69,46 @@ def test_a_service_cannot_be_renamed(admin_client, service):
     assert "name" in response.json()["errors"]
     service.refresh_from_db()
     assert service.name == "web"
+
+
+def test_the_page_shows_the_hosts_that_leave_before_saving(operator_client, service):
+    h1 = Host.objects.get(name="h1")
+    url = reverse("frontend:service-targets", args=[service.pk])
+    page = operator_client.get(url)
+    assert page.status_code == 200 and 'name="hosts"' in page.text
+
+    first = operator_client.post(url, {"hosts": [h1.pk]})
+    assert first.status_code == 200
+    assert "h2, h3" in first.text and 'data-testid="leaving"' in first.text
+    assert service.hosts.count() == 3  # nothing saved yet
+    assert not Operation.objects.filter(action__in=["service.update", "service.remove"])
+
+    # A confirmation for other hosts than the ones shown is shown again, not saved.
+    h2 = Host.objects.get(name="h2")
+    again = operator_client.post(url, {"hosts": [h2.pk], "confirm": "h2,h3"})
+    assert again.status_code == 200 and "h1, h3" in again.text
+    assert service.hosts.count() == 3
+
+    confirmed = operator_client.post(url, {"hosts": [h1.pk], "confirm": "h2,h3"})
+    assert confirmed.status_code == 302
+    assert list(service.hosts.values_list("name", flat=True)) == ["h1"]
+    removal = Operation.objects.get(action="service.remove")
+    assert removal.params["hosts"] == ["h2", "h3"]
+
+
+def test_adding_targets_on_the_page_saves_at_once(operator_client, service):
+    url = reverse("frontend:service-targets", args=[service.pk])
+    hosts = list(Host.objects.values_list("pk", flat=True))
+    response = operator_client.post(url, {"hosts": hosts, "host_label": "tier=web"})
+    assert response.status_code == 302
+    service.refresh_from_db()
+    assert service.host_label == "tier=web"
+    assert not Operation.objects.filter(action="service.remove").exists()
+
+
+def test_a_bad_label_on_the_page_is_a_form_error(operator_client, service):
+    url = reverse("frontend:service-targets", args=[service.pk])
+    response = operator_client.post(url, {"host_label": "a__b=1"})
+    assert response.status_code == 200
+    assert "host_label" in response.context["form"].errors
+    assert service.hosts.count() == 3
