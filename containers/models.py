@@ -50,7 +50,7 @@ class Secret(models.Model):
     """
 
     name = models.CharField(max_length=100, unique=True)
-    value = EncryptedTextField(help_text="Stored encrypted, never shown")
+    value = EncryptedTextField(max_length=65536, help_text="Stored encrypted, never shown")
     # Like a user's or a token's scope: unrestricted, or only for containers on hosts in
     # one of host_groups (none: no host at all).
     unrestricted = models.BooleanField(

@@ -12,6 +12,7 @@ from .validators import (
     validate_docker_host,
     validate_host_key,
     validate_host_name,
+    validate_label_sizes,
 )
 
 
@@ -84,7 +85,7 @@ class HostGroup(models.Model):
     """A named set of hosts: a target for bulk actions and deployments, and a scope."""
 
     name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=1000)
 
     class Meta:
         ordering = ["name"]
@@ -120,7 +121,13 @@ class Host(SSHEndpoint):
         validators=[validate_docker_host],
         help_text="Where the agent finds dockerd; empty for unix:///var/run/docker.sock",
     )
-    labels = models.JSONField(default=dict, blank=True, help_text="Free-form key/value labels")
+    labels = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_label_sizes],
+        help_text="Free-form key/value labels (at most 64; keys up to 100 characters, values "
+        "up to 255)",
+    )
     groups = models.ManyToManyField(HostGroup, blank=True, related_name="hosts")
 
     status = models.CharField(max_length=24, choices=HostStatus.choices, default=HostStatus.NEW)

@@ -75,3 +75,24 @@ def host_key_fingerprint(value: str) -> str:
     print it: ``SHA256:<base64, unpadded>``."""
     blob = base64.b64decode(normalize_host_key(value).split()[1])
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+# Labels are read in every list, page and selector: a few short words, not documents.
+MAX_LABELS = 64
+MAX_LABEL_KEY = 100
+MAX_LABEL_VALUE = 255
+
+
+def validate_label_sizes(value: object) -> None:
+    """At most 64 labels, keys of at most 100 characters, values of at most 255."""
+    if not isinstance(value, dict):
+        return  # the shape is checked where labels are parsed
+    if len(value) > MAX_LABELS:
+        raise ValidationError(f"At most {MAX_LABELS} labels, not {len(value)}.")
+    for key, item in value.items():
+        if len(str(key)) > MAX_LABEL_KEY:
+            raise ValidationError(f"A label key is at most {MAX_LABEL_KEY} characters.")
+        if len(str(item)) > MAX_LABEL_VALUE:
+            raise ValidationError(
+                f"The value of label {str(key)[:40]!r} is over {MAX_LABEL_VALUE} characters."
+            )

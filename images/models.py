@@ -43,7 +43,9 @@ class RegistryCredential(models.Model):
         help_text="Registry address as host[:port], e.g. ghcr.io, docker.io, 198.18.0.1:5000",
     )
     username = models.CharField(max_length=255)
-    password = EncryptedTextField(help_text="Password or access token (stored encrypted)")
+    password = EncryptedTextField(
+        max_length=4096, help_text="Password or access token (stored encrypted)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

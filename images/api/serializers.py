@@ -19,6 +19,7 @@ class RegistryCredentialSerializer(StrictFieldsMixin, serializers.ModelSerialize
     password = serializers.CharField(
         write_only=True,
         required=False,
+        max_length=4096,
         trim_whitespace=False,
         style={"input_type": "password"},
         help_text="Password or access token (stored encrypted, never shown)",
