@@ -49,7 +49,7 @@ ALLOWED_HOSTS = env_list("BERTH_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("BERTH_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_site.BerthAdminConfig",  # django.contrib.admin, for Berth admins only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -69,6 +69,10 @@ INSTALLED_APPS = [
     "deployments",
     "frontend",
 ]
+
+# Messages in the session, not in Django's default readable cookie: the admin shows a
+# new API token's secret once as a message.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
