@@ -275,7 +275,12 @@ class PortField(serializers.Field):
             match = _PORT_STRING_RE.match(data.strip())
             if not match:
                 self.fail("invalid")
-            data = {k: v for k, v in match.groupdict().items() if v}
+            # The numbers as numbers: the port serializer takes no "80" for 80.
+            data = {
+                k: int(v) if k in ("public", "private") else v
+                for k, v in match.groupdict().items()
+                if v
+            }
             if "ip" in data:
                 data["ip"] = data["ip"].strip("[]")
         if not isinstance(data, dict):
@@ -432,11 +437,13 @@ class MemoryField(serializers.Field):
 
 
 class StringField(serializers.CharField):
-    """A CharField that takes only a JSON string: 1000 is not "1000" in a security setting."""
+    """A CharField that takes only a JSON string: 1000 is not "1000". A strict serializer
+    (StrictFieldsMixin) checks its own text fields so; this is for the values in a body's
+    lists and objects (a spec's env and labels, a bulk filter), which only their field sees."""
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
-            raise serializers.ValidationError("Give a string.")
+            raise serializers.ValidationError("Give text (a JSON string).")
         return str(super().to_internal_value(data))
 
 
@@ -468,13 +475,13 @@ class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
     )
     command = CommandField(required=False)
     env = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=65536),
+        child=StringField(allow_blank=True, trim_whitespace=False, max_length=65536),
         required=False,
         help_text='{"NAME": "value"}, recorded and shown as given: a name that looks secret '
         "(PASSWORD, TOKEN, API_KEY, …) is refused; give such a value in env_secrets",
     )
     env_secrets = serializers.DictField(
-        child=serializers.CharField(max_length=100),
+        child=StringField(max_length=100),
         required=False,
         help_text='{"NAME": "secret-name"}: the variable takes the value of the stored secret '
         "(GET /api/v1/secrets/), looked up by the worker when it starts the container; the "
@@ -484,7 +491,7 @@ class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
     volumes = serializers.ListField(child=VolumeField(), required=False, max_length=100)
     restart_policy = RestartPolicySerializer(required=False)
     labels = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=65536),
+        child=StringField(allow_blank=True, trim_whitespace=False, max_length=65536),
         required=False,
     )
     healthcheck = HealthcheckSerializer(required=False)
@@ -729,7 +736,7 @@ class ContainerBulkSerializer(StrictFieldsMixin, serializers.Serializer):
         help_text="These containers (at least one id)",
     )
     filter = serializers.DictField(
-        child=serializers.CharField(),
+        child=StringField(),
         required=False,
         help_text="The containers GET /containers/ lists with these filters: "
         + ", ".join(ContainerFilterSet.base_filters),

@@ -60,7 +60,8 @@ class StrictFieldsMixin:
     """For every write body: a field the serializer does not know, or one it only reports
     (read-only, like ``id``), is a 400 naming it, never silently dropped (a misspelt
     selection must not quietly widen what is acted on, nor a misspelt setting quietly
-    keep its old value)."""
+    keep its old value); so is a JSON value of another type than the field's, which DRF
+    would quietly convert (``5`` is not the image ``"5"``, nor ``"no"`` false)."""
 
     fields: Any
 
@@ -72,17 +73,49 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
     def _refused(self, data: Mapping[str, Any]) -> dict[str, str]:
-        form = isinstance(data, QueryDict)  # a form (the browsable API's) has its CSRF token
+        # A form (the browsable API's) has its CSRF token, and only text for values.
+        form = isinstance(data, QueryDict)
         known = ", ".join(name for name, field in self.fields.items() if not field.read_only)
         errors: dict[str, str] = {}
-        for name in data:
+        for name, value in data.items():
             field = self.fields.get(name)
             if field is None:
                 if not (form and name == "csrfmiddlewaretoken"):
                     errors[name] = f"Unknown field; use {known}."
             elif field.read_only:
                 errors[name] = "This field is read-only: leave it out."
+            elif not form and (wrong := _wrong_json_type(field, value)):
+                errors[name] = wrong
         return errors
+
+
+def _wrong_json_type(field: serializers.Field, value: Any) -> Any:
+    """What to say when ``value`` is of another JSON type than ``field`` takes, one DRF
+    would convert rather than refuse: a number for text or a name, text for a number or
+    an id, anything but true or false for a boolean; for a list or an object, by item.
+    None when the type is right (null is for the field to allow or refuse)."""
+    if value is None:
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Give true or false."
+    if isinstance(field, serializers.IntegerField | serializers.FloatField):
+        return "Give a number, not text." if isinstance(value, str | bool) else None
+    if isinstance(field, serializers.PrimaryKeyRelatedField):
+        return "Give an id (a number), not text." if isinstance(value, str | bool) else None
+    if isinstance(field, serializers.CharField | serializers.SlugRelatedField):
+        # (true and false are ints too)
+        return "Give text (a JSON string)." if isinstance(value, int | float) else None
+    items: dict[Any, Any] = {}
+    if isinstance(field, serializers.ManyRelatedField):
+        if not isinstance(value, list):  # DRF reads an object's keys as the list
+            return "Give a list."
+        items = {index: (field.child_relation, item) for index, item in enumerate(value)}
+    elif isinstance(field, serializers.ListField) and isinstance(value, list):
+        items = {index: (field.child, item) for index, item in enumerate(value)}
+    elif isinstance(field, serializers.DictField) and isinstance(value, dict):
+        items = {key: (field.child, item) for key, item in value.items()}
+    wrong = {key: _wrong_json_type(child, item) for key, (child, item) in items.items()}
+    return {key: message for key, message in wrong.items() if message} or None
 
 
 def acting_user(serializer: serializers.BaseSerializer, validated_data: dict[str, Any]) -> Any:

@@ -2,11 +2,11 @@
 
 Every operation of the generated OpenAPI schema with a JSON body is sent the minimal
 valid body of ``test_audit_every_mutation`` (which proves those bodies succeed) with
-one thing wrong: a field the endpoint does not know, or a field it only reports
-(read-only). Each must be a 400 naming that field, and nothing
-may have been created, changed or queued: every row of Berth's own models (and the
-operation log) reads the same afterwards. The operations come from the schema, so a new
-endpoint is covered at once."""
+one thing wrong: a field the endpoint does not know, a field it only reports (read-only)
+or a value of another JSON type (a number for text, text for a number or a boolean).
+Each must be a 400 naming that field, and nothing may have been created, changed or
+queued: every row of Berth's own models (and the operation log) reads the same
+afterwards. The operations come from the schema, so a new endpoint is covered at once."""
 
 from __future__ import annotations
 
@@ -131,3 +131,60 @@ def test_a_read_only_field_in_a_body_is_a_400_naming_it(world, method, path, nam
     errors = _errors(_send(world, method, path, {name: _sample(field)}))
     assert name in errors, errors
     assert "read-only" in errors[name][0], errors
+
+
+def _convertible(schema: dict[str, Any]) -> Any:
+    """A value of another JSON type than the field's that DRF would quietly convert, or
+    None for a field without a plain type."""
+    kind = schema.get("type")
+    if kind == "array":
+        items = _resolve(schema.get("items", {}))
+        return [12345] if items.get("type") == "string" else None
+    return {"string": 12345, "integer": "1", "number": "1.5", "boolean": "true"}.get(kind or "")
+
+
+WRONG_TYPES = [
+    (method, path, name, _convertible(field))
+    for method, path in JSON_WRITES
+    for name, field in _properties(method, path).items()
+    if not field.get("readOnly") and _convertible(field) is not None
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "name", "value"),
+    WRONG_TYPES,
+    ids=[f"{method.upper()} {path} {name}" for method, path, name, _ in WRONG_TYPES],
+)
+def test_a_value_of_the_wrong_json_type_is_a_400_naming_it(world, method, path, name, value):
+    """12345 is not the text "12345", nor "1" the number 1, nor "true" true."""
+    errors = _errors(_send(world, method, path, {name: value}))
+    assert any(key == name or key.startswith(f"{name}.") for key in errors), errors
+
+
+SPEC_STRINGS = [
+    ({"image": 5}, "image"),
+    ({"image": "demo/web:v2", "env": {"MODE": 5}}, "env.MODE"),
+    ({"image": "demo/web:v2", "env_secrets": {"DB_PASSWORD": 5}}, "env_secrets.DB_PASSWORD"),
+    ({"image": "demo/web:v2", "labels": {"tier": 5}}, "labels.tier"),
+    ({"image": "demo/web:v2", "network_mode": 5}, "network_mode"),
+    ({"image": "demo/web:v2", "volumes": [{"source": 5, "target": "/data"}]}, "volumes.0.source"),
+]
+
+
+@pytest.mark.parametrize(("spec", "field"), SPEC_STRINGS, ids=[field for _, field in SPEC_STRINGS])
+def test_a_spec_string_field_refuses_a_number(world, spec, field):
+    """A revision's spec and a run's body: 5 is not the image "5"."""
+    revision = _send(world, "post", "/api/v1/services/{id}/revisions/", {"spec": spec})
+    assert f"spec.{field}" in _errors(revision), revision.json()
+    run = _send(world, "post", "/api/v1/hosts/{host_id}/containers/", spec)
+    assert field in _errors(run), run.json()
+
+
+def test_list_and_object_items_of_another_type_are_refused(world):
+    """Items are checked too: a bulk filter's 5 is not "5", nor its ids' "12" 12."""
+    bulk = "/api/v1/containers/bulk/"
+    response = _send(world, "post", bulk, {"filter": {"name": 5}})
+    assert "filter.name" in _errors(response), response.json()
+    response = _send(world, "post", bulk, {"ids": [str(world.site.container.pk)]})
+    assert "ids.0" in _errors(response), response.json()
