@@ -437,9 +437,9 @@ class MemoryField(serializers.Field):
 
 
 class StringField(serializers.CharField):
-    """A CharField that takes only a JSON string: 1000 is not "1000". A strict serializer
-    (StrictFieldsMixin) checks its own text fields so; this is for the values in a body's
-    lists and objects (a spec's env and labels, a bulk filter), which only their field sees."""
+    """A CharField that takes only a JSON string: 1000 is not "1000". StrictFieldsMixin
+    checks a body's fields and their items so; this field keeps to it wherever it is used
+    (a spec's env and labels, a bulk filter, the security settings)."""
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
