@@ -471,8 +471,8 @@ def update_service(
 ) -> tuple[Service, Operation | None]:
     """Change where a service runs (``hosts``, ``host_group``, ``host_label``), recorded
     as ``service.update``. Hosts that leave its targets lose its containers: a queued
-    ``service.remove``, returned (None when no host left). Raises RolloutConflict when
-    hosts would leave while a rollout of the service is in progress."""
+    ``service.remove``, returned (None when no host left), which waits for a rollout
+    of the service in progress to end first."""
     with transaction.atomic():
         locked = Service.objects.select_for_update().get(pk=service.pk)
         before = target_hosts(locked)
@@ -488,8 +488,6 @@ def update_service(
         left = [host for host in before if host.pk not in now]
         if not left:
             return locked, None
-        # A rollout started before the change still deploys to its own list of hosts.
-        _make_way(locked, kind=RolloutKind.DEPLOY, actor=actor)
         return locked, request_withdraw(locked, left, actor=actor)
 
 
@@ -510,11 +508,28 @@ def request_withdraw(service: Service, hosts: Iterable[Host], *, actor: Actor) -
     )
 
 
-@action(WITHDRAW_ACTION, time_limit=1800, retry_transport=False)
+# How long a removal waits for a rollout of its service to end: a rollout's own limit.
+WITHDRAW_WAIT = 3600
+
+
+@action(WITHDRAW_ACTION, time_limit=WITHDRAW_WAIT + 1800, retry_transport=False)
 def _run_withdraw(operation: Operation, context: OperationContext) -> dict[str, Any]:
     service = Service.objects.filter(pk=operation.params["service"]).first()
     if service is None:
         return {"hosts": {}}
+    # A rollout started before the change deploys to its own list of hosts, which may
+    # hold one that left: remove once it has ended, so nothing it deploys stays behind.
+    deadline = time.monotonic() + WITHDRAW_WAIT
+    while service.rollouts.filter(status__in=ACTIVE_ROLLOUT_STATUSES).exists():
+        if context.cancel_requested():
+            raise OperationCancelled("cancelled while waiting for a rollout to end")
+        if time.monotonic() > deadline:
+            raise OperationFailed(
+                f"a rollout of {service.name} still runs after {WITHDRAW_WAIT} s; nothing "
+                "was removed"
+            )
+        context.progress(waiting=f"for the rollout of {service.name} in progress to end")
+        time.sleep(1)
     targets = {host.pk for host in target_hosts(service)}
     hosts = Host.objects.filter(name__in=operation.params["hosts"]).exclude(pk__in=targets)
     outcome, failed = _remove_from(service, list(hosts))

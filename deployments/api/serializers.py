@@ -6,7 +6,6 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from berth.api_errors import Conflict
 from containers.api.serializers import ContainerRunSerializer
 from deployments import services
 from deployments.audit import record_service_saved
@@ -73,12 +72,9 @@ class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def update(self, instance: Service, validated_data: dict[str, Any]) -> Service:
         actor = acting_user(self, validated_data)
-        try:
-            service, self.removal_operation = services.update_service(
-                instance, actor=actor, **validated_data
-            )
-        except services.RolloutConflict as exc:
-            raise Conflict(str(exc)) from None
+        service, self.removal_operation = services.update_service(
+            instance, actor=actor, **validated_data
+        )
         return service
 
     def validate_name(self, value: str) -> str:

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -48,15 +48,6 @@ START_ERRORS = error_responses(
 )
 
 
-# Hosts that would leave the targets while a rollout runs; the answer's ``removal``
-# says which hosts lose the service's containers.
-TARGETS_IN_USE = error_responses({409: "Hosts would leave the targets while a rollout runs"})
-
-
-@extend_schema_view(
-    update=extend_schema(responses={200: ServiceSerializer, **TARGETS_IN_USE}),
-    partial_update=extend_schema(responses={200: ServiceSerializer, **TARGETS_IN_USE}),
-)
 class ServiceViewSet(
     ScopedQuerysetMixin,
     mixins.CreateModelMixin,

@@ -237,16 +237,12 @@ def service_targets(request: HttpRequest, pk: int) -> HttpResponse:
         leaving = [host.name for host in services.hosts_leaving(service, **form.changes)]
         # Confirmed only for the hosts that were shown: a changed selection is shown again.
         if not leaving or request.POST.get("confirm") == ",".join(leaving):
-            try:
-                _, removal = services.update_service(service, actor=request.user, **form.changes)
-            except services.RolloutConflict as exc:
-                form.add_error(None, str(exc))
-            else:
-                message = f"Targets of {service.name} saved."
-                if removal is not None:
-                    hosts = ", ".join(removal.params["hosts"])
-                    message += f" Removing its containers from {hosts}."
-                messages.success(request, message)
-                return redirect("frontend:service", pk=pk)
+            _, removal = services.update_service(service, actor=request.user, **form.changes)
+            message = f"Targets of {service.name} saved."
+            if removal is not None:
+                hosts = ", ".join(removal.params["hosts"])
+                message += f" Removing its containers from {hosts}."
+            messages.success(request, message)
+            return redirect("frontend:service", pk=pk)
     context = {"form": form, "service": service, "leaving": leaving}
     return render(request, "frontend/service_targets.html", context)

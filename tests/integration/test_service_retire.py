@@ -25,6 +25,8 @@ from tests.integration.rollout_support import (
     on_host,
     revision,
     service_on_the_fleet,
+    slow_sleeper,
+    switched,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -123,6 +125,37 @@ def test_a_host_taken_out_of_the_targets_loses_the_service(admin_client, service
             pk=response.json()["removal"]["operation"],
             status__in=[OperationStatus.SUCCEEDED, OperationStatus.FAILED],
         ).first(),
+        what="the removal from h3",
+    )
+    assert operation.status == OperationStatus.SUCCEEDED, operation.error
+    assert on_host(fleet, "h3", service.name) == []
+    for name in ("h1", "h2"):
+        assert len(on_host(fleet, name, service.name)) == 1, name
+
+
+def test_a_host_taken_out_during_a_rollout_is_cleared_once_the_rollout_ends(
+    admin_client, service, fleet
+):
+    """The rollout still deploys to its own list of hosts, h3 included; the removal
+    waits for it, so h3 ends with nothing of the service."""
+    rollout = services.deploy(service, slow_sleeper(service, fleet), actor=None, batch_size=1)
+    switched(rollout, "h1")
+    keep = list(Host.objects.filter(name__in=["h1", "h2"]).values_list("pk", flat=True))
+    response = admin_client.patch(
+        reverse("service-detail", args=[service.pk]),
+        {"hosts": keep},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    removal = response.json()["removal"]
+    assert removal["hosts"] == ["h3"]
+    finished(rollout)
+    operation = wait_for(
+        lambda: Operation.objects.filter(
+            pk=removal["operation"],
+            status__in=[OperationStatus.SUCCEEDED, OperationStatus.FAILED],
+        ).first(),
+        timeout=60,
         what="the removal from h3",
     )
     assert operation.status == OperationStatus.SUCCEEDED, operation.error
