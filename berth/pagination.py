@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -29,6 +31,15 @@ class Pagination(LimitOffsetPagination):
     def get_offset(self, request: Request) -> int:
         value = _whole_number(request, self.offset_query_param, minimum=0)
         return 0 if value is None else min(value, MAX_OFFSET)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.limit_query_param:
+                parameter["schema"]["minimum"] = 1
+            elif parameter["name"] == self.offset_query_param:
+                parameter["schema"]["minimum"] = 0
+        return parameters
 
 
 def _whole_number(request: Request, name: str, *, minimum: int) -> int | None:

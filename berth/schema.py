@@ -31,9 +31,9 @@ from accounts.authentication import ApiTokenAuthentication
 from berth.api_errors import ERROR_BODY, STANDARD_ERRORS
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# A list's query parameters that paginate or sort: an invalid value there falls back
-# to the default rather than being refused.
-LENIENT_QUERY_PARAMETERS = frozenset({"limit", "offset", "ordering"})
+# A list's query parameters that sort: an invalid value there falls back to the
+# default rather than being refused (limit and offset are refused: berth/pagination.py).
+LENIENT_QUERY_PARAMETERS = frozenset({"ordering"})
 
 
 class BerthAutoSchema(AutoSchema):

@@ -8,6 +8,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
+from berth.filters import StrictFilterSet
 from hosts.filtersets import LabelFilter
 
 from .choices import ContainerHealth, ContainerState
@@ -30,7 +31,7 @@ class RepeatedLabelFilter(LabelFilter):
         super().__init__(*args, **kwargs)
 
 
-class ContainerFilterSet(django_filters.FilterSet):
+class ContainerFilterSet(StrictFilterSet):
     host = django_filters.NumberFilter(
         field_name="host_id", min_value=0, max_value=2**63 - 1, help_text="Host id"
     )

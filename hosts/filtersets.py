@@ -5,6 +5,7 @@ from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
+from berth.filters import StrictFilterSet
 from berth.labels import LABEL_KEY, LabelSelector, LabelSelectorError, LabelSelectorField
 
 from .choices import HostStatus
@@ -48,7 +49,7 @@ class LabelFilter(django_filters.Filter):
         return qs if value is None else qs.filter(value.q(self.field_name))
 
 
-class HostFilterSet(django_filters.FilterSet):
+class HostFilterSet(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=HostStatus.choices)
     group = django_filters.CharFilter(field_name="groups__name", distinct=True)
     label = LabelFilter(field_name="labels")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import django_filters
 
+from berth.filters import StrictFilterSet
 from hosts.models import Host
 
 from .models import Image
 
 
-class ImageFilterSet(django_filters.FilterSet):
+class ImageFilterSet(StrictFilterSet):
     tag = django_filters.CharFilter(
         field_name="tags", lookup_expr="icontains", help_text="part of a tag, any case"
     )

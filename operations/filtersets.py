@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import django_filters
 
+from berth.filters import StrictFilterSet
+
 from .choices import OperationStatus
 from .models import Operation
 
 
-class OperationFilterSet(django_filters.FilterSet):
+class OperationFilterSet(StrictFilterSet):
     actor = django_filters.CharFilter(field_name="actor_name", help_text="Who asked (username)")
     action = django_filters.CharFilter(help_text="What was done, e.g. container.restart")
     status = django_filters.MultipleChoiceFilter(choices=OperationStatus.choices)

@@ -86,6 +86,15 @@ class StrictFieldsMixin:
                 errors[name] = "This field is read-only: leave it out."
             elif not form and (wrong := _wrong_json_type(field, value)):
                 errors[name] = wrong
+            elif (
+                form
+                and isinstance(field, serializers.BooleanField)
+                # A form has only text: a boolean is spelt true or false there, not
+                # "0", "yes" or "on", which DRF would also take.
+                and isinstance(data, QueryDict)
+                and any(item.lower() not in ("true", "false") for item in data.getlist(name))
+            ):
+                errors[name] = "Give true or false."
         return errors
 
 

@@ -238,9 +238,9 @@ def test_a_wrong_typed_field_is_a_declared_400_naming_it(world, method, path):
 def _checked_parameter(method: str, path: str) -> tuple[str, str] | None:
     """A query parameter whose bad value is refused, and such a value."""
     parameters = SCHEMA["paths"][path][method].get("parameters", [])
-    # A list's paging and sorting fall back to their defaults on a bad value.
+    # A list's sorting falls back to its default on a bad value (paging does not).
     paged = any(parameter["name"] == "limit" for parameter in parameters)
-    lenient = {"limit", "offset", "ordering"} if paged else set()
+    lenient = {"ordering"} if paged else set()
     for parameter in parameters:
         if parameter["in"] != "query" or parameter["name"] in lenient | {"format"}:
             continue
