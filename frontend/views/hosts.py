@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -101,8 +103,9 @@ def host_add(request: HttpRequest) -> HttpResponse:
     form = scoped_form(request, HostForm(request.POST or None, request.FILES or None))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            host = services.register_host(
+        host = _saved(
+            form,
+            lambda: services.register_host(
                 name=data["name"],
                 address=data["address"],
                 port=data["port"],
@@ -116,15 +119,9 @@ def host_add(request: HttpRequest) -> HttpResponse:
                 labels=data["labels"],
                 groups=data["groups"],
                 actor=request.user,
-            )
-        except ValueError as exc:  # the key could not be read
-            form.add_error("private_key", str(exc))
-        except PermissionDenied as exc:  # a scoped admin and a stored key, jump host, …
-            form.add_error(None, str(exc))
-        except DjangoValidationError as exc:
-            for field, problems in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, problems)
-        else:
+            ),
+        )
+        if host is not None:
             messages.success(request, f"{host.name} added; Berth is contacting it now.")
             return redirect("frontend:host", pk=host.pk)
     return render(request, "frontend/host_add.html", {"form": form})
@@ -148,22 +145,32 @@ def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
         }  # fmt: skip
         if data.get("existing_key") and not data.get("private_key"):
             changes["ssh_key"] = data["existing_key"]
-        try:
-            services.update_host(
+        saved = _saved(
+            form,
+            lambda: services.update_host(
                 host,
                 private_key=data.get("private_key") or "",
                 passphrase=data["passphrase"],
                 actor=request.user,
                 **changes,
-            )
-        except ValueError as exc:  # the key could not be read
-            form.add_error("private_key", str(exc))
-        except PermissionDenied as exc:  # a scoped admin and a stored key, jump host, …
-            form.add_error(None, str(exc))
-        except DjangoValidationError as exc:
-            for field, problems in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, problems)
-        else:
+            ),
+        )
+        if saved is not None:
             messages.success(request, f"{host.name} saved.")
             return redirect("frontend:host", pk=host.pk)
     return render(request, "frontend/host_add.html", {"form": form, "host": host})
+
+
+def _saved(form: HostForm, save: Callable[[], Host]) -> Host | None:
+    """The host ``save`` (a hosts service) returns, or None with what it refused put on
+    the form: an unreadable key, what a scoped admin may not do, a bad field."""
+    try:
+        return save()
+    except ValueError as exc:  # the key could not be read
+        form.add_error("private_key", str(exc))
+    except PermissionDenied as exc:  # a scoped admin and a stored key, jump host, …
+        form.add_error(None, str(exc))
+    except DjangoValidationError as exc:
+        for field, problems in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, problems)
+    return None
