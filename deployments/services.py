@@ -19,13 +19,13 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Max, Q
 from django.utils import timezone
 
+from berth.labels import LabelSelector, LabelSelectorError
 from containers.models import Container
 from containers.secrets import resolve_env
 from hosts import services as host_services
 from hosts.agent_link.errors import AgentError, AgentLinkError, AgentTimeout, SessionClosed
 from hosts.agent_link.pool import pool
 from hosts.choices import HostStatus
-from hosts.filtersets import filter_by_labels, labels_q
 from hosts.models import Host, HostGroup
 from operations.choices import OperationStatus
 from operations.context import OperationCancelled, OperationContext, OperationFailed
@@ -104,11 +104,18 @@ def _targets(listed: set[int], group: HostGroup | None, label: str) -> list[Host
     if group is not None:
         pks |= set(group.hosts.values_list("pk", flat=True))
     if label:
-        selectors = [part for part in label.split(",") if part]
-        pks |= set(
-            filter_by_labels(Host.objects.all(), "labels", selectors).values_list("pk", flat=True)
-        )
+        pks |= set(Host.objects.filter(_label_q(label)).values_list("pk", flat=True))
     return list(Host.objects.filter(pk__in=pks).order_by("name"))
+
+
+def _label_q(label: str) -> Q:
+    """Hosts whose labels match a service's ``host_label``. One that cannot be read (kept
+    from before selectors were checked) matches no host, never every host."""
+    try:
+        return LabelSelector.parse(label).q("labels")
+    except LabelSelectorError as exc:
+        log.warning("host_label %r targets no host: %s", label, exc.message)
+        return Q(pk__isnull=True)
 
 
 def target_host_ids(services: Iterable[Service]) -> dict[int, set[int]]:
@@ -129,11 +136,7 @@ def target_host_ids(services: Iterable[Service]) -> dict[int, set[int]]:
     if labels:
         # One query for all the selectors, each a boolean column of the host rows.
         conditions = {
-            f"matches_{index}": ExpressionWrapper(
-                labels_q("labels", [part for part in label.split(",") if part])
-                or Q(pk__isnull=False),
-                output_field=BooleanField(),
-            )
+            f"matches_{index}": ExpressionWrapper(_label_q(label), output_field=BooleanField())
             for index, label in enumerate(labels)
         }
         for pk, *matches in Host.objects.annotate(**conditions).values_list("pk", *conditions):
@@ -400,9 +403,8 @@ RETIRE_ACTION = "service.retire"
 def retire_hosts(service: Service) -> list[Host]:
     """The hosts a retirement removes the service from: its targets, and every host
     Berth last saw running a container of it (a host that left its targets may still)."""
-    running = Container.objects.filter(
-        labels_q("labels", [f"berth.service={service.name}"])
-    ).values_list("host_id", flat=True)
+    mine = LabelSelector.parse([f"berth.service={service.name}"])
+    running = Container.objects.filter(mine.q("labels")).values_list("host_id", flat=True)
     pks = {host.pk for host in target_hosts(service)} | set(running)
     return list(Host.objects.filter(pk__in=pks).order_by("name"))
 

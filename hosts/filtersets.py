@@ -3,33 +3,12 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
-from rest_framework.exceptions import ValidationError
 
 from berth.filters import StrictFilterSet
-from berth.labels import LABEL_KEY, LabelSelector, LabelSelectorError, LabelSelectorField
+from berth.labels import LabelSelector, LabelSelectorField
 
 from .choices import HostStatus
 from .models import Host
-
-__all__ = ["LABEL_KEY", "HostFilterSet", "LabelFilter", "filter_by_labels", "labels_q"]
-
-
-def labels_q(field: str, selectors: list[str]) -> Q:
-    """The condition that JSON labels match every selector (``[]``: no condition); a
-    malformed one is a DRF ValidationError on ``label``. For deployments' service
-    targets, which split their ``host_label`` themselves; new code uses
-    ``berth.labels.LabelSelector``."""
-    if not selectors:
-        return Q()
-    try:
-        return LabelSelector.parse(selectors).q(field)
-    except LabelSelectorError as exc:
-        raise ValidationError({"label": exc.message}) from None
-
-
-def filter_by_labels(queryset: QuerySet, field: str, selectors: list[str]) -> QuerySet:
-    """Keep rows whose JSON labels match every selector (see ``labels_q``)."""
-    return queryset.filter(labels_q(field, selectors))
 
 
 @extend_schema_field(

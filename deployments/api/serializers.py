@@ -6,11 +6,11 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from berth.labels import LabelSelector, LabelSelectorError
 from containers.api.serializers import ContainerRunSerializer
 from deployments import services
 from deployments.audit import record_service_saved
 from deployments.models import Revision, Rollout, RolloutHost, Service
-from hosts.filtersets import LABEL_KEY
 from hosts.models import Host, HostGroup
 from images.references import digest_of
 from operations.api.serializers import StrictFieldsMixin, acting_user
@@ -87,12 +87,13 @@ class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return value
 
     def validate_host_label(self, value: str) -> str:
-        for selector in filter(None, value.split(",")):
-            key = selector.partition("=")[0]
-            if not LABEL_KEY.match(key) or "__" in key:
-                raise serializers.ValidationError(
-                    f"{key!r} is not a label key; write selectors like 'tier=web,env=prod'."
-                )
+        # Checked as every label selector is: "," or "7=x" would otherwise be stored
+        # and then target every host, or none.
+        if value:
+            try:
+                return str(LabelSelector.parse(value))
+            except LabelSelectorError as exc:
+                raise serializers.ValidationError(exc.message) from None
         return value
 
 

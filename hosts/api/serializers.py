@@ -5,10 +5,10 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from berth.labels import LABEL_KEY
 from hosts import services
 from hosts.agent_link.ssh import load_private_key
 from hosts.choices import Transport
-from hosts.filtersets import LABEL_KEY
 from hosts.models import Host, HostGroup, SSHKey
 from hosts.validators import normalize_host_key
 from operations.api.serializers import StrictFieldsMixin, acting_user

@@ -112,3 +112,21 @@ def test_a_bad_label_on_the_page_is_a_form_error(operator_client, service):
     assert response.status_code == 200
     assert "host_label" in response.context["form"].errors
     assert service.hosts.count() == 3
+
+
+@pytest.mark.parametrize("label", [",", "7=x", "a__b=1", "=x"])
+def test_a_host_label_that_cannot_be_read_is_a_400(admin_client, service, label):
+    response = _patch(admin_client, service, host_label=label)
+    assert response.status_code == 400, response.content
+    assert "host_label" in response.json()["errors"]
+    service.refresh_from_db()
+    assert service.host_label == ""
+
+
+def test_a_stored_label_that_cannot_be_read_targets_no_host(service):
+    """One kept from before labels were checked: never every host."""
+    Service.objects.filter(pk=service.pk).update(host_label=",")
+    service.hosts.clear()
+    service.refresh_from_db()
+    assert services.target_hosts(service) == []
+    assert services.target_host_ids([service]) == {service.pk: set()}
