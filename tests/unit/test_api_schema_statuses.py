@@ -108,6 +108,10 @@ def _url(path: str, ids: dict[str, int], host: int) -> str:
     def value(match: re.Match[str]) -> str:
         if match.group(1) == "host_id":
             return str(host)
+        if match.group(1) == "number":  # a revision's number within its service, not an id
+            revision = Revision.objects.filter(service_id=ids["services"]).first()
+            assert revision is not None, f"the service in {path} has no revision"
+            return str(revision.number)
         assert resource in ids, f"no id for {match.group(0)} in {path}: teach _ids one"
         return str(ids[resource])
 
