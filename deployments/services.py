@@ -434,14 +434,7 @@ def request_retire(service: Service, *, actor: Actor) -> Operation:
             )
         locked.retiring = True
         locked.save(update_fields=["retiring"])
-        hosts = [host.name for host in retire_hosts(locked)]
-        return submit(
-            action=RETIRE_ACTION,
-            target=locked,
-            actor=actor,
-            host=None,
-            params={"service": locked.pk, "hosts": hosts},
-        )
+        return _submit_removal(RETIRE_ACTION, locked, retire_hosts(locked), actor=actor)
 
 
 @action(RETIRE_ACTION, time_limit=1800, retry_transport=False)
@@ -452,9 +445,9 @@ def _run_retire(operation: Operation, context: OperationContext) -> dict[str, An
     removed, failed = _remove_from(service, retire_hosts(service))
     context.progress(force=True, removed=sorted(removed), failed=sorted(failed))
     if failed:
-        reasons = "; ".join(f"{name}: {why}" for name, why in sorted(failed.items()))
         raise OperationFailed(
-            f"{service.name} could not be removed from {len(failed)} host(s) ({reasons}); "
+            f"{service.name} could not be removed from {len(failed)} host(s) "
+            f"({_reasons(failed)}); "
             "it stays retiring, with nothing deployed to it: retire it again once the "
             "host is back"
         )
@@ -500,9 +493,16 @@ def request_withdraw(service: Service, hosts: Iterable[Host], *, actor: Actor) -
     """Queue the removal of the service's containers from ``hosts``, which are no longer
     among its targets (recorded as ``service.remove``, a result per host). A host that
     is a target again by the time the worker runs is left alone."""
+    return _submit_removal(WITHDRAW_ACTION, service, hosts, actor=actor)
+
+
+def _submit_removal(
+    action_name: str, service: Service, hosts: Iterable[Host], *, actor: Actor
+) -> Operation:
+    """Queue ``action_name`` (a retirement or a removal), naming the hosts it is for."""
     names = sorted(host.name for host in hosts)
     return submit(
-        action=WITHDRAW_ACTION,
+        action=action_name,
         target=service,
         actor=actor,
         host=None,
@@ -537,8 +537,7 @@ def _run_withdraw(operation: Operation, context: OperationContext) -> dict[str, 
     outcome, failed = _remove_from(service, list(hosts))
     context.progress(force=True, removed=sorted(outcome), failed=sorted(failed))
     if failed:
-        reasons = "; ".join(f"{name}: {why}" for name, why in sorted(failed.items()))
-        raise OperationFailed(f"{service.name} could not be removed from {reasons}")
+        raise OperationFailed(f"{service.name} could not be removed from {_reasons(failed)}")
     return {"service": service.name, "hosts": outcome}
 
 
@@ -560,6 +559,11 @@ def _remove_from(service: Service, hosts: list[Host]) -> tuple[dict[str, str], d
 
     at_once(remove, hosts)
     return removed, failed
+
+
+def _reasons(failed: dict[str, str]) -> str:
+    """ "h2: why; h3: why", by host name."""
+    return "; ".join(f"{name}: {why}" for name, why in sorted(failed.items()))
 
 
 def at_once(work: Any, items: Iterable[Any]) -> None:
@@ -672,7 +676,7 @@ class RolloutRunner:
                 step.message = "interrupted; deploying again"
             step.save(update_fields=["step", "container_id", "message"])
 
-        self._in_threads(confirm, started)
+        at_once(confirm, started)
 
     def _complete(self, steps: list[RolloutHost], failures: int) -> dict[str, Any]:
         rollout = self.rollout
@@ -742,13 +746,9 @@ class RolloutRunner:
         self, steps: list[RolloutHost], revision: Revision | None, undo: bool = False
     ) -> None:
         if undo:
-            self._in_threads(lambda step: self._undo_host(step, revision), steps)
+            at_once(lambda step: self._undo_host(step, revision), steps)
         else:
-            self._in_threads(lambda step: self._deploy_host(step, revision), steps)  # type: ignore[arg-type]
-
-    def _in_threads(self, work: Any, steps: list[RolloutHost]) -> None:
-        """Run ``work(step)`` for every step at once, one thread each."""
-        at_once(work, steps)
+            at_once(lambda step: self._deploy_host(step, revision), steps)  # type: ignore[arg-type]
 
     def _deploy_host(self, step: RolloutHost, revision: Revision) -> None:
         step.started_at = timezone.now()
