@@ -81,3 +81,24 @@ def make_credential() -> RegistryCredential:
     return RegistryCredential.objects.create(
         name="ghcr", registry="ghcr.io", username="robot", password="registry-secret-Zq9"
     )
+
+
+def resource_ids(site: Site, *, user: User, secret_value: str) -> dict[str, int]:
+    """An object of every API resource, by the path segment that names it: the site's
+    own, a container policy, a registry credential, a stored secret and ``user``."""
+    from containers.secrets import create_secret
+    from policies.models import ContainerPolicy
+
+    return {
+        "hosts": site.host.pk,
+        "host-groups": site.group.pk,
+        "containers": site.container.pk,
+        "host-images": site.image.pk,
+        "container-policies": ContainerPolicy.objects.create().pk,
+        "registry-credentials": make_credential().pk,
+        "secrets": create_secret(name="db-password", value=secret_value).pk,
+        "services": site.service.pk,
+        "rollouts": site.rollout.pk,
+        "operations": site.operation.pk,
+        "users": user.pk,
+    }

@@ -18,13 +18,11 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
-from containers.secrets import create_secret
 from deployments.models import Revision, Rollout, Service
 from hosts.models import Host
 from operations.models import Operation
 from operations.services import cancel_operation
-from policies.models import ContainerPolicy
-from tests.unit.roles_support import make_credential, make_site, make_user, token_for
+from tests.unit.roles_support import make_site, make_user, resource_ids, token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -74,17 +72,7 @@ def world(settings: Any) -> dict[str, Any]:
     viewer = make_user("vic", Role.VIEWER)
     admin_secret = token_for(admin, Role.ADMIN)
     ids = {
-        "hosts": site.host.pk,
-        "host-groups": site.group.pk,
-        "containers": site.container.pk,
-        "host-images": site.image.pk,
-        "container-policies": ContainerPolicy.objects.create().pk,
-        "registry-credentials": make_credential().pk,
-        "secrets": create_secret(name="db-password", value="schema-secret-Rt4").pk,
-        "services": site.service.pk,
-        "rollouts": site.rollout.pk,
-        "operations": site.operation.pk,
-        "users": viewer.pk,
+        **resource_ids(site, user=viewer, secret_value="schema-secret-Rt4"),
         "tokens": admin.api_tokens.get().pk,
     }
     return {

@@ -13,9 +13,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from accounts.models import ApiToken
 from accounts.roles import Role
-from containers.secrets import create_secret
-from policies.models import ContainerPolicy
-from tests.unit.roles_support import logged_in, make_credential, make_site, make_user
+from tests.unit.roles_support import logged_in, make_site, make_user, resource_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -66,19 +64,7 @@ def world():
         role: ApiToken.objects.create(user=user, name="mine", role=role.label, key=role.label)
         for role, user in users.items()
     }
-    ids = {
-        "hosts": site.host.pk,
-        "host-groups": site.group.pk,
-        "containers": site.container.pk,
-        "host-images": site.image.pk,
-        "container-policies": ContainerPolicy.objects.create().pk,
-        "registry-credentials": make_credential().pk,
-        "secrets": create_secret(name="db-password", value="matrix-secret-Hc5").pk,
-        "services": site.service.pk,
-        "rollouts": site.rollout.pk,
-        "operations": site.operation.pk,
-        "users": victim.pk,
-    }
+    ids = resource_ids(site, user=victim, secret_value="matrix-secret-Hc5")
     return site, users, own_tokens, ids
 
 
