@@ -65,3 +65,36 @@ class Operation(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+
+class PrunedOperationTotals(models.Model):
+    """What pruned operations of one action and outcome added to /metrics.
+
+    Pruning deletes finished operations, but the counters and the duration histogram
+    computed from the table must never go down (Prometheus would read a counter reset),
+    so each prune adds the rows it deletes here, in the same transaction as the delete,
+    and /metrics adds these totals to what the remaining rows count
+    (operations/retention.py, berth/monitoring/metrics.py).
+    """
+
+    action = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=OperationStatus.choices)
+    count = models.BigIntegerField(default=0, help_text="Operations pruned")
+    duration_count = models.BigIntegerField(
+        default=0, help_text="Of them, those that ran (had a start and an end)"
+    )
+    duration_sum = models.FloatField(default=0.0, help_text="Seconds they ran, in all")
+    duration_buckets = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Upper bound in seconds -> how many of them ran at most that long",
+    )
+
+    class Meta:
+        verbose_name_plural = "pruned operation totals"
+        constraints = [
+            models.UniqueConstraint(fields=["action", "status"], name="one_total_per_outcome")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.status}: {self.count} pruned"

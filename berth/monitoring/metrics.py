@@ -5,6 +5,10 @@ than the web process serving /metrics, so in-process counters would only ever se
 a fraction of the work. The database sees all of it: every scrape asks it a fixed
 handful of aggregate queries (independent of how many hosts and operations there
 are) and turns the answers into metric families.
+
+Pruning old operations (operations/retention.py) moves what the deleted rows counted
+into ``PrunedOperationTotals``, which is added back here: the counters and the duration
+histogram never go down.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Expression, F, FloatField, Q, Sum
+from django.db.models import Count, Expression, F, FloatField, Q, QuerySet, Sum
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -27,7 +31,7 @@ from hosts.choices import HostStatus
 from hosts.models import Host
 from operations import registry
 from operations.choices import FINISHED_STATUSES, OperationStatus
-from operations.models import Operation
+from operations.models import Operation, PrunedOperationTotals
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -40,6 +44,8 @@ OPERATION_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 6
 AGENT_RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 OPEN_STATUSES = (OperationStatus.PENDING, OperationStatus.RUNNING)
+
+Outcome = tuple[str, str]  # (action, status)
 
 
 class SecondsBetween(Expression):
@@ -95,13 +101,53 @@ def _seconds(value: float | None) -> float:
     return 0.0 if value is None else float(value)
 
 
+def bucket_key(bound: float) -> str:
+    """How an upper bound names its bucket in ``PrunedOperationTotals.duration_buckets``."""
+    return str(float(bound))
+
+
+def duration_rows(operations: QuerySet[Operation]) -> Iterable[Mapping[str, Any]]:
+    """Per (action, status) of the finished ``operations`` that ran: ``count``, ``total``
+    seconds and the cumulative ``le_0`` … of OPERATION_DURATION_BUCKETS, in one query."""
+    # One grouped query: each bucket is a conditional COUNT over the same rows.
+    return (
+        operations.order_by()
+        .filter(
+            status__in=FINISHED_STATUSES,
+            started_at__isnull=False,
+            finished_at__isnull=False,
+        )
+        .alias(duration=SecondsBetween("started_at", "finished_at"))
+        .values("action", "status")
+        .annotate(
+            count=Count("pk"),
+            total=Sum("duration"),
+            **_bucket_counts("duration", OPERATION_DURATION_BUCKETS, float),
+        )
+        .order_by("action", "status")
+    )
+
+
+def _pruned_buckets(totals: PrunedOperationTotals) -> list[int]:
+    """The pruned rows' cumulative bucket counts, one per OPERATION_DURATION_BUCKETS.
+
+    A bound added since a prune has no stored count: the count of the bound below it
+    stands in (a lower bound of the truth that keeps the buckets cumulative)."""
+    counts, carried = [], 0
+    for bound in OPERATION_DURATION_BUCKETS:
+        carried = int(totals.duration_buckets.get(bucket_key(bound), carried))
+        counts.append(carried)
+    return counts
+
+
 class BerthCollector(Collector):
-    """Fleet and operation metrics; every collect() runs the same five queries."""
+    """Fleet and operation metrics; every collect() runs the same six queries."""
 
     def collect(self) -> Iterator[Metric]:
+        pruned = {(row.action, row.status): row for row in PrunedOperationTotals.objects.all()}
         yield self._hosts()
-        yield from self._operations()
-        yield self._operation_durations()
+        yield from self._operations(pruned)
+        yield self._operation_durations(pruned)
         yield from self._agent_round_trips()
 
     # -- hosts --------------------------------------------------------------------------
@@ -159,7 +205,7 @@ class BerthCollector(Collector):
 
     # -- operations ---------------------------------------------------------------------
 
-    def _operations(self) -> Iterable[Metric]:
+    def _operations(self, pruned: Mapping[Outcome, PrunedOperationTotals]) -> Iterable[Metric]:
         finished = CounterMetricFamily(
             "berth_operations",
             "Finished operations by action and outcome (succeeded, failed, cancelled).",
@@ -172,6 +218,8 @@ class BerthCollector(Collector):
         )
         rows = Operation.objects.order_by().values("action", "status").annotate(n=Count("pk"))
         counts = {(row["action"], row["status"]): row["n"] for row in rows}
+        for outcome, totals in pruned.items():
+            counts[outcome] = counts.get(outcome, 0) + totals.count
         # Registered actions get zeros, so rate() and increase() see the first failure.
         actions = sorted({*registry.action_names(), *(action for action, _ in counts)})
         for action in actions:
@@ -182,35 +230,35 @@ class BerthCollector(Collector):
         yield finished
         yield open_
 
-    def _operation_durations(self) -> Metric:
+    def _operation_durations(self, pruned: Mapping[Outcome, PrunedOperationTotals]) -> Metric:
         family = HistogramMetricFamily(
             "berth_operation_duration_seconds",
             "How long finished operations ran, from claim to outcome, by action and outcome.",
             labels=["action", "status"],
         )
-        for row in self._duration_rows():
+        rows: dict[Outcome, dict[str, Any]] = {
+            (row["action"], row["status"]): dict(row)
+            for row in duration_rows(Operation.objects.all())
+        }
+        for outcome, totals in pruned.items():
+            if not totals.duration_count:
+                continue
+            row = rows.setdefault(
+                outcome,
+                {
+                    "count": 0,
+                    "total": 0.0,
+                    **{f"le_{i}": 0 for i in range(len(OPERATION_DURATION_BUCKETS))},
+                },
+            )
+            row["count"] += totals.duration_count
+            row["total"] = _seconds(row["total"]) + totals.duration_sum
+            for index, count in enumerate(_pruned_buckets(totals)):
+                row[f"le_{index}"] += count
+        for (action, status), row in sorted(rows.items()):
             buckets = _buckets(row, OPERATION_DURATION_BUCKETS)
-            family.add_metric([row["action"], row["status"]], buckets, _seconds(row["total"]))
+            family.add_metric([action, status], buckets, _seconds(row["total"]))
         return family
-
-    def _duration_rows(self) -> Iterable[Mapping[str, Any]]:
-        # One grouped query: each bucket is a conditional COUNT over the same rows.
-        return (
-            Operation.objects.order_by()
-            .filter(
-                status__in=FINISHED_STATUSES,
-                started_at__isnull=False,
-                finished_at__isnull=False,
-            )
-            .alias(duration=SecondsBetween("started_at", "finished_at"))
-            .values("action", "status")
-            .annotate(
-                count=Count("pk"),
-                total=Sum("duration"),
-                **_bucket_counts("duration", OPERATION_DURATION_BUCKETS, float),
-            )
-            .order_by("action", "status")
-        )
 
 
 _registry = CollectorRegistry(auto_describe=False)

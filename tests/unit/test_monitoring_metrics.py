@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hosts.choices import HostStatus
 from hosts.models import Host
-from operations.models import Operation
+from operations.models import Operation, PrunedOperationTotals
 
 pytestmark = pytest.mark.django_db
 
@@ -108,6 +108,36 @@ def test_operation_durations_are_a_histogram_per_action_and_outcome(client):
     assert not [s for s in samples if s.labels.get("status") == "cancelled"]
 
 
+def test_pruned_operations_still_count(client):
+    """Operations deleted by a prune (operations/retention.py) left their totals behind."""
+    (host,) = make_hosts(1)
+    make_operations(host, [3])
+    PrunedOperationTotals.objects.create(
+        action="container.restart", status="succeeded", count=5, duration_count=4,
+        duration_sum=100.0, duration_buckets={"0.1": 1, "5.0": 2, "60.0": 4, "1800.0": 4},
+    )  # fmt: skip
+    PrunedOperationTotals.objects.create(action="bulk.image.pull", status="failed", count=2)
+    metrics = scrape(client)
+    finished = metrics["berth_operations"]
+    assert value(finished, "berth_operations_total", action="container.restart",
+                 status="succeeded") == 6  # fmt: skip
+    assert value(finished, "berth_operations_total", action="bulk.image.pull", status="failed") == 2
+    samples = metrics["berth_operation_duration_seconds"]
+    labels = {"action": "container.restart", "status": "succeeded"}
+    bucket = "berth_operation_duration_seconds_bucket"
+    assert value(samples, bucket, **labels, le="0.1") == 1
+    # A bound with no stored count takes the one below it: buckets stay cumulative.
+    assert value(samples, bucket, **labels, le="2.5") == 1
+    assert value(samples, bucket, **labels, le="5.0") == 3
+    assert value(samples, bucket, **labels, le="+Inf") == 5
+    assert value(samples, "berth_operation_duration_seconds_count", **labels) == 5
+    assert value(samples, "berth_operation_duration_seconds_sum", **labels) == pytest.approx(
+        103, abs=0.01
+    )
+    # Pruned operations that never ran add nothing to the histogram.
+    assert not [s for s in samples if s.labels.get("action") == "bulk.image.pull"]
+
+
 def test_agent_round_trips_of_online_hosts(client):
     fast, slow = make_hosts(2, status=HostStatus.ONLINE, last_seen_at=timezone.now())
     Host.objects.filter(pk=fast.pk).update(agent_rtt_ms=0.8)
@@ -163,7 +193,8 @@ def test_a_scrape_costs_the_same_queries_for_10_and_200_rows(client):
     small = _queries_for_a_scrape(client)
     grow(190)
     large = _queries_for_a_scrape(client)
-    assert small == large == 5
+    # Hosts, operations by outcome, durations, round trips, per host; pruned totals.
+    assert small == large == 6
 
 
 def test_open_without_a_token(client, settings):
