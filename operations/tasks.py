@@ -1,4 +1,4 @@
-"""The one task that runs every operation, and the reaper."""
+"""The one task that runs every operation, the reaper, and the operation log's pruning."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from celery.signals import task_postrun, task_prerun
 
 from berth.logging import enter_log_context, leave_log_context
 
-from . import services
+from . import retention, services
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, soft_time_limit=600, time_limit=630)
@@ -33,6 +33,15 @@ def execute_operation(  # type: ignore[no-untyped-def]
 @shared_task(soft_time_limit=60, time_limit=90)
 def reap_stuck_operations() -> int:
     return services.reap_stuck_operations()
+
+
+@shared_task(soft_time_limit=3600, time_limit=3660)
+def prune_operations() -> int:
+    """The retention BERTH_OPERATION_RETENTION_DAYS / _ROWS ask for; rows deleted.
+
+    A failed export is recorded and logged, and raised, so the task shows as failed."""
+    result = retention.prune_by_settings()
+    return result.deleted if result is not None else 0
 
 
 # Celery's own lines about a run ("Task … succeeded in 0.4 s", a retry, a failure) are

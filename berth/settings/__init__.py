@@ -369,6 +369,24 @@ CELERY_BEAT_SCHEDULE["reap-stuck-operations"] = {
     "task": "operations.tasks.reap_stuck_operations",
     "schedule": env_float("BERTH_REAPER_INTERVAL", 60.0, minimum=1.0),
 }
+# Retention of the operation log (operations/retention.py): finished operations
+# recorded more than this many days ago, or beyond the newest this many, are exported
+# to a file in BERTH_OPERATION_EXPORT_DIR and then deleted. 0 (the default): kept forever.
+BERTH_OPERATION_RETENTION_DAYS = env_int("BERTH_OPERATION_RETENTION_DAYS", 0, minimum=0)
+BERTH_OPERATION_RETENTION_ROWS = env_int("BERTH_OPERATION_RETENTION_ROWS", 0, minimum=0)
+BERTH_OPERATION_EXPORT_DIR = env_str(
+    "BERTH_OPERATION_EXPORT_DIR", str(VAR_DIR / "operation-exports")
+)
+BERTH_OPERATION_EXPORT_FORMAT = env_str("BERTH_OPERATION_EXPORT_FORMAT", "jsonl").strip().lower()
+if BERTH_OPERATION_EXPORT_FORMAT not in ("jsonl", "csv"):
+    raise ImproperlyConfigured(
+        f"BERTH_OPERATION_EXPORT_FORMAT must be jsonl or csv, not {BERTH_OPERATION_EXPORT_FORMAT!r}"
+    )
+if BERTH_OPERATION_RETENTION_DAYS or BERTH_OPERATION_RETENTION_ROWS:
+    CELERY_BEAT_SCHEDULE["prune-operations"] = {
+        "task": "operations.tasks.prune_operations",
+        "schedule": env_float("BERTH_OPERATION_PRUNE_INTERVAL", 86400.0, minimum=60.0),
+    }
 
 # --- Monitoring (berth/monitoring/) -------------------------------------------------
 # With a token set, GET /metrics needs "Authorization: Bearer <token>"; without one it
