@@ -39,6 +39,7 @@ bench:  ## benchmarks against the test fleet (started if it is not up); JSON in 
 	$(PY) bench/agent_latency.py
 	$(PY) bench/deploy.py
 	$(PY) bench/ui_scale.py
+	$(PY) bench/prune_operations.py
 	$(PY) bench/fleet_refresh.py
 
 screenshots:  ## PNGs of the main pages at 1280 and 390 px into docs/screenshots/ (test fleet started if it is not up)
