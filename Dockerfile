@@ -15,7 +15,8 @@ FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     BERTH_DEBUG=false BERTH_VAR_DIR=/var/lib/berth BERTH_BIND=0.0.0.0:8000
 RUN useradd --create-home --uid 1000 berth \
-    && mkdir -p /var/lib/berth/beat && chown -R berth:berth /var/lib/berth
+    && mkdir -p /var/lib/berth/beat /var/lib/berth/operation-exports \
+    && chown -R berth:berth /var/lib/berth
 WORKDIR /app
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
