@@ -19,10 +19,11 @@ stack-test:  ## the production stack (docker-compose.yml) built and started for 
 	scripts/testbed status >/dev/null 2>&1 || scripts/testbed up 3
 	scripts/stack-test
 
-lint:  ## ruff, mypy (server, agent, scripts), migrations check, compose file check
+lint:  ## ruff, mypy (server, agent, scripts), the layering contract, migrations check, compose file check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	scripts/typecheck
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	BERTH_DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	scripts/check-compose
 

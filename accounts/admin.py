@@ -18,12 +18,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from access.permissions import UnscopedAdminChanges
+from access.roles import Role, assigned_role, role_of
 from hosts.models import HostGroup
 
 from . import services
 from .models import ROLE_CHOICES, TOKEN_PREFIX, ApiToken
-from .permissions import UnscopedAdminChanges
-from .roles import Role, assigned_role, role_of
 
 # --- users -----------------------------------------------------------------------------------
 

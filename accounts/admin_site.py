@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest
 
-from .roles import Role, has_role
+from access.roles import Role, has_role
 
 
 class BerthAdminSite(admin.AdminSite):

@@ -8,9 +8,10 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from access.roles import BERTH_TOKEN_ATTR
+
 from . import services
 from .models import ApiToken
-from .roles import BERTH_TOKEN_ATTR
 
 
 class ApiTokenAuthentication(BaseAuthentication):

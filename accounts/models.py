@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from .roles import Role
+from access.roles import Role
 
 ROLE_CHOICES = [(role.label, role.label) for role in Role]
 

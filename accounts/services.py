@@ -16,11 +16,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from access.roles import Role, assigned_role, forget_scope, role_of
 from hosts.models import HostGroup
 from operations.services import record_change
 
 from .models import TOKEN_PREFIX, ApiToken, Profile, hash_token
-from .roles import Role, assigned_role, forget_scope, role_of
 
 log = logging.getLogger("berth.security")
 

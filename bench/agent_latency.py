@@ -30,9 +30,9 @@ import django  # noqa: E402
 
 django.setup()
 
+from agent_link.launch import LinkConfig, Timeouts, open_link  # noqa: E402
+from agent_link.ssh import SSHTarget  # noqa: E402
 from bench.common import percentiles, write_results  # noqa: E402
-from hosts.agent_link.launch import LinkConfig, Timeouts, open_link  # noqa: E402
-from hosts.agent_link.ssh import SSHTarget  # noqa: E402
 from tests.fleet import load_fleet  # noqa: E402
 
 TIMEOUTS = Timeouts(connect=5, start=10, keepalive=0)

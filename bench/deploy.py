@@ -42,11 +42,12 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
+from agent_link.pool import pool  # noqa: E402
 from bench.common import write_results  # noqa: E402
 from deployments import services as deployments  # noqa: E402
 from deployments.models import Service  # noqa: E402
 from hosts import services as hosts  # noqa: E402
-from hosts.agent_link.pool import pool  # noqa: E402
+from hosts.agent import HostAgent  # noqa: E402
 from tests.fleet import load_fleet  # noqa: E402
 
 
@@ -84,7 +85,7 @@ def berth_rollouts(fleet, names: list[str], runs: int, health: dict) -> list[flo
         if rollout.status != "succeeded":
             raise SystemExit(f"rollout failed: {rollout.reason}")
     for host in registered:
-        hosts.agent_link(host).session.call("service.remove", {"service": service.name}, timeout=60)
+        HostAgent(host).call("service.remove", {"service": service.name}, timeout=60)
     pool.close_all()
     return times
 

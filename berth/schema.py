@@ -4,7 +4,7 @@
 follow from how a view is built, each with the ``Error`` body (berth/api_errors.py):
 
 - 401 and 429 wherever a login is needed (no or a bad token; too many failed logins);
-- 403 where a role is checked (``accounts.permissions.RolePermission``), or a write
+- 403 where a role is checked (``access.permissions.RolePermission``), or a write
   can come with a session (CSRF);
 - 404 on every path with an id in it;
 - 400 on writes with a body, and on reads with a query parameter that must be a

@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.permissions import UnscopedAdminChanges
+from access.permissions import UnscopedAdminChanges
 
 from . import secrets, services
 from .models import Container, Secret

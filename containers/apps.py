@@ -5,9 +5,13 @@ class ContainersConfig(AppConfig):
     name = "containers"
 
     def ready(self) -> None:
+        from hosts.inventory import register_inventory
         from policies.services import add_spec_check
 
-        from . import services  # noqa: F401 - registers the app's operation actions
+        from . import scoping, services  # noqa: F401 - registers scope rules and operation actions
         from .secrets import refuse_out_of_scope
 
         add_spec_check(refuse_out_of_scope)
+        register_inventory(
+            "containers", "containers.list", services.reconcile_containers, {"all": True}
+        )

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
-from hosts.agent_link.errors import AgentError
+from agent_link.errors import AgentError
+from operations.choices import OperationStatus
+from operations.models import Operation
 from operations.services import record_change
 from policies.services import PolicyViolation
 
@@ -258,7 +260,7 @@ class SecretInUse(Exception):
     that deploy, rollback or run fail."""
 
 
-def _named(spec: Any, name: str) -> list[str]:
+def variables_naming(spec: Any, name: str) -> list[str]:
     """The variables of ``spec`` whose value is the secret ``name``."""
     wanted = spec.get("env_secrets") if isinstance(spec, dict) else None
     if not isinstance(wanted, dict):
@@ -266,29 +268,28 @@ def _named(spec: Any, name: str) -> list[str]:
     return sorted(variable for variable, secret in wanted.items() if secret == name)
 
 
+# Other apps whose records name secrets (the deployments app: revisions) say which do,
+# as readable lines; registered when they are ready, since this app imports none of them.
+SecretUsers = Callable[[str], list[str]]
+_secret_user_sources: list[SecretUsers] = []
+
+
+def add_secret_users(source: SecretUsers) -> None:
+    """Have ``source(name)`` list what else names the secret in :func:`secret_users`."""
+    if source not in _secret_user_sources:
+        _secret_user_sources.append(source)
+
+
 def secret_users(name: str) -> list[str]:
     """What names the secret ``name``: every revision (any of them can be deployed or
     rolled back to again, and revisions never change) and every pending or running
     operation whose spec does, e.g. "service api revision 3 (current; DB_PASSWORD)"."""
-    from deployments.models import Revision
-    from operations.choices import OperationStatus
-    from operations.models import Operation
-
-    users = []
-    revisions = Revision.objects.filter(spec__has_key="env_secrets").select_related("service")
-    for revision in revisions.order_by("service__name", "number"):
-        variables = _named(revision.spec, name)
-        if variables:
-            current = "current; " if revision.service.current_revision_id == revision.pk else ""
-            users.append(
-                f"service {revision.service.name} revision {revision.number} "
-                f"({current}{', '.join(variables)})"
-            )
+    users = [user for source in _secret_user_sources for user in source(name)]
     unfinished = Operation.objects.filter(
         status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]
     ).select_related("host")
     for operation in unfinished.order_by("pk"):
-        variables = _named(operation.params.get("spec"), name)
+        variables = variables_naming(operation.params.get("spec"), name)
         if variables:
             where = operation.host.name if operation.host else operation.target_name
             users.append(

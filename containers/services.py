@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -20,9 +20,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import QueryDict
 
+from agent_link.errors import AgentError, AgentLinkError
 from berth.reconcile import SyncCounts, sync_host_rows
 from berth.timeutil import from_unix
-from hosts.agent_link.errors import AgentError, AgentLinkError, AgentTimeout, SessionClosed
+from hosts.agent import HostAgent
+from images.services import credential_for, reconcile_images
+from images.validators import parse_image_ref
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
@@ -272,44 +275,12 @@ def _follow_max() -> int:
 # --- talking to the agent from a handler ---------------------------------------------------
 
 
-class _Agent:
-    """The agent on the operation's host, as an action handler talks to it."""
-
-    def __init__(self, host: Host, context: OperationContext) -> None:
-        self.host = host
-        self.context = context
-
-    def request(
-        self, op: str, args: dict[str, Any], on_progress: Callable[[dict[str, Any]], None] | None
-    ) -> Any:
-        from hosts.services import agent_link
-
-        return agent_link(self.host).session.request(op, args, on_progress)
-
-    def call(
-        self,
-        op: str,
-        args: dict[str, Any],
-        *,
-        timeout: float | None = None,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-    ) -> Any:
-        """The op's result; the agent's refusal raises AgentError, a lost link AgentLinkError."""
-        from hosts.agent_link.pool import pool
-
-        try:
-            pending = self.request(op, args, on_progress)
-            return self.context.wait(pending, timeout or settings.BERTH_AGENT_REQUEST_TIMEOUT)
-        except (AgentTimeout, SessionClosed):
-            pool.discard(self.host.pk)  # the session may be wedged: the next call dials afresh
-            raise
-
-    def reconcile(self) -> list[dict[str, Any]]:
-        """Re-read the host's containers and store them; returns what the host reported."""
-        reported: list[dict[str, Any]] = self.call("containers.list", {"all": True})
-        with transaction.atomic():
-            reconcile_containers(self.host, reported)
-        return reported
+def _reconcile(agent: HostAgent) -> list[dict[str, Any]]:
+    """Re-read the host's containers and store them; returns what the host reported."""
+    reported: list[dict[str, Any]] = agent.call("containers.list", {"all": True}, cancel=None)
+    with transaction.atomic():
+        reconcile_containers(agent.host, reported)
+    return reported
 
 
 def _host_of(operation: Operation) -> Host:
@@ -338,7 +309,7 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
     """Inspect, act unless the container is already where it was asked to be, reconcile."""
     params = operation.params
     host = _host_of(operation)
-    agent = _Agent(host, context)
+    agent = HostAgent(host, context)
     ref = params["container_id"]
     name = params.get("name") or ref[:12]
     try:
@@ -348,7 +319,7 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
             raise
         before = None
     if before is None:
-        agent.reconcile()
+        _reconcile(agent)
         if verb == "remove":
             result = _state_result(params, None, False, f"{name} was already gone from {host}")
             return {**result, "removed": False}
@@ -358,13 +329,13 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
     args: dict[str, Any] = {"id": ref}
     timeout = None
     if verb == "start" and state == "running":
-        agent.reconcile()
+        _reconcile(agent)
         return _state_result(params, before, False, f"{name} was already running")
     if verb == "stop" and state not in RUNNING_STATES:
-        agent.reconcile()
+        _reconcile(agent)
         return _state_result(params, before, False, f"{name} was already stopped ({state})")
     if verb == "kill" and state not in RUNNING_STATES:
-        agent.reconcile()
+        _reconcile(agent)
         return _state_result(params, before, False, f"{name} is not running ({state}): no signal")
     if verb in ("stop", "restart"):
         args["timeout"] = int(params.get("timeout", 10))
@@ -380,7 +351,7 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
     except AgentError as exc:
         if exc.code == "cancelled":
             raise
-        agent.reconcile()
+        _reconcile(agent)
         if exc.code == "not_found" and verb == "remove":
             result = _state_result(params, None, False, f"{name} was already gone from {host}")
             return {**result, "removed": False}
@@ -389,11 +360,11 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
         raise OperationFailed(f"could not {verb} {name} on {host}: {exc.message}") from None
 
     if verb == "remove":
-        agent.reconcile()
+        _reconcile(agent)
         return {**_state_result(params, None, True, f"removed {name}"), "removed": True}
     if verb == "kill" and str(args["signal"]).upper() in TERMINATING_SIGNALS:
         after = _wait_until_not_running(agent, ref, after)
-    agent.reconcile()
+    _reconcile(agent)
     past = {"start": "started", "stop": "stopped", "restart": "restarted", "kill": "signalled"}
     message = f"{past[verb]} {name}"
     if verb == "kill":
@@ -401,7 +372,7 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
     return _state_result(params, after, True, message)
 
 
-def _wait_until_not_running(agent: _Agent, ref: str, summary: dict[str, Any]) -> dict[str, Any]:
+def _wait_until_not_running(agent: HostAgent, ref: str, summary: dict[str, Any]) -> dict[str, Any]:
     """After a terminating signal, give the container a moment to exit (Docker answers
     the kill before the process is gone)."""
     deadline = time.monotonic() + 5
@@ -457,16 +428,13 @@ def _plain_run_error(exc: AgentError, spec: dict[str, Any], host: Host) -> str:
 
 def _registry_credential(image: str) -> Any:
     """The stored login for the registry ``image`` comes from, if there is one."""
-    from images.services import credential_for
-    from images.validators import parse_image_ref
-
     try:
         return credential_for(parse_image_ref(image))
     except ValueError:
         return None
 
 
-def _ensure_image(agent: _Agent, context: OperationContext, image: str) -> bool:
+def _ensure_image(agent: HostAgent, context: OperationContext, image: str) -> bool:
     """Pull ``image`` unless the host has it; returns whether it was pulled."""
     try:
         agent.call("images.inspect", {"id": image})
@@ -494,8 +462,6 @@ def _ensure_image(agent: _Agent, context: OperationContext, image: str) -> bool:
         if exc.code == "cancelled":
             raise
         raise OperationFailed(f"could not pull {image} on {agent.host}: {exc.message}") from None
-    from images.services import reconcile_images
-
     reported = agent.call("images.list", {})
     with transaction.atomic():
         reconcile_images(agent.host, reported)
@@ -519,10 +485,8 @@ def _write_policy(host: Host, *, revoked: tuple[str, ...] = ()) -> None:
     """Bring the host's policy file up to date before a container is created, so the
     agent enforces the policy as it is now; for a run an admin overrode, the file also
     grants that run's exact spec while the run is in flight (``revoked`` once it is over)."""
-    from hosts.services import agent_link
-
     try:
-        agent_link(host).sync_policy(revoked)
+        HostAgent(host).sync_policy(revoked)
     except (AgentLinkError, OSError) as exc:
         raise OperationFailed(f"could not write the container policy on {host}: {exc}") from None
 
@@ -541,12 +505,12 @@ def _run(operation: Operation, context: OperationContext) -> dict[str, Any]:
 
 def _run_spec(operation: Operation, context: OperationContext) -> dict[str, Any]:
     host = _host_of(operation)
-    agent = _Agent(host, context)
+    agent = HostAgent(host, context)
     run_key = operation.params["run_key"]
     spec = _agent_spec(operation.params["spec"], run_key)
 
     # A re-run of this operation (its worker was lost) finds what the first run made.
-    done = [c for c in agent.reconcile() if (c.get("labels") or {}).get(RUN_KEY_LABEL) == run_key]
+    done = [c for c in _reconcile(agent) if (c.get("labels") or {}).get(RUN_KEY_LABEL) == run_key]
     if done:
         return _run_result(done[0], host, pulled=False, warnings=[], rerun=True)
 
@@ -562,11 +526,11 @@ def _run_spec(operation: Operation, context: OperationContext) -> dict[str, Any]
     try:
         out = agent.call("containers.run", args, timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 60)
     except AgentError as exc:
-        agent.reconcile()
+        _reconcile(agent)
         if exc.code == "cancelled":
             raise
         raise OperationFailed(_plain_run_error(exc, spec, host)) from None
-    agent.reconcile()
+    _reconcile(agent)
     context.progress(force=True, phase="done")
     return _run_result(out["summary"], host, pulled=pulled, warnings=out.get("warnings") or [])
 
@@ -598,7 +562,7 @@ def _agent_says_gone(exc: AgentError, params: dict[str, Any], host: Host) -> Ope
 def _logs(operation: Operation, context: OperationContext) -> dict[str, Any]:
     params = operation.params
     host = _host_of(operation)
-    agent = _Agent(host, context)
+    agent = HostAgent(host, context)
     args = _log_args(params)
     if not args["follow"]:
         try:
@@ -621,16 +585,15 @@ def _logs(operation: Operation, context: OperationContext) -> dict[str, Any]:
         context.stream(entry)
         context.progress(lines=count)
 
-    pending = agent.request("containers.logs", args, on_line)
     try:
-        ended = context.wait(pending, duration)
-    except AgentTimeout:
-        # The follow ran its full time (the agent has been told to stop): a normal end.
-        return {"lines": count, "ended": f"followed for the maximum of {duration} s"}
+        ended = agent.stream("containers.logs", args, on_event=on_line, duration=duration)
     except AgentError as exc:
         if exc.code == "cancelled":
             raise
         raise _agent_says_gone(exc, params, host) from None
+    if ended is None:
+        # The follow ran its full time (the agent has been told to stop): a normal end.
+        return {"lines": count, "ended": f"followed for the maximum of {duration} s"}
     if isinstance(ended, dict) and ended.get("truncated"):
         cap = args["max_bytes"]
         return {"lines": count, "ended": f"stopped at the {cap}-byte cap", "truncated": True}
@@ -643,7 +606,7 @@ def _stats(operation: Operation, context: OperationContext) -> dict[str, Any]:
     host = _host_of(operation)
     try:
         return dict(
-            _Agent(host, context).call(
+            HostAgent(host, context).call(
                 "containers.stats",
                 {"id": params["container_id"]},
                 timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 10,

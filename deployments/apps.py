@@ -8,8 +8,10 @@ class DeploymentsConfig(AppConfig):
         from hosts.signals import host_refreshed
         from operations.signals import operation_finished
 
-        from . import services  # registers the rollout actions
+        # scoping registers the app's scope rules; services its rollout actions.
+        from . import hooks, scoping, services  # noqa: F401
 
+        hooks.register()
         host_refreshed.connect(services.on_host_refreshed, dispatch_uid="deployments-converge")
         operation_finished.connect(
             services.on_operation_finished, dispatch_uid="deployments-rollout-follows-operation"

@@ -19,12 +19,12 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Max, Q
 from django.utils import timezone
 
+from agent_link.errors import AgentError, AgentLinkError
 from berth.labels import LabelSelector, LabelSelectorError
 from containers.models import Container
 from containers.secrets import resolve_env
-from hosts import services as host_services
-from hosts.agent_link.errors import AgentError, AgentLinkError, AgentTimeout, SessionClosed
-from hosts.agent_link.pool import pool
+from containers.services import reconcile_containers
+from hosts.agent import HostAgent
 from hosts.choices import HostStatus
 from hosts.models import Host, HostGroup
 from operations.choices import OperationStatus
@@ -548,14 +548,15 @@ def _remove_from(service: Service, hosts: list[Host]) -> tuple[dict[str, str], d
     failed: dict[str, str] = {}
 
     def remove(host: Host) -> None:
+        agent = HostAgent(host)
         try:
-            link = _live_link(host)
-            result = link.session.call("service.remove", {"service": service.name}, timeout=360)
+            agent.ensure_live()
+            result = agent.call("service.remove", {"service": service.name}, timeout=360)
         except (AgentError, AgentLinkError) as exc:
             failed[host.name] = str(exc)
             return
         removed[host.name] = f"{len(result.get('removed', []))} container(s) removed"
-        _refresh_containers(host, link)
+        _refresh_containers(agent)
 
     at_once(remove, hosts)
     return removed, failed
@@ -656,8 +657,9 @@ class RolloutRunner:
 
         def confirm(step: RolloutHost) -> None:
             try:
-                link = _live_link(step.host)
-                containers = _service_containers(step.host, link, self.rollout.service.name)
+                agent = HostAgent(step.host)
+                agent.ensure_live()
+                containers = _service_containers(agent, self.rollout.service.name)
             except (AgentError, AgentLinkError) as exc:
                 containers = []
                 log.info("could not check %s after an interruption: %s", step.host.name, exc)
@@ -785,8 +787,7 @@ class RolloutRunner:
                 self._agent_deploy(step, previous, track=False)
                 step.message = f"back on revision {previous.number}"
             else:
-                link = host_services.agent_link(step.host)
-                link.session.call(
+                HostAgent(step.host).call(
                     "service.remove", {"service": self.rollout.service.name}, timeout=120
                 )
                 step.message = "removed: the service had no earlier revision"
@@ -799,12 +800,15 @@ class RolloutRunner:
     def _agent_deploy(
         self, step: RolloutHost, revision: Revision, track: bool = True
     ) -> dict[str, Any]:
+        """Deploy ``revision`` on the step's host and wait for the agent's answer; with
+        ``track``, the agent's steps show on the rollout and a cancel reaches the agent
+        (an undo, ``track=False``, always runs to its end)."""
         host = step.host
-        latest: dict[str, str] = {}
-        link = _live_link(host)
+        agent = HostAgent(host)
+        agent.ensure_live()
         # The host's policy file as the policy is now: a change since the link opened
         # must reach the agent, which checks the spec against it again.
-        link.sync_policy()
+        agent.sync_policy()
         args = {
             "service": self.rollout.service.name,
             "revision": revision.number,
@@ -812,79 +816,50 @@ class RolloutRunner:
             "spec": resolve_env({**revision.spec, "image": revision.deploy_image}, host),
             "health": self.rollout.health or revision.health or {"mode": "docker"},
         }
-        request = link.session.request(
+        shown = step.step
+
+        def on_progress(event: dict[str, Any]) -> None:
+            nonlocal shown
+            agent_step = _AGENT_STEPS.get(str(event.get("step", "")))
+            if agent_step and agent_step != shown:
+                shown = agent_step
+                RolloutHost.objects.filter(pk=step.pk).update(step=agent_step)
+
+        timeout = float(settings.BERTH_DEPLOY_HOST_TIMEOUT)
+        result: dict[str, Any] = agent.call(
             "service.deploy",
             args,
-            on_progress=lambda event: latest.update(step=str(event.get("step", ""))),
+            timeout=timeout,
+            on_progress=on_progress if track else None,
+            cancel=self._cancel_wanted if track else None,
+            # A cancelled deploy undoes itself on the host: its answer is worth waiting for.
+            cancel_grace=timeout,
+            # A cut cable shows no error on an idle SSH connection for minutes; the agent
+            # finishes or undoes the deploy on its own, and convergence settles the host.
+            watch_link=LINK_CHECK_EVERY,
         )
-        deadline = timezone.now() + timedelta(seconds=settings.BERTH_DEPLOY_HOST_TIMEOUT)
-        next_check = time.monotonic() + LINK_CHECK_EVERY
-        shown = step.step
-        try:
-            while not request.done_within(0.5):
-                if time.monotonic() >= next_check:
-                    self._check_link(request.session, host)
-                    next_check = time.monotonic() + LINK_CHECK_EVERY
-                agent_step = _AGENT_STEPS.get(latest.get("step", ""))
-                if track and agent_step and agent_step != shown:
-                    shown = agent_step
-                    RolloutHost.objects.filter(pk=step.pk).update(step=agent_step)
-                if track and not self.cancelled and self.context.cancel_requested():
-                    self.cancelled = True
-                if self.cancelled and track:
-                    request.session.cancel(request.id)
-                if timezone.now() > deadline:
-                    raise AgentTimeout(
-                        f"no answer from {host.name} within {settings.BERTH_DEPLOY_HOST_TIMEOUT} s"
-                    )
-            result = request.wait(0)
-        except (AgentTimeout, SessionClosed):
-            pool.discard(host.pk)
-            raise
-        _refresh_containers(host, link)
+        _refresh_containers(agent)
         return result
 
-    @staticmethod
-    def _check_link(session: Any, host: Host) -> None:
-        """Ping the agent beside the deploy in progress. A cut cable shows no error on
-        an idle SSH connection for many minutes; without this, the rollout would wait
-        BERTH_DEPLOY_HOST_TIMEOUT for an answer that cannot come."""
-        try:
-            session.call("ping", timeout=settings.BERTH_SSH_CONNECT_TIMEOUT)
-        except AgentTimeout:
-            raise AgentTimeout(
-                f"lost contact with {host.name} during its deploy (no answer to a ping "
-                f"within {settings.BERTH_SSH_CONNECT_TIMEOUT} s); the agent finishes or "
-                "undoes the deploy on its own, and convergence settles the host later"
-            ) from None
+    def _cancel_wanted(self) -> bool:
+        """Whether the rollout was cancelled (asked from each host's thread)."""
+        if not self.cancelled and self.context.cancel_requested():
+            self.cancelled = True
+        return self.cancelled
 
 
-def _live_link(host: Host) -> Any:
-    """The host's link, checked with a ping first: a deploy waits minutes for its answer,
-    so a connection that died quietly (a cut cable) must not be trusted with one."""
-    link = host_services.agent_link(host)
+def _refresh_containers(agent: HostAgent) -> None:
     try:
-        link.session.call("ping", timeout=settings.BERTH_SSH_CONNECT_TIMEOUT)
-    except (AgentTimeout, SessionClosed):
-        pool.discard(host.pk)
-        link = host_services.agent_link(host)  # a fresh connection, or a clear failure
-    return link
-
-
-def _refresh_containers(host: Host, link: Any) -> None:
-    try:
-        _service_containers(host, link, None)
+        _service_containers(agent, None)
     except (AgentError, AgentLinkError) as exc:
-        log.info("could not re-read containers of %s after a deploy: %s", host.name, exc)
+        log.info("could not re-read containers of %s after a deploy: %s", agent.host.name, exc)
 
 
-def _service_containers(host: Host, link: Any, service: str | None) -> list[dict[str, Any]]:
+def _service_containers(agent: HostAgent, service: str | None) -> list[dict[str, Any]]:
     """Read the host's containers (storing them, as a refresh would) and return those
     of ``service`` (every container when None)."""
-    from containers.services import reconcile_containers
-
-    reported = link.session.call("containers.list", {"all": True}, timeout=30)
-    reconcile_containers(host, reported)
+    reported = agent.call("containers.list", {"all": True}, timeout=30)
+    reconcile_containers(agent.host, reported)
     if service is None:
         return list(reported)
     return [c for c in reported if (c.get("labels") or {}).get("berth.service") == service]

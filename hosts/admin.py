@@ -9,10 +9,10 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts.permissions import UnscopedAdminChanges, scope_queryset
+from access.permissions import UnscopedAdminChanges, scope_queryset
+from agent_link.ssh import load_private_key
 
 from . import services
-from .agent_link.ssh import load_private_key
 from .models import Host, HostGroup, JumpHost, SSHKey
 
 

@@ -5,4 +5,4 @@ class HostsConfig(AppConfig):
     name = "hosts"
 
     def ready(self) -> None:
-        from . import services  # noqa: F401 - registers the app's operation actions
+        from . import scoping, services  # noqa: F401 - registers scope rules and operation actions

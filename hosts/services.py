@@ -14,20 +14,21 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.roles import scope_of
+from access.roles import scope_of
+from agent_link.errors import AgentError, AgentLinkError, HostKeyError
+from agent_link.launch import authorized_keys_options
+from agent_link.pool import pool
+from agent_link.ssh import load_private_key, public_key_line
 from berth.broker import BROKER_ERRORS
-from containers.services import reconcile_containers
-from images.services import reconcile_images
+from berth.celery import app as celery_app
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
 from operations.services import record_change, record_operation, submit
 
-from .agent_link.errors import AgentError, AgentLinkError, HostKeyError
-from .agent_link.launch import AgentLink, LinkConfig, Timeouts, authorized_keys_options
-from .agent_link.pool import pool
-from .agent_link.ssh import SSHTarget, load_private_key, public_key_line
+from .agent import HostAgent
 from .choices import HostStatus, Transport
+from .inventory import Inventory, inventories
 from .models import Host, HostGroup, JumpHost, SSHEndpoint, SSHKey
 from .signals import host_refreshed
 from .validators import normalize_host_key
@@ -35,6 +36,8 @@ from .validators import normalize_host_key
 log = logging.getLogger(__name__)
 
 Actor = User | AnonymousUser | None
+# The task that refreshes one host (hosts/tasks.py, which calls into this module).
+REFRESH_HOST = "hosts.tasks.refresh_host"
 
 
 # --- keys and registration ----------------------------------------------------------
@@ -305,11 +308,10 @@ def _enqueue_refresh(host: Host) -> None:
     the periodic refresh contacts the host once the queue is back. Answering 503 would
     say nothing was done, and a client retrying the same new host would get a 400.
     """
-    from .tasks import refresh_host as refresh_task
 
     def send() -> None:
         try:
-            refresh_task.delay(host.pk)
+            celery_app.signature(REFRESH_HOST, args=(host.pk,)).apply_async()
         except BROKER_ERRORS as exc:
             log.warning(
                 "%s is saved, but its refresh could not be queued (%s); the periodic "
@@ -463,54 +465,12 @@ def delete_host_group(group: HostGroup, *, actor: Actor) -> None:
 
 def authorized_keys_line(host: Host) -> str:
     """An authorized_keys line that lets Berth's key run, install and upgrade the agent
-    and write its policy file, and nothing else (hosts/agent_link/forced.py)."""
+    and write its policy file, and nothing else (agent_link/forced.py)."""
     public_key = host.ssh_key.public_key if host.ssh_key else "<public key>"
     return f"{authorized_keys_options(host.docker_host)} {public_key} berth"
 
 
 # --- talking to the agent -------------------------------------------------------------
-
-
-def _ssh_target(endpoint: SSHEndpoint) -> SSHTarget | None:
-    if endpoint.ssh_key is None:
-        return None
-    return SSHTarget(
-        address=endpoint.address,
-        port=endpoint.port,
-        username=endpoint.username,
-        private_key=endpoint.ssh_key.private_key,
-        passphrase=endpoint.ssh_key.passphrase,
-        host_key=endpoint.host_key,
-    )
-
-
-def link_config(host: Host) -> LinkConfig:
-    if host.transport != Transport.SSH:
-        return LinkConfig(name=host.name, transport=host.transport, docker_host=host.docker_host)
-    return LinkConfig(
-        name=host.name,
-        transport=host.transport,
-        docker_host=host.docker_host,
-        ssh=_ssh_target(host),
-        jump=_ssh_target(host.jump_host) if host.jump_host else None,
-    )
-
-
-def _timeouts() -> Timeouts:
-    return Timeouts(
-        connect=settings.BERTH_SSH_CONNECT_TIMEOUT,
-        start=settings.BERTH_AGENT_START_TIMEOUT,
-        keepalive=settings.BERTH_SSH_KEEPALIVE,
-    )
-
-
-def agent_link(host: Host) -> AgentLink:
-    """This process's link to the host's agent, opened on first use."""
-    if host.status == HostStatus.ONLINE:
-        # Another process reached the host since this one last failed to: dial now
-        # rather than sit out a stale backoff.
-        pool.reset_backoff(host.pk)
-    return pool.get(host.pk, link_config(host), _timeouts())
 
 
 # --- refresh ---------------------------------------------------------------------------
@@ -523,21 +483,20 @@ def refresh_host(host: Host) -> bool:
     and reason. Returns whether the host answered.
     """
     timeout = settings.BERTH_AGENT_REQUEST_TIMEOUT
+    agent = HostAgent(host)  # drops the pooled link on any link failure below
     try:
-        link = agent_link(host)
-        ping = link.session.request("ping")
-        pending = [
-            link.session.request("host.facts"),
-            link.session.request("containers.list", {"all": True}),
-            link.session.request("images.list"),
+        ping = agent.send("ping")
+        facts_request = agent.send("host.facts")
+        listed = [
+            (inventory, agent.send(inventory.op, inventory.args)) for inventory in inventories()
         ]
         # A pooled connection to a host that went away looks alive until a request
         # times out. The ping is answered at once by a live agent however busy Docker
         # is, so a dead host costs one connect timeout, not a request timeout.
-        ping.wait(settings.BERTH_SSH_CONNECT_TIMEOUT)
-        facts, containers, images = (request.wait(timeout) for request in pending)
+        agent.wait(ping, settings.BERTH_SSH_CONNECT_TIMEOUT)
+        facts = agent.wait(facts_request, timeout)
+        reported = [(inventory, agent.wait(request, timeout)) for inventory, request in listed]
     except HostKeyError as exc:
-        pool.discard(host.pk)
         if exc.role == "jump host" and host.jump_host is not None:
             _record_offered_key(host.jump_host, exc.offered_key)
             _record_failure(host, exc.status, str(exc))
@@ -545,7 +504,6 @@ def refresh_host(host: Host) -> bool:
             _record_failure(host, exc.status, str(exc), offered_key=exc.offered_key)
         return False
     except AgentLinkError as exc:
-        pool.discard(host.pk)
         _record_failure(host, exc.status, str(exc))
         return False
     except AgentError as exc:
@@ -557,7 +515,7 @@ def refresh_host(host: Host) -> bool:
         _record_failure(host, status, exc.message)
         return False
     # The ping costs the agent nothing, so its round trip measures the link itself.
-    _record_state(host, link.session.hello, facts, containers, images, rtt=ping.round_trip)
+    _record_state(host, ping.session.hello, facts, reported, rtt=ping.round_trip)
     return True
 
 
@@ -587,15 +545,14 @@ def _record_state(
     host: Host,
     hello: dict[str, Any],
     facts: dict[str, Any],
-    containers: list[dict[str, Any]],
-    images: list[dict[str, Any]],
+    reported: list[tuple[Inventory, list[dict[str, Any]]]],
     *,
     rtt: float | None = None,
 ) -> None:
     now = timezone.now()
     with transaction.atomic():
-        reconcile_containers(host, containers)
-        reconcile_images(host, images)
+        for inventory, answer in reported:
+            inventory.store(host, answer)
         host.facts = facts
         host.agent_version = str(hello.get("version", ""))
         host.docker_version = str(facts.get("docker_version", ""))

@@ -11,7 +11,7 @@ from . import services
 from .models import Host
 
 
-@shared_task(soft_time_limit=120, time_limit=150)
+@shared_task(name=services.REFRESH_HOST, soft_time_limit=120, time_limit=150)
 def refresh_host(host_id: int) -> None:
     host = Host.objects.select_related("ssh_key", "jump_host__ssh_key").filter(pk=host_id).first()
     if host is not None:

@@ -28,13 +28,14 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
+from agent_link.errors import AgentError, AgentLinkError
+from agent_link.launch import AgentLink, LinkConfig
+from agent_link.session import PendingRequest
 from berth.broker import BROKER_ERRORS
-from hosts.agent_link.errors import AgentError, AgentLinkError
-from hosts.agent_link.launch import AgentLink, LinkConfig
-from hosts.agent_link.session import PendingRequest
 
-from . import services
+from .agent import agent_link, link_config
 from .models import Host
+from .tasks import refresh_host
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,11 @@ class FleetWatcher:
         ]
         for host in hosts:
             current = self._subscriptions.get(host.pk)
-            config = services.link_config(host)
+            config = link_config(host)
             if current is not None and current.alive and current.config == config:
                 continue
             try:
-                link = services.agent_link(host)
+                link = agent_link(host)
                 request = link.session.request(
                     "events.stream", {}, on_progress=self._marker(host.pk)
                 )
@@ -155,8 +156,6 @@ class FleetWatcher:
 
     def flush(self) -> None:
         """Queue one refresh per host whose first unhandled event is older than the debounce."""
-        from .tasks import refresh_host
-
         now = time.monotonic()
         with self._lock:
             due = [pk for pk, since in self._dirty.items() if now - since >= self.debounce]

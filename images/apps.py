@@ -5,4 +5,8 @@ class ImagesConfig(AppConfig):
     name = "images"
 
     def ready(self) -> None:
-        from . import services  # noqa: F401 - registers the app's operation actions
+        from hosts.inventory import register_inventory
+
+        from . import scoping, services  # noqa: F401 - registers scope rules and operation actions
+
+        register_inventory("images", "images.list", services.reconcile_images)

@@ -10,10 +10,9 @@ gives the tag, and the host's image row (the image id's RepoDigests) gives the d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from deployments.models import Revision
 from images.models import Image
 
 if TYPE_CHECKING:
@@ -22,6 +21,31 @@ if TYPE_CHECKING:
 
 SERVICE_LABEL = "berth.service"  # set by the agent on every service container
 REVISION_LABEL = "berth.revision"
+
+# Which image a service's revision names and the digest it was pinned to, and which
+# revision image a pinned digest was deployed as, are the deployments app's to say:
+# it registers these lookups when it is ready (each one query).
+RevisionImages = Callable[[set[tuple[str, int]]], dict[tuple[str, int], tuple[str, str]]]
+PinnedImages = Callable[[set[str]], Iterable[tuple[str, str]]]
+
+
+def _no_revisions(keys: set[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str]]:
+    return {}
+
+
+def _no_pins(digests: set[str]) -> Iterable[tuple[str, str]]:
+    return ()
+
+
+_revision_images: RevisionImages = _no_revisions
+_pinned_images: PinnedImages = _no_pins
+
+
+def set_revision_lookups(revision_images: RevisionImages, pinned_images: PinnedImages) -> None:
+    """``revision_images({(service, number)})`` → {(service, number): (image, digest)};
+    ``pinned_images({repo@digest})`` → (repo@digest, image) pairs."""
+    global _revision_images, _pinned_images
+    _revision_images, _pinned_images = revision_images, pinned_images
 
 
 def digest_of(reference: str) -> str:
@@ -67,13 +91,7 @@ def describe_container_images(containers: Sequence[Container]) -> None:
     registry digest ``sha256:…`` of what runs, "" when unknown: an image built on the
     host and never pushed) on each container, in two queries however many there are."""
     keys = {key for key in map(_revision_key, containers) if key}
-    revisions: dict[tuple[str, int], tuple[str, str]] = {}
-    if keys:
-        revision_rows = Revision.objects.filter(
-            service__name__in={name for name, _ in keys},
-            number__in={number for _, number in keys},
-        ).values_list("service__name", "number", "image", "digest")
-        revisions = {(name, number): (image, pin) for name, number, image, pin in revision_rows}
+    revisions = _revision_images(keys) if keys else {}
     wanted = {(c.host_id, c.image_id) for c in containers if c.image_id}
     repo_digests: dict[tuple[int, str], list[str]] = {}
     if wanted:
@@ -116,9 +134,7 @@ def describe_images(images: Sequence[Image | FleetImage]) -> None:
     pinned: dict[str, str] = {}
     if untagged:
         spelled = {spelling: repo for repo in untagged for spelling in _spellings(repo)}
-        for digest, tag in Revision.objects.filter(digest__in=spelled).values_list(
-            "digest", "image"
-        ):
+        for digest, tag in _pinned_images(set(spelled)):
             pinned.setdefault(spelled[digest], tag)
     for image in images:
         if image.tags:

@@ -6,21 +6,19 @@ queues it. The ``@action`` handlers below run in the worker.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from agent_link.errors import AgentError
 from berth.labels import LabelSelector
 from berth.reconcile import SyncCounts, sync_host_rows
 from berth.timeutil import from_unix
-from hosts.agent_link.errors import AgentError, AgentTimeout
+from hosts.agent import HostAgent
 from hosts.models import Host
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
@@ -32,8 +30,6 @@ from .validators import ImageRef, normalize_registry, parse_image_ref
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
-
-    from hosts.agent_link.launch import AgentLink
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +61,13 @@ def _agent_timeout() -> float:
     return float(settings.BERTH_AGENT_REQUEST_TIMEOUT)
 
 
-def _reconcile_from_agent(host: Host, link: AgentLink) -> None:
+def _reconcile_from_agent(agent: HostAgent) -> None:
     """Ask the host for its images and store them (a refresh may be doing the same)."""
-    reported = link.session.call("images.list", timeout=_agent_timeout())
+    reported = agent.call("images.list", timeout=_agent_timeout(), cancel=None)
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                reconcile_images(host, reported)
+                reconcile_images(agent.host, reported)
             return
         except IntegrityError:
             if attempt == 2:
@@ -332,19 +328,6 @@ def _host_of(operation: Operation) -> Host:
     return host
 
 
-@contextlib.contextmanager
-def _link_to(host: Host) -> Iterator[AgentLink]:
-    """The pooled link to the host; dropped from the pool when a request timed out."""
-    from hosts.agent_link.pool import pool
-    from hosts.services import agent_link
-
-    try:
-        yield agent_link(host)
-    except AgentTimeout:
-        pool.discard(host.pk)
-        raise
-
-
 class _PullProgress:
     """Per-layer state of a pull, summarised for ``operation.progress``."""
 
@@ -364,24 +347,6 @@ class _PullProgress:
         return {"layers_total": len(self.layers), "layers_done": done, "status": self.status}
 
 
-def _drain(
-    events: queue.SimpleQueue[Any], tracker: _PullProgress, context: OperationContext
-) -> None:
-    """Move progress the agent sent (queued by the link's reader thread) into the operation."""
-    seen = False
-    while True:
-        try:
-            item = events.get_nowait()
-        except queue.Empty:
-            break
-        if isinstance(item, dict):
-            tracker.add(item)
-            context.stream(item)
-            seen = True
-    if seen:
-        context.progress(**tracker.summary())
-
-
 @action("image.pull", time_limit=PULL_TIME_LIMIT)
 def _pull(operation: Operation, context: OperationContext) -> dict[str, Any]:
     host = _host_of(operation)
@@ -396,28 +361,23 @@ def _pull(operation: Operation, context: OperationContext) -> dict[str, Any]:
         args["auth"] = _docker_auth(credential)
     tracker = _PullProgress()
     context.progress(force=True, **tracker.summary())
-    # The link's reader thread calls on_progress; only this thread touches the
-    # database and the stream, so the events go through a queue.
-    events: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    with _link_to(host) as link:
-        pending = link.session.request("images.pull", args, on_progress=events.put)
-        deadline = time.monotonic() + PULL_WAIT
-        while not pending.done_within(0.25):
-            _drain(events, tracker, context)
-            if context.cancel_requested() or time.monotonic() >= deadline:
-                break
-        try:
-            # Passes a cancel on to the agent; past the deadline it stops the pull.
-            result = context.wait(pending, max(deadline - time.monotonic(), 0))
-        except AgentError as exc:
-            if exc.code == "not_found":
-                raise OperationFailed(f"{ref} was not found: {exc.message}") from None
-            raise
-        finally:
-            _drain(events, tracker, context)
-        tracker.status = "pulled"
-        context.progress(force=True, **tracker.summary())
-        _reconcile_from_agent(host, link)
+
+    def on_progress(item: dict[str, Any]) -> None:
+        tracker.add(item)
+        context.stream(item)
+        context.progress(**tracker.summary())
+
+    agent = HostAgent(host, context)
+    try:
+        # A cancel reaches the agent; past the deadline the pull is stopped there too.
+        result = agent.call("images.pull", args, timeout=PULL_WAIT, on_progress=on_progress)
+    except AgentError as exc:
+        if exc.code == "not_found":
+            raise OperationFailed(f"{ref} was not found: {exc.message}") from None
+        raise
+    tracker.status = "pulled"
+    context.progress(force=True, **tracker.summary())
+    _reconcile_from_agent(agent)
     return {"id": result["id"], "tags": result["tags"], "digests": result["digests"]}
 
 
@@ -426,23 +386,24 @@ def _remove(operation: Operation, context: OperationContext) -> dict[str, Any]:
     host = _host_of(operation)
     image_id = str(operation.params["image"])
     force = bool(operation.params.get("force", True))
-    with _link_to(host) as link:
-        pending = link.session.request("images.remove", {"id": image_id, "force": force})
-        try:
-            result = context.wait(pending, max(_agent_timeout(), 120))
-        except AgentError as exc:
-            if exc.code == "not_found":
-                _reconcile_from_agent(host, link)
-                return {
-                    "removed": False,
-                    "message": f"image {image_id} was already gone from {host.name}",
-                    "untagged": [],
-                    "deleted": [],
-                }
-            if exc.code == "conflict":
-                _reconcile_from_agent(host, link)
-            raise  # the runner records the agent's message
-        _reconcile_from_agent(host, link)
+    agent = HostAgent(host, context)
+    try:
+        result = agent.call(
+            "images.remove", {"id": image_id, "force": force}, timeout=max(_agent_timeout(), 120)
+        )
+    except AgentError as exc:
+        if exc.code == "not_found":
+            _reconcile_from_agent(agent)
+            return {
+                "removed": False,
+                "message": f"image {image_id} was already gone from {host.name}",
+                "untagged": [],
+                "deleted": [],
+            }
+        if exc.code == "conflict":
+            _reconcile_from_agent(agent)
+        raise  # the runner records the agent's message
+    _reconcile_from_agent(agent)
     return {"removed": True, "untagged": result["untagged"], "deleted": result["deleted"]}
 
 
@@ -450,10 +411,9 @@ def _remove(operation: Operation, context: OperationContext) -> dict[str, Any]:
 def _prune(operation: Operation, context: OperationContext) -> dict[str, Any]:
     host = _host_of(operation)
     all_unused = bool(operation.params.get("all", False))
-    with _link_to(host) as link:
-        pending = link.session.request("images.prune", {"all": all_unused})
-        result = context.wait(pending, PRUNE_TIME_LIMIT - 30)
-        _reconcile_from_agent(host, link)
+    agent = HostAgent(host, context)
+    result = agent.call("images.prune", {"all": all_unused}, timeout=PRUNE_TIME_LIMIT - 30)
+    _reconcile_from_agent(agent)
     return {
         "space_reclaimed": result.get("space_reclaimed") or 0,
         "deleted": result.get("deleted") or [],

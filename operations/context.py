@@ -1,17 +1,15 @@
 """What an action handler gets besides its Operation: progress reporting, a stream
-for line output, and cancellation that reaches the agent."""
+for line output, and the cancel flag (hosts.agent.HostAgent passes a cancel on to
+the agent)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import streams
 from .models import Operation
-
-if TYPE_CHECKING:
-    from hosts.agent_link.session import PendingRequest
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the database
 CANCEL_CHECK_EVERY = 0.5  # seconds between looks at the cancel flag
@@ -46,7 +44,7 @@ class OperationContext:
             self.operation.progress = {**self.operation.progress, **fields}
         if threading.get_ident() != self._owner:
             self._progress_pending = True
-            return  # written by the owner's next flush (context.wait flushes twice a second)
+            return  # written by the owner's next flush (a waiting HostAgent flushes it each tick)
         now = time.monotonic()
         if force or now - self._last_progress_write >= PROGRESS_EVERY:
             self._last_progress_write = now
@@ -84,19 +82,7 @@ class OperationContext:
         if self.cancel_requested():
             raise OperationCancelled()
 
-    def wait(self, pending: PendingRequest, timeout: float) -> Any:
-        """Wait for an agent request's answer, passing a cancel on to the agent.
-
-        A cancelled request ends with the agent's ``cancelled`` error, which the
-        runner records as a cancelled operation.
-        """
-        deadline = time.monotonic() + timeout
-        while not pending.done_within(min(CANCEL_CHECK_EVERY, max(deadline - time.monotonic(), 0))):
-            if self._stream_buffer or self._progress_pending:
-                self.flush()
-            if self.cancel_requested():
-                pending.session.cancel(pending.id)
-                return pending.wait(CANCEL_GRACE)
-            if time.monotonic() >= deadline:
-                return pending.wait(0)  # raises AgentTimeout and cancels on the agent
-        return pending.wait(0)
+    def flush_if_pending(self) -> None:
+        """Write buffered stream lines and progress now (a waiting caller's tick)."""
+        if self._stream_buffer or self._progress_pending:
+            self.flush()

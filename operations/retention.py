@@ -34,10 +34,9 @@ from django.db import transaction
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
-from berth.monitoring.metrics import OPERATION_DURATION_BUCKETS, bucket_key, duration_rows
-
 from .api.serializers import OperationSerializer
 from .choices import FINISHED_STATUSES, OperationStatus
+from .durations import OPERATION_DURATION_BUCKETS, bucket_key, duration_rows
 from .models import Operation, PrunedOperationTotals
 from .services import SECRET_PARAM_NAMES, USER_NAMED_MAPPINGS, Actor, start_operation
 

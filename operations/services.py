@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from celery import group
+from celery import Signature, group
 from celery.exceptions import SoftTimeLimitExceeded
 from django import db
 from django.conf import settings
@@ -24,9 +24,10 @@ from django.db import transaction
 from django.db.models import Count, F, Model, Q
 from django.utils import timezone
 
+from agent_link.errors import AgentError, AgentLinkError
 from berth.broker import BROKER_ERRORS, BrokerUnavailable
+from berth.celery import app as celery_app
 from berth.logging import bind_log_context, log_context
-from hosts.agent_link.errors import AgentError, AgentLinkError
 
 from . import registry
 from .choices import FINISHED_STATUSES, OperationStatus
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 DATABASE_ERRORS = (db.OperationalError, db.InterfaceError)
 
 SYSTEM_ACTOR = "system"
+# The Celery task that runs every operation (operations/tasks.py).
+EXECUTE_OPERATION = "operations.tasks.execute_operation"
 # Keys and values that never go into an operation's recorded parameters.
 SECRET_PARAM_NAMES = {"password", "passphrase", "private_key", "token", "secret", "auth"}
 # Mappings keyed by names the user chose (a container spec's environment variables, the
@@ -100,22 +103,32 @@ def start_operation(
     )
 
 
+def _execute_task(
+    operation: Operation, options: dict[str, Any], *, immutable: bool = False
+) -> Signature:
+    """The task that runs ``operation`` (operations/tasks.py), named rather than imported:
+    that module calls into this one."""
+    return celery_app.signature(
+        EXECUTE_OPERATION,
+        args=(operation.pk,),
+        kwargs={"host_id": operation.host_id},
+        options=options,
+        immutable=immutable,
+    )
+
+
 def enqueue(operation: Operation) -> Operation:
     """Queue the operation's run once the current transaction commits."""
-    from .tasks import execute_operation
-
     spec = registry.get_action(operation.action)
     if spec is None:
         raise ValueError(f"no handler is registered for {operation.action}")
     transaction.on_commit(
         lambda: _publish(
             [operation.pk],
-            lambda: execute_operation.apply_async(
-                (operation.pk,),
-                {"host_id": operation.host_id},
-                soft_time_limit=spec.time_limit,
-                time_limit=spec.time_limit + 30,
-            ),
+            lambda: _execute_task(
+                operation,
+                {"soft_time_limit": spec.time_limit, "time_limit": spec.time_limit + 30},
+            ).apply_async(),
         )
     )
     return operation
@@ -457,18 +470,11 @@ def submit_bulk(
     if not children:
         _finish(parent, OperationStatus.SUCCEEDED, result={"targets": []})
         return parent
-    from .tasks import execute_operation
-
     spec = registry.get_action(action)
     if spec is None:
         raise ValueError(f"no handler is registered for {action}")
     limits = {"soft_time_limit": spec.time_limit, "time_limit": spec.time_limit + 30}
-    tasks = group(
-        execute_operation.signature(
-            (child.pk,), {"host_id": child.host_id}, options=limits, immutable=True
-        )
-        for child in children
-    )
+    tasks = group(_execute_task(child, limits, immutable=True) for child in children)
     transaction.on_commit(lambda: _publish([child.pk for child in children], tasks.apply_async))
     return parent
 

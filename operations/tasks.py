@@ -14,7 +14,14 @@ from berth.logging import enter_log_context, leave_log_context
 from . import retention, services
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None, soft_time_limit=600, time_limit=630)
+@shared_task(
+    name=services.EXECUTE_OPERATION,
+    bind=True,
+    acks_late=True,
+    max_retries=None,
+    soft_time_limit=600,
+    time_limit=630,
+)
 def execute_operation(  # type: ignore[no-untyped-def]
     self, operation_id: int, host_id: int | None = None, reclaim_from: str | None = None
 ) -> None:

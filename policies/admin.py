@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from accounts.permissions import UnscopedAdminChanges
+from access.permissions import UnscopedAdminChanges
 
 from . import services
 from .models import ContainerPolicy

@@ -26,19 +26,20 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
-from accounts.roles import Role, has_role
+from access.roles import Role, has_role
+from agent_link import launch
+from hosts.models import Host, HostGroup
+from operations.choices import FINISHED_STATUSES
+from operations.models import Operation
 from operations.services import record_change
 
 from .models import ContainerPolicy
 from .paths import allowed_by, denied_by, intersect, minimal, normalise
-
-if TYPE_CHECKING:
-    from hosts.models import Host, HostGroup
 
 Actor = User | AnonymousUser | None
 POLICY_FILE_VERSION = 2
@@ -167,35 +168,30 @@ def spec_digest(spec: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Other apps whose records carry an admin's override (the deployments app: revisions)
+# list the spec digests granted on a host; registered when they are ready, since this
+# app imports none of them.
+GrantSource = Callable[[Host], Iterable[str]]
+_grant_sources: list[GrantSource] = []
+
+
+def add_grant_source(source: GrantSource) -> None:
+    """Have ``source(host)`` add digests to :func:`granted_specs`."""
+    if source not in _grant_sources:
+        _grant_sources.append(source)
+
+
 def granted_specs(host: Host) -> list[str]:
     """The digests of the specs an admin overrode that may run on ``host`` now: runs in
-    flight there, and overridden revisions of services targeting it that are current
-    or being rolled out or back to. (Imported here, not at the top: those apps import
-    this one.)"""
-    from deployments.choices import ACTIVE_ROLLOUT_STATUSES
-    from deployments.models import Rollout, Service
-    from deployments.services import target_hosts
-    from operations.choices import FINISHED_STATUSES
-    from operations.models import Operation
-
+    flight there, and what the registered sources grant (overridden revisions of
+    services targeting it that are current or being rolled out or back to)."""
     digests = set(
         Operation.objects.filter(host=host, action="container.run", params__has_key=GRANT_PARAM)
         .exclude(status__in=FINISHED_STATUSES)
         .values_list(f"params__{GRANT_PARAM}", flat=True)
     )
-    services = Service.objects.filter(current_revision__policy_override=True).select_related(
-        "current_revision", "host_group"
-    )
-    for service in services:
-        if service.current_revision and any(t.pk == host.pk for t in target_hosts(service)):
-            digests.update(revision_digests(service.current_revision))
-    rollouts = Rollout.objects.filter(
-        status__in=ACTIVE_ROLLOUT_STATUSES, hosts__host=host
-    ).select_related("revision", "previous_revision")
-    for rollout in rollouts:
-        for revision in (rollout.revision, rollout.previous_revision):
-            if revision is not None and revision.policy_override:
-                digests.update(revision_digests(revision))
+    for source in _grant_sources:
+        digests.update(source(host))
     return sorted(str(digest) for digest in digests)
 
 
@@ -398,15 +394,11 @@ def delete_policy(policy: ContainerPolicy, *, actor: Actor) -> None:
 
 
 def _link_policy(name: str) -> dict[str, Any] | None:
-    from hosts.models import Host
-
     host = Host.objects.filter(name=name).first()
     return policy_document(host) if host is not None else None
 
 
 def install_link_policy() -> None:
-    """Have every agent link write its host's policy file (hosts/agent_link imports
+    """Have every agent link write its host's policy file (agent_link imports
     nothing from here: it is handed this function)."""
-    from hosts.agent_link import launch
-
     launch.set_policy_source(_link_policy)

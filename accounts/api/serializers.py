@@ -9,9 +9,9 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from access.roles import Role, assigned_role, role_of, scope_of
 from accounts import services
 from accounts.models import ROLE_CHOICES, ApiToken
-from accounts.roles import Role, assigned_role, role_of, scope_of
 from hosts.models import HostGroup
 from operations.api.serializers import StrictFieldsMixin, acting_user
 

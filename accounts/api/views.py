@@ -16,9 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.roles import Role, role_of, scope_of
 from accounts import services
 from accounts.models import ApiToken
-from accounts.roles import Role, role_of, scope_of
+from hosts.models import HostGroup
 
 from .serializers import ApiTokenCreatedSerializer, ApiTokenSerializer, MeSerializer, UserSerializer
 
@@ -84,8 +85,6 @@ class MeView(APIView):
 
     @extend_schema(responses={200: MeSerializer})
     def get(self, request: Request) -> Response:
-        from hosts.models import HostGroup
-
         scope = scope_of(request.user)
         role = role_of(request.user)
         token = request.auth if isinstance(request.auth, ApiToken) else None

@@ -13,10 +13,10 @@ histogram never go down.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
-from django.db.models import Count, Expression, F, FloatField, Q, QuerySet, Sum
+from django.db.models import Count, Sum
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -31,64 +31,21 @@ from hosts.choices import HostStatus
 from hosts.models import Host
 from operations import registry
 from operations.choices import FINISHED_STATUSES, OperationStatus
+from operations.durations import (
+    OPERATION_DURATION_BUCKETS,
+    bucket_counts,
+    bucket_key,
+    duration_rows,
+)
 from operations.models import Operation, PrunedOperationTotals
 
-if TYPE_CHECKING:
-    from django.db.backends.base.base import BaseDatabaseWrapper
-    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
-
-# Upper bounds (seconds). Operations range from a sub-second container restart to
-# a ten-minute rollout step; agent round trips from a LAN millisecond to a slow
-# WAN/jump-host second.
-OPERATION_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+# Upper bounds (seconds). Agent round trips range from a LAN millisecond to a slow
+# WAN/jump-host second (operations: operations/durations.py).
 AGENT_RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 OPEN_STATUSES = (OperationStatus.PENDING, OperationStatus.RUNNING)
 
 Outcome = tuple[str, str]  # (action, status)
-
-
-class SecondsBetween(Expression):
-    """``end - start`` in seconds (a float), computed by the database itself.
-
-    Django's portable datetime subtraction calls a Python function per row on
-    SQLite, which made one scrape of 100k operations take seconds; these are native.
-    """
-
-    def __init__(self, start: str, end: str) -> None:
-        super().__init__(output_field=FloatField())
-        self.start: Any = F(start)
-        self.end: Any = F(end)
-
-    def get_source_expressions(self) -> list[Any]:
-        return [self.start, self.end]
-
-    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
-        self.start, self.end = exprs
-
-    def _operands(self, compiler: SQLCompiler) -> tuple[str, str, tuple[Any, ...]]:
-        start_sql, start_params = compiler.compile(self.start)
-        end_sql, end_params = compiler.compile(self.end)
-        return start_sql, end_sql, (*end_params, *start_params)
-
-    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> _AsSqlType:
-        # PostgreSQL and the SQL standard: the length of the interval.
-        start, end, params = self._operands(compiler)
-        return f"CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS DOUBLE PRECISION)", params
-
-    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> _AsSqlType:
-        start, end, params = self._operands(compiler)
-        return f"((julianday({end}) - julianday({start})) * 86400.0)", params
-
-
-def _bucket_counts(
-    field: str, bounds: Sequence[float], to_db: Callable[[float], Any]
-) -> dict[str, Count]:
-    """Cumulative ``Count``s of rows with ``field <= bound``, one column per bound."""
-    return {
-        f"le_{index}": Count("pk", filter=Q(**{f"{field}__lte": to_db(bound)}))
-        for index, bound in enumerate(bounds)
-    }
 
 
 def _buckets(row: Mapping[str, Any], bounds: Sequence[float]) -> list[tuple[str, float]]:
@@ -99,33 +56,6 @@ def _buckets(row: Mapping[str, Any], bounds: Sequence[float]) -> list[tuple[str,
 
 def _seconds(value: float | None) -> float:
     return 0.0 if value is None else float(value)
-
-
-def bucket_key(bound: float) -> str:
-    """How an upper bound names its bucket in ``PrunedOperationTotals.duration_buckets``."""
-    return str(float(bound))
-
-
-def duration_rows(operations: QuerySet[Operation]) -> Iterable[Mapping[str, Any]]:
-    """Per (action, status) of the finished ``operations`` that ran: ``count``, ``total``
-    seconds and the cumulative ``le_0`` … of OPERATION_DURATION_BUCKETS, in one query."""
-    # One grouped query: each bucket is a conditional COUNT over the same rows.
-    return (
-        operations.order_by()
-        .filter(
-            status__in=FINISHED_STATUSES,
-            started_at__isnull=False,
-            finished_at__isnull=False,
-        )
-        .alias(duration=SecondsBetween("started_at", "finished_at"))
-        .values("action", "status")
-        .annotate(
-            count=Count("pk"),
-            total=Sum("duration"),
-            **_bucket_counts("duration", OPERATION_DURATION_BUCKETS, float),
-        )
-        .order_by("action", "status")
-    )
 
 
 def _pruned_buckets(totals: PrunedOperationTotals) -> list[int]:
@@ -177,7 +107,7 @@ class BerthCollector(Collector):
         row = online.aggregate(
             count=Count("pk"),
             total=Sum("agent_rtt_ms"),
-            **_bucket_counts("agent_rtt_ms", AGENT_RTT_BUCKETS, lambda bound: bound * 1000),
+            **bucket_counts("agent_rtt_ms", AGENT_RTT_BUCKETS, lambda bound: bound * 1000),
         )
         histogram.add_metric([], _buckets(row, AGENT_RTT_BUCKETS), _seconds(row["total"]) / 1000)
         yield histogram

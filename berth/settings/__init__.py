@@ -181,7 +181,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Reads need viewer; writes the role each view names (accounts/permissions.py).
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RolePermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.RolePermission"],
     "EXCEPTION_HANDLER": "berth.api_errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "berth.pagination.Pagination",
     "PAGE_SIZE": 100,

@@ -13,7 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from accounts.roles import scope_of
+from access.roles import scope_of
 from berth.api_errors import InUse, error_responses
 from containers import secrets
 from containers.models import Secret

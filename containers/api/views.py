@@ -12,13 +12,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import ScopedQuerysetMixin, scoped_hosts
-from accounts.roles import Role
+from access.permissions import ScopedQuerysetMixin
+from access.roles import Role
 from berth.api_errors import QUEUE_UNAVAILABLE, error_responses
 from containers import services
 from containers.filtersets import ContainerFilterSet
 from containers.models import Container
 from hosts.models import Host
+from hosts.scoping import scoped_hosts
 from operations.api.responses import operation_accepted
 from operations.api.serializers import BulkAcceptedSerializer, OperationAcceptedSerializer
 from policies.api.errors import enforce_policy

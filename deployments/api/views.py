@@ -14,8 +14,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import ScopedQuerysetMixin, scope_queryset
-from accounts.roles import Role
+from access.permissions import ScopedQuerysetMixin, scope_queryset
+from access.roles import Role
 from berth.api_errors import Conflict, error_responses
 from deployments import services
 from deployments.models import Revision, Rollout, RolloutHost, Service

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts.roles import Role, has_role
+from access.roles import Role, has_role
 
 register = template.Library()
 

@@ -15,8 +15,8 @@ from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from accounts.permissions import scope_queryset
-from accounts.roles import Role, has_role
+from access.permissions import scope_queryset
+from access.roles import Role, has_role
 from operations.models import Operation
 
 View = Callable[..., HttpResponse]

@@ -5,9 +5,9 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from agent_link.ssh import load_private_key
 from berth.labels import LABEL_KEY
 from hosts import services
-from hosts.agent_link.ssh import load_private_key
 from hosts.choices import Transport
 from hosts.models import Host, HostGroup, SSHKey
 from hosts.validators import normalize_host_key

@@ -7,8 +7,8 @@ from rest_framework.exceptions import APIException, PermissionDenied, Validation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import ScopedQuerysetMixin
-from accounts.roles import Role, scope_of
+from access.permissions import ScopedQuerysetMixin
+from access.roles import Role, scope_of
 from berth.api_errors import QUEUE_UNAVAILABLE, InUse, error_responses
 from hosts import services
 from hosts.filtersets import HostFilterSet

@@ -11,9 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import ScopedQuerysetMixin, hosts_in_scope, scoped_hosts
-from accounts.roles import Role
+from access.permissions import ScopedQuerysetMixin
+from access.roles import Role
 from berth.api_errors import QUEUE_UNAVAILABLE, error_responses
+from hosts.scoping import hosts_in_scope, scoped_hosts
 from images import services
 from images.filtersets import ImageFilterSet
 from images.models import Image, RegistryCredential

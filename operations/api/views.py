@@ -7,8 +7,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import ScopedQuerysetMixin
-from accounts.roles import Role
+from access.permissions import ScopedQuerysetMixin
+from access.roles import Role
 from berth.api_errors import error_responses
 from operations import services, streams
 from operations.filtersets import OperationFilterSet

@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import viewsets
 from rest_framework.serializers import BaseSerializer
 
-from accounts.roles import Role
+from access.roles import Role
 from policies import services
 from policies.models import ContainerPolicy
 

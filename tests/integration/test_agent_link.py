@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from agent_link.pool import pool
 from hosts import services
-from hosts.agent_link.pool import pool
+from hosts.agent import agent_link
 from hosts.choices import HostStatus, Transport
 from hosts.models import Host
 from tests.fleet import wait_for
@@ -29,13 +30,13 @@ def test_session_is_reused_across_refreshes_and_survives_a_malformed_line(regist
     host = register(fleet["h1"])
     try:
         assert services.refresh_host(host)
-        link = services.agent_link(host)
+        link = agent_link(host)
         assert link.session.hello["protocol"] == 1
 
         link.session.process.write(b"this is not json\n")
         assert link.session.call("ping", timeout=5) == {"pong": True}
 
         assert services.refresh_host(host)
-        assert services.agent_link(host) is link  # no new SSH connection, no new agent
+        assert agent_link(host) is link  # no new SSH connection, no new agent
     finally:
         pool.discard(host.pk)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from accounts.roles import Role
+from access.roles import Role
 from deployments.choices import ACTIVE_ROLLOUT_STATUSES
 from deployments.models import Rollout
 from hosts.choices import HostStatus

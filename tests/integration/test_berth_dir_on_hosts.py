@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hosts.agent_link.launch import REMOTE_PATH
-from hosts.agent_link.pool import pool
+from agent_link.launch import REMOTE_PATH
+from agent_link.pool import pool
 from hosts.choices import HostStatus
 from tests.integration.container_support import until_status
 

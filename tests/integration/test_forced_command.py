@@ -13,10 +13,10 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from agent_link.bundle import agent_bundle
+from agent_link.launch import POLICY_PATH, REMOTE_PATH
+from agent_link.pool import pool
 from hosts import services
-from hosts.agent_link.bundle import agent_bundle
-from hosts.agent_link.launch import POLICY_PATH, REMOTE_PATH
-from hosts.agent_link.pool import pool
 from hosts.choices import HostStatus
 from hosts.models import Host
 from tests.fleet import AUTHORIZED_KEYS, wait_for

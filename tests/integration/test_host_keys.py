@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from hosts.agent_link.errors import HostKeyMismatch
-from hosts.agent_link.launch import open_link
+from agent_link.errors import HostKeyMismatch
+from agent_link.launch import open_link
+from hosts.agent import link_config, link_timeouts
 from hosts.choices import HostStatus
 from hosts.models import Host
-from hosts.services import _timeouts, link_config
 from tests.fleet import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,7 +37,7 @@ def test_changed_host_key_is_refused_and_no_agent_runs(register, fleet):
     assert not host.containers.exists()
     # the link is refused before authentication, so no command can have run
     with pytest.raises(HostKeyMismatch):
-        open_link(link_config(host), _timeouts())
+        open_link(link_config(host), link_timeouts())
 
 
 def test_unknown_host_key_waits_for_approval_then_connects(register, admin_client, fleet):

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 
+from access.roles import Role
 from accounts.models import ApiToken
-from accounts.roles import Role
 from accounts.services import create_token
 from hosts.models import Host, HostGroup
 from tests.live_services import free_port, start_process, stop_process

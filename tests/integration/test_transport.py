@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from agent_link.bundle import agent_bundle
+from agent_link.errors import AgentTimeout
+from agent_link.launch import REMOTE_PATH
+from agent_link.pool import pool
 from hosts import services
-from hosts.agent_link.bundle import agent_bundle
-from hosts.agent_link.errors import AgentTimeout
-from hosts.agent_link.launch import REMOTE_PATH
-from hosts.agent_link.pool import pool
+from hosts.agent import agent_link
 from hosts.choices import HostStatus
 from hosts.models import JumpHost
 from tests.fleet import AUTHORIZED_KEYS, run_testbed
@@ -103,7 +104,7 @@ def test_unknown_jump_host_key_is_recorded_on_the_jump_host(fleet, celery_worker
 
 def test_request_during_a_cut_times_out_and_the_next_runs_on_a_fresh_session(register, fleet):
     host = until_status(register(fleet["h2"]), HostStatus.ONLINE)
-    first = services.agent_link(host)
+    first = agent_link(host)
     first_pid = first.session.hello["pid"]
     run_testbed("link", "down", "h2")
     try:
@@ -115,7 +116,7 @@ def test_request_during_a_cut_times_out_and_the_next_runs_on_a_fresh_session(reg
         run_testbed("link", "up", "h2")
     pool.reset_backoff(host.pk)
     assert services.refresh_host(host), host.status_reason
-    second = services.agent_link(host)
+    second = agent_link(host)
     assert second is not first
     assert second.session.hello["pid"] != first_pid
     pool.discard(host.pk)
@@ -130,7 +131,7 @@ def test_outdated_agent_is_replaced_and_verified(register, fleet):
     bundle = agent_bundle()
     assert hashlib.sha256(installed.read_bytes()).hexdigest() == bundle.sha256
     assert host.agent_version != "0.0.1"
-    assert services.agent_link(host).session.hello["sha256"] == bundle.sha256
+    assert agent_link(host).session.hello["sha256"] == bundle.sha256
     pool.discard(host.pk)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from deployments.models import Revision, Rollout, Service
 from hosts.models import Host, HostGroup
 from operations.models import Operation

@@ -12,7 +12,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from deployments.models import Revision, Rollout, Service
 from hosts.models import Host, HostGroup
 from operations.models import Operation

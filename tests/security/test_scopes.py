@@ -13,8 +13,8 @@ from django.apps import apps as global_apps
 from django.contrib.auth.models import User
 from django.urls import reverse
 
+from access.roles import Role, scope_of
 from accounts.models import ApiToken, Profile
-from accounts.roles import Role, scope_of
 from hosts.models import Host, HostGroup, JumpHost
 from hosts.services import create_ssh_key
 from tests.unit.roles_support import bearer, logged_in, make_site, make_user, token_for

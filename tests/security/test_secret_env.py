@@ -348,24 +348,19 @@ class _RecordingAgent:
     def __init__(self, host):
         self.host = host
         self.sent = []
+        self.running = []
 
-    def call(self, op, args, *, timeout=None, on_progress=None):
+    def call(self, op, args, **kwargs):
         self.sent.append((op, args))
         if op == "containers.list":
-            return []
+            return self.running
         if op == "images.inspect":
             return {"id": "sha256:" + "a" * 64}
         if op == "containers.run":
-            Container.objects.create(
-                host=self.host, container_id="c" * 64, name="api-1", image=IMAGE,
-                state="running",
-            )  # fmt: skip
-            return {"summary": {"id": "c" * 64, "name": "api-1", "image": IMAGE,
-                                "state": "running"}}  # fmt: skip
+            summary = {"id": "c" * 64, "name": "api-1", "image": IMAGE, "state": "running"}
+            self.running.append(summary)
+            return {"summary": summary}
         raise AssertionError(f"unexpected agent op {op}")
-
-    def reconcile(self):
-        return self.call("containers.list", {"all": True})
 
 
 def test_secret_value_reaches_only_the_agent(admin_client, host, monkeypatch, caplog):
@@ -373,7 +368,7 @@ def test_secret_value_reaches_only_the_agent(admin_client, host, monkeypatch, ca
     create_secret(name="db-password", value=VALUE)
     create_secret(name="db-password-2", value=OTHER_VALUE)
     agent = _RecordingAgent(host)
-    monkeypatch.setattr(container_services, "_Agent", lambda host, context: agent)
+    monkeypatch.setattr(container_services, "HostAgent", lambda host, context=None: agent)
     # The host's policy file is written over the same link: tested in test_container_policy.
     monkeypatch.setattr(container_services, "_write_policy", lambda *args, **kwargs: None)
 
@@ -438,7 +433,7 @@ def test_a_run_whose_secret_was_renamed_fails_without_calling_the_agent(
     rename still leaves its spec naming a secret that is gone."""
     secret = create_secret(name="db-password", value=VALUE)
     agent = _RecordingAgent(host)
-    monkeypatch.setattr(container_services, "_Agent", lambda host, context: agent)
+    monkeypatch.setattr(container_services, "HostAgent", lambda host, context=None: agent)
     # The host's policy file is written over the same link: tested in test_container_policy.
     monkeypatch.setattr(container_services, "_write_policy", lambda *args, **kwargs: None)
     run = _post(
@@ -466,29 +461,22 @@ def test_a_rollout_sends_the_secret_values_to_the_agent_and_stores_only_names(mo
     revision = deployment_services.create_revision(service, spec=spec)
     sent = []
 
-    class _Request:
-        id = 1
-        session = None
+    class _Agent:
+        def __init__(self, host):
+            self.host = host
 
-        def done_within(self, seconds):
-            return True
-
-        def wait(self, seconds):
-            return {"container": {"id": "c" * 64, "name": "api-r1"}, "health": "healthy"}
-
-    class _Session:
-        def request(self, op, args, on_progress=None):
-            sent.append((op, args))
-            return _Request()
-
-    class _Link:
-        session = _Session()
+        def ensure_live(self):
+            """A live link: tested in test_agent_link."""
 
         def sync_policy(self):
             """The host's policy file: tested in test_container_policy."""
 
-    monkeypatch.setattr(deployment_services, "_live_link", lambda host: _Link())
-    monkeypatch.setattr(deployment_services, "_refresh_containers", lambda host, link: None)
+        def call(self, op, args, **kwargs):
+            sent.append((op, args))
+            return {"container": {"id": "c" * 64, "name": "api-r1"}, "health": "healthy"}
+
+    monkeypatch.setattr(deployment_services, "HostAgent", _Agent)
+    monkeypatch.setattr(deployment_services, "_refresh_containers", lambda agent: None)
     rollout = deployment_services.deploy(service, revision, actor=None)
     runner = deployment_services.RolloutRunner(rollout, OperationContext(rollout.operation))
     runner._agent_deploy(rollout.hosts.get(), revision)

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from containers.models import Secret
 from containers.secrets import SecretOutOfScope, create_secret, resolve_env
 from deployments.models import Revision, Rollout, Service

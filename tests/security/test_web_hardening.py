@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from accounts.services import client_ip, create_token
 from berth.settings.env import is_loopback_bind
 from hosts.models import Host

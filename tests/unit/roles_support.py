@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 from django.test import Client
 
+from access.roles import Role
 from accounts import services
-from accounts.roles import Role
 from containers.models import Container
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.models import Host, HostGroup

@@ -13,8 +13,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
+from access.roles import Role
 from accounts.models import ApiToken
-from accounts.roles import Role
 from hosts.models import Host, HostGroup
 from operations.models import Operation
 from tests.unit.roles_support import bearer, logged_in, make_user, token_for

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from hosts.models import HostGroup
 from operations.models import Operation
 from tests.unit.roles_support import logged_in, make_user, token_for

@@ -10,8 +10,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from access.roles import Role
 from accounts.models import ApiToken
-from accounts.roles import Role
 from tests.unit.roles_support import make_user
 
 pytestmark = pytest.mark.django_db

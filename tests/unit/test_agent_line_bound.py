@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import io
 
-from hosts.agent_link import session as session_module
-from hosts.agent_link.session import AgentSession
+from agent_link import session as session_module
+from agent_link.session import AgentSession
 
 
 class _Process:

@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from hosts.agent_link import launch
-from hosts.agent_link.errors import AgentStartFailed
+from agent_link import launch
+from agent_link.errors import AgentStartFailed
 
 
 class _Sftp:

@@ -17,7 +17,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from accounts.roles import Role
+from access.roles import Role
 from deployments.models import Revision, Rollout, Service
 from hosts.models import Host
 from operations.models import Operation

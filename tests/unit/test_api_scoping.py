@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from accounts.roles import Role
+from access.roles import Role
 from deployments.models import Service
 from hosts.models import Host
 from operations.models import Operation

@@ -16,8 +16,8 @@ import pytest
 from django.contrib.auth.models import User
 from drf_spectacular.generators import SchemaGenerator
 
+from access.roles import Role
 from accounts.models import ApiToken
-from accounts.roles import Role
 from containers.secrets import create_secret
 from deployments.choices import RolloutStatus
 from deployments.models import Revision, Service

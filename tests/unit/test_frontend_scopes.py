@@ -4,7 +4,7 @@ hosts, containers, images, services or operations by URL or through a form."""
 import pytest
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from tests.unit.roles_support import logged_in, make_site, make_user
 
 pytestmark = pytest.mark.django_db

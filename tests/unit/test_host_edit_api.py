@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from hosts.models import Host, HostGroup, SSHKey
 from operations.models import Operation
 from tests.examples import EXAMPLE_HOST_KEY, example_private_key

@@ -4,7 +4,7 @@
 import pytest
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from hosts.models import Host
 from operations.models import Operation
 from tests.examples import EXAMPLE_HOST_KEY

@@ -6,9 +6,9 @@ tests/integration/test_transport.py.
 
 import pytest
 
-from hosts.agent_link.errors import AuthenticationFailed, HostUnreachable
-from hosts.agent_link.launch import LinkConfig, Timeouts
-from hosts.agent_link.pool import LinkPool
+from agent_link.errors import AuthenticationFailed, HostUnreachable
+from agent_link.launch import LinkConfig, Timeouts
+from agent_link.pool import LinkPool
 
 CONFIG = LinkConfig(name="web-1", transport="local", docker_host="")
 TIMEOUTS = Timeouts(connect=1, start=1, keepalive=0)

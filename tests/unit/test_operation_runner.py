@@ -4,7 +4,7 @@ real actions run against the fleet in tests/integration)."""
 import pytest
 from django.db import OperationalError
 
-from hosts.agent_link.errors import AgentError, AuthenticationFailed, HostUnreachable
+from agent_link.errors import AgentError, AuthenticationFailed, HostUnreachable
 from hosts.models import Host
 from operations import registry, services
 from operations.context import OperationFailed

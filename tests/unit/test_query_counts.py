@@ -17,7 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from accounts.services import create_token, set_profile
 from containers.models import Container
 from deployments.choices import HostStep, RolloutStatus

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from deployments import services
 from deployments.models import Revision, Rollout, Service
 from hosts.models import Host

@@ -8,7 +8,7 @@ import logging
 import pytest
 from django.core.cache import cache
 
-from accounts.roles import Role
+from access.roles import Role
 from tests.unit.roles_support import make_user
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ import re
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from access.roles import Role
 from accounts.models import ApiToken
-from accounts.roles import Role
 from tests.unit.roles_support import logged_in, make_site, make_user, resource_ids
 
 pytestmark = pytest.mark.django_db

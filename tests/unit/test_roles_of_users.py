@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, User
 from django.test import Client
 
+from access.roles import BERTH_TOKEN_ATTR, Role, has_role, role_of, scope_of
 from accounts.models import ApiToken
-from accounts.roles import BERTH_TOKEN_ATTR, Role, has_role, role_of, scope_of
 from accounts.services import set_profile
 from hosts.models import HostGroup
 from tests.unit.roles_support import bearer, logged_in, make_user

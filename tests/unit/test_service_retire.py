@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts.roles import Role
+from access.roles import Role
 from containers.models import Container
 from deployments import services
 from deployments.models import Service

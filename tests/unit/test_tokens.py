@@ -9,8 +9,8 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from access.roles import Role
 from accounts.models import ApiToken, hash_token
-from accounts.roles import Role
 from tests.unit.roles_support import bearer, logged_in, make_site, make_user, token_for
 
 pytestmark = pytest.mark.django_db

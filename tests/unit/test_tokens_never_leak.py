@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from django.core.cache import cache
 
-from accounts.roles import Role
+from access.roles import Role
 from tests.examples import EXAMPLE_HOST_KEY
 from tests.unit.roles_support import bearer, make_user
 

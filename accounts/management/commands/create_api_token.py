@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from accounts.roles import Role, role_of
+from access.roles import Role, role_of
 from accounts.services import create_token
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from accounts.roles import Role
+from access.roles import Role
 from accounts.services import create_user
 
 

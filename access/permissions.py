@@ -25,11 +25,12 @@ a service aimed at other hosts) is refused with 403 and nothing is saved.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Model, Q, QuerySet
+from django.db.models import QuerySet
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
@@ -69,31 +70,25 @@ class RolePermission(BasePermission):
 
 # --- scoping -------------------------------------------------------------------------------
 
-
-def scoped_hosts(user: Any) -> QuerySet:
-    """Hosts the user (or their token) may see."""
-    from hosts.models import Host
-
-    return scope_queryset(Host.objects.all(), user)
-
-
-def _host_filter(scope: frozenset[int]) -> QuerySet:
-    from hosts.models import Host
-
-    return Host.objects.filter(groups__in=scope).values("pk")
+# How a model's rows are limited to a scope (a frozenset of host group ids), by model
+# label. Each app registers the rules for its own models when it is ready (its
+# ``scoping`` module), so this module knows no app; a model without a rule is not
+# host-bound and is not scoped.
+ScopeRule = Callable[[QuerySet, frozenset[int], Any], QuerySet]
+_SCOPE_RULES: dict[str, ScopeRule] = {}
 
 
-def visible_service_ids(user: Any) -> set[int] | None:
-    """Ids of the services whose target hosts are all in scope (None: every service)."""
-    from deployments.models import Service
-    from deployments.services import target_host_ids
+def scope_rule(label: str) -> Callable[[ScopeRule], ScopeRule]:
+    """Register ``rule(queryset, scope, user)`` as how rows of the model ``label``
+    (``"app.Model"``) are limited to a scope."""
 
-    scope = scope_of(user)
-    if scope is None:
-        return None
-    allowed = set(_host_filter(scope).values_list("pk", flat=True))
-    services = Service.objects.only("pk", "host_group", "host_label")
-    return {pk for pk, hosts in target_host_ids(services).items() if hosts <= allowed}
+    def register(rule: ScopeRule) -> ScopeRule:
+        if _SCOPE_RULES.get(label, rule) is not rule:
+            raise ImproperlyConfigured(f"two scope rules for {label}")
+        _SCOPE_RULES[label] = rule
+        return rule
+
+    return register
 
 
 def scope_queryset(queryset: QuerySet, user: Any) -> QuerySet:
@@ -101,38 +96,8 @@ def scope_queryset(queryset: QuerySet, user: Any) -> QuerySet:
     scope = scope_of(user)
     if scope is None:
         return queryset
-    label = queryset.model._meta.label
-    hosts = _host_filter(scope)
-    if label == "hosts.Host":
-        return queryset.filter(pk__in=hosts)
-    if label == "hosts.HostGroup":
-        return queryset.filter(pk__in=scope)
-    if label in {"containers.Container", "images.Image"}:
-        return queryset.filter(host__in=hosts)
-    if label == "deployments.Service":
-        return queryset.filter(pk__in=visible_service_ids(user) or ())
-    if label == "deployments.Revision":
-        return queryset.filter(service__in=visible_service_ids(user) or ())
-    if label == "deployments.Rollout":
-        from hosts.models import Host
-
-        return queryset.exclude(hosts__host__in=Host.objects.exclude(pk__in=hosts))
-    if label == "operations.Operation":
-        services = [str(pk) for pk in visible_service_ids(user) or ()]
-        return queryset.filter(
-            Q(host__in=hosts)
-            | Q(host__isnull=True, actor=user if user.is_authenticated else None)
-            | Q(host__isnull=True, target_type="service", target_id__in=services)
-        )
-    return queryset
-
-
-def hosts_in_scope(user: Any, hosts: Iterable[Model]) -> bool:
-    """Whether every one of ``hosts`` is in the user's scope."""
-    wanted = {host.pk for host in hosts}
-    if scope_of(user) is None:
-        return True
-    return wanted <= set(scoped_hosts(user).filter(pk__in=wanted).values_list("pk", flat=True))
+    rule = _SCOPE_RULES.get(queryset.model._meta.label)
+    return rule(queryset, scope, user) if rule is not None else queryset
 
 
 class ScopedQuerysetMixin:
