@@ -74,7 +74,7 @@ class RolePermission(BasePermission):
 # label. Each app registers the rules for its own models when it is ready (its
 # ``scoping`` module), so this module knows no app; a model without a rule is not
 # host-bound and is not scoped.
-ScopeRule = Callable[[QuerySet, frozenset[int], Any], QuerySet]
+ScopeRule = Callable[[QuerySet[Any], frozenset[int], Any], QuerySet[Any]]
 _SCOPE_RULES: dict[str, ScopeRule] = {}
 
 
@@ -91,7 +91,7 @@ def scope_rule(label: str) -> Callable[[ScopeRule], ScopeRule]:
     return register
 
 
-def scope_queryset(queryset: QuerySet, user: Any) -> QuerySet:
+def scope_queryset(queryset: QuerySet[Any], user: Any) -> QuerySet[Any]:
     """``queryset`` limited to what the user may see (unchanged for an unscoped user)."""
     scope = scope_of(user)
     if scope is None:
@@ -106,7 +106,7 @@ class ScopedQuerysetMixin:
 
     request: Any
 
-    def get_queryset(self) -> QuerySet:
+    def get_queryset(self) -> QuerySet[Any]:
         return scope_queryset(super().get_queryset(), self.request.user)  # type: ignore[misc]
 
     def _save_in_scope(self, save: Any, serializer: Any) -> None:

@@ -15,13 +15,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from agent_link.errors import AgentError
 from operations.choices import OperationStatus
 from operations.models import Operation
-from operations.services import record_change
+from operations.services import Actor, record_change
 from policies.services import PolicyViolation
 
 from .models import Secret
@@ -29,7 +29,6 @@ from .models import Secret
 if TYPE_CHECKING:
     from hosts.models import Host, HostGroup
 
-Actor = User | AnonymousUser | None
 
 SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 NAME_RULE = "1-100 characters: letters, digits, '_', '.' and '-', starting with a letter or digit."

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import QueryDict
@@ -23,13 +22,13 @@ from django.http import QueryDict
 from agent_link.errors import AgentError, AgentLinkError
 from berth.reconcile import SyncCounts, sync_host_rows
 from berth.timeutil import from_unix
-from hosts.agent import HostAgent
-from images.services import credential_for, reconcile_images
+from hosts.agent import HostAgent, operation_host
+from images.services import credential_for, docker_auth, reconcile_images
 from images.validators import parse_image_ref
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
-from operations.services import submit, submit_bulk
+from operations.services import Actor, submit, submit_bulk
 from policies.services import GRANT_PARAM, spec_digest
 
 from .filtersets import ContainerFilterSet
@@ -39,7 +38,6 @@ from .secrets import MissingSecret, SecretOutOfScope, resolve_env
 if TYPE_CHECKING:
     from hosts.models import Host
 
-Actor = User | AnonymousUser | None
 
 # Set on every container Berth runs: the run's own key, so a re-run of the same
 # operation (its worker was lost) finds the container instead of making another.
@@ -283,12 +281,6 @@ def _reconcile(agent: HostAgent) -> list[dict[str, Any]]:
     return reported
 
 
-def _host_of(operation: Operation) -> Host:
-    if operation.host is None:
-        raise OperationFailed("the host was removed from Berth before the action ran")
-    return operation.host
-
-
 def _state_result(
     params: dict[str, Any], summary: dict[str, Any] | None, changed: bool, message: str
 ) -> dict[str, Any]:
@@ -308,7 +300,7 @@ def _state_result(
 def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> dict[str, Any]:
     """Inspect, act unless the container is already where it was asked to be, reconcile."""
     params = operation.params
-    host = _host_of(operation)
+    host = operation_host(operation)
     agent = HostAgent(host, context)
     ref = params["container_id"]
     name = params.get("name") or ref[:12]
@@ -446,11 +438,7 @@ def _ensure_image(agent: HostAgent, context: OperationContext, image: str) -> bo
     args: dict[str, Any] = {"ref": image}
     credential = _registry_credential(image)
     if credential is not None:  # looked up here, in the worker: never in the params
-        args["auth"] = {
-            "username": credential.username,
-            "password": credential.password,
-            "serveraddress": credential.registry,
-        }
+        args["auth"] = docker_auth(credential)
 
     def on_progress(line: dict[str, Any]) -> None:
         context.stream({"pull": image, **line})
@@ -493,7 +481,7 @@ def _write_policy(host: Host, *, revoked: tuple[str, ...] = ()) -> None:
 
 @action("container.run", time_limit=PULL_TIMEOUT + 120)
 def _run(operation: Operation, context: OperationContext) -> dict[str, Any]:
-    host = _host_of(operation)
+    host = operation_host(operation)
     grant = operation.params.get(GRANT_PARAM)
     _write_policy(host)
     try:
@@ -504,7 +492,7 @@ def _run(operation: Operation, context: OperationContext) -> dict[str, Any]:
 
 
 def _run_spec(operation: Operation, context: OperationContext) -> dict[str, Any]:
-    host = _host_of(operation)
+    host = operation_host(operation)
     agent = HostAgent(host, context)
     run_key = operation.params["run_key"]
     spec = _agent_spec(operation.params["spec"], run_key)
@@ -561,7 +549,7 @@ def _agent_says_gone(exc: AgentError, params: dict[str, Any], host: Host) -> Ope
 @action("container.logs", time_limit=_follow_max() + 60, retry_transport=False)
 def _logs(operation: Operation, context: OperationContext) -> dict[str, Any]:
     params = operation.params
-    host = _host_of(operation)
+    host = operation_host(operation)
     agent = HostAgent(host, context)
     args = _log_args(params)
     if not args["follow"]:
@@ -603,7 +591,7 @@ def _logs(operation: Operation, context: OperationContext) -> dict[str, Any]:
 @action("container.stats", time_limit=60, retry_transport=False)
 def _stats(operation: Operation, context: OperationContext) -> dict[str, Any]:
     params = operation.params
-    host = _host_of(operation)
+    host = operation_host(operation)
     try:
         return dict(
             HostAgent(host, context).call(

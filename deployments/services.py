@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Max, Q
 from django.utils import timezone
@@ -31,7 +31,7 @@ from operations.choices import OperationStatus
 from operations.context import OperationCancelled, OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
-from operations.services import record_change, request_cancel, submit
+from operations.services import Actor, record_change, request_cancel, submit
 
 from .audit import record_revision_created, record_service_saved
 from .choices import ACTIVE_ROLLOUT_STATUSES, HostStep, RolloutKind, RolloutStatus
@@ -50,7 +50,6 @@ LINK_CHECK_EVERY = 5.0
 # Steps at which a host's deploy is under way (the agent op sent, no answer yet).
 IN_FLIGHT_STEPS = (HostStep.PULLING, HostStep.STARTING, HostStep.HEALTH_CHECKING)
 
-Actor = User | AnonymousUser | None
 
 # Agent progress steps, as the rollout shows them per host.
 _AGENT_STEPS = {

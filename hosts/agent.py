@@ -31,7 +31,8 @@ from agent_link.launch import AgentLink, LinkConfig, Timeouts
 from agent_link.pool import pool
 from agent_link.session import PendingRequest
 from agent_link.ssh import SSHTarget
-from operations.context import CANCEL_CHECK_EVERY, CANCEL_GRACE, OperationContext
+from operations.context import CANCEL_CHECK_EVERY, CANCEL_GRACE, OperationContext, OperationFailed
+from operations.models import Operation
 
 from .choices import HostStatus, Transport
 from .models import Host, SSHEndpoint
@@ -90,6 +91,21 @@ def agent_link(host: Host) -> AgentLink:
         # rather than sit out a stale backoff.
         pool.reset_backoff(host.pk)
     return pool.get(host.pk, link_config(host), link_timeouts())
+
+
+def operation_host(operation: Operation) -> Host:
+    """The host ``operation`` acts on, with what its link needs (keys, jump host); the
+    operation fails, saying so, if the host was removed before it ran."""
+    host = (
+        Host.objects.select_related("ssh_key", "jump_host__ssh_key")
+        .filter(pk=operation.host_id)
+        .first()
+        if operation.host_id is not None
+        else None
+    )
+    if host is None:
+        raise OperationFailed("the host was removed from Berth before the action ran")
+    return host
 
 
 class HostAgent:

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,9 +23,9 @@ from berth.celery import app as celery_app
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
-from operations.services import record_change, record_operation, submit
+from operations.services import Actor, record_change, record_operation, submit
 
-from .agent import HostAgent
+from .agent import HostAgent, operation_host
 from .choices import HostStatus, Transport
 from .inventory import Inventory, inventories
 from .models import Host, HostGroup, JumpHost, SSHEndpoint, SSHKey
@@ -35,7 +34,6 @@ from .validators import normalize_host_key
 
 log = logging.getLogger(__name__)
 
-Actor = User | AnonymousUser | None
 # The task that refreshes one host (hosts/tasks.py, which calls into this module).
 REFRESH_HOST = "hosts.tasks.refresh_host"
 
@@ -600,13 +598,7 @@ def request_refresh(host: Host, *, actor: Actor) -> Operation:
 
 @action("host.refresh", time_limit=120, retry_transport=False)
 def _run_refresh(operation: Operation, context: OperationContext) -> dict[str, int]:
-    host = (
-        Host.objects.select_related("ssh_key", "jump_host__ssh_key")
-        .filter(pk=operation.target_id)
-        .first()
-    )
-    if host is None:
-        raise OperationFailed("the host was removed before the refresh ran")
+    host = operation_host(operation)
     pool.reset_backoff(host.pk)  # someone asked for this refresh: dial now, not later
     if not refresh_host(host):
         raise OperationFailed(f"{host.get_status_display()}: {host.status_reason}")

@@ -18,7 +18,7 @@ from agent_link.errors import AgentError
 from berth.labels import LabelSelector
 from berth.reconcile import SyncCounts, sync_host_rows
 from berth.timeutil import from_unix
-from hosts.agent import HostAgent
+from hosts.agent import HostAgent, operation_host
 from hosts.models import Host
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
@@ -166,7 +166,7 @@ def credential_for(ref: ImageRef) -> RegistryCredential | None:
     return RegistryCredential.objects.filter(registry=ref.registry.lower()).order_by("name").first()
 
 
-def _docker_auth(credential: RegistryCredential) -> dict[str, str]:
+def docker_auth(credential: RegistryCredential) -> dict[str, str]:
     """What the agent's ``images.pull`` takes as ``auth``. Only the worker calls this."""
     return {
         "username": credential.username,
@@ -315,19 +315,6 @@ def group_fleet_images(image_ids: Sequence[str], rows: Iterable[Image]) -> list[
 # --- handlers (run in the worker) ---------------------------------------------------------
 
 
-def _host_of(operation: Operation) -> Host:
-    if operation.host_id is None:
-        raise OperationFailed("the operation names no host")
-    host = (
-        Host.objects.select_related("ssh_key", "jump_host__ssh_key")
-        .filter(pk=operation.host_id)
-        .first()
-    )
-    if host is None:
-        raise OperationFailed("the host was removed before the operation ran")
-    return host
-
-
 class _PullProgress:
     """Per-layer state of a pull, summarised for ``operation.progress``."""
 
@@ -349,7 +336,7 @@ class _PullProgress:
 
 @action("image.pull", time_limit=PULL_TIME_LIMIT)
 def _pull(operation: Operation, context: OperationContext) -> dict[str, Any]:
-    host = _host_of(operation)
+    host = operation_host(operation)
     ref = str(operation.params["ref"])
     args: dict[str, Any] = {"ref": ref}
     credential_id = operation.params.get("credential")
@@ -358,7 +345,7 @@ def _pull(operation: Operation, context: OperationContext) -> dict[str, Any]:
         if credential is None:
             name = operation.params.get("credential_name") or credential_id
             raise OperationFailed(f"registry credential {name!r} was deleted before the pull ran")
-        args["auth"] = _docker_auth(credential)
+        args["auth"] = docker_auth(credential)
     tracker = _PullProgress()
     context.progress(force=True, **tracker.summary())
 
@@ -383,7 +370,7 @@ def _pull(operation: Operation, context: OperationContext) -> dict[str, Any]:
 
 @action("image.remove", time_limit=180)
 def _remove(operation: Operation, context: OperationContext) -> dict[str, Any]:
-    host = _host_of(operation)
+    host = operation_host(operation)
     image_id = str(operation.params["image"])
     force = bool(operation.params.get("force", True))
     agent = HostAgent(host, context)
@@ -409,7 +396,7 @@ def _remove(operation: Operation, context: OperationContext) -> dict[str, Any]:
 
 @action("image.prune", time_limit=PRUNE_TIME_LIMIT)
 def _prune(operation: Operation, context: OperationContext) -> dict[str, Any]:
-    host = _host_of(operation)
+    host = operation_host(operation)
     all_unused = bool(operation.params.get("all", False))
     agent = HostAgent(host, context)
     result = agent.call("images.prune", {"all": all_unused}, timeout=PRUNE_TIME_LIMIT - 30)

@@ -5,7 +5,7 @@ from .models import Operation
 
 
 @admin.register(Operation)
-class OperationAdmin(admin.ModelAdmin):
+class OperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not generic at runtime
     """The audit trail is read-only, in the admin as everywhere else."""
 
     list_display = ["created_at", "action", "target_name", "actor_name", "status"]

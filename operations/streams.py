@@ -34,7 +34,7 @@ def append(operation_id: int, items: list[dict[str, Any]]) -> None:
 
 def read(operation_id: int, offset: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
     raw = _client().lrange(_key(operation_id), offset, offset + limit - 1)
-    return [json.loads(item) for item in raw]  # type: ignore[union-attr]
+    return [json.loads(item) for item in raw]
 
 
 def reset_client() -> None:

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
 from access.roles import Role, has_role
@@ -36,12 +35,11 @@ from agent_link import launch
 from hosts.models import Host, HostGroup
 from operations.choices import FINISHED_STATUSES
 from operations.models import Operation
-from operations.services import record_change
+from operations.services import Actor, record_change
 
 from .models import ContainerPolicy
 from .paths import allowed_by, denied_by, intersect, minimal, normalise
 
-Actor = User | AnonymousUser | None
 POLICY_FILE_VERSION = 2
 # The policy's toggles, as ContainerPolicy fields and policy file keys (the agent keeps
 # the same list in agent/berth_agent/policy.py); each default is the model's.

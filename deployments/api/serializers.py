@@ -19,12 +19,12 @@ IMAGE_HELP = "The image as asked for (the revision's tag)"
 DIGEST_HELP = 'The registry digest (sha256:…) the revision is pinned to; "" until it first deploys'
 
 
-class RemovalSerializer(serializers.Serializer):
+class RemovalSerializer(serializers.Serializer[Any]):
     operation = serializers.IntegerField(help_text="The service.remove operation to follow")
     hosts = serializers.ListField(child=serializers.CharField())
 
 
-class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer[Service]):
     hosts = serializers.PrimaryKeyRelatedField(
         many=True, queryset=Host.objects.all(), required=False
     )
@@ -115,7 +115,7 @@ class ServiceSpecSerializer(ContainerRunSerializer):
         return value
 
 
-class HealthGateSerializer(StrictFieldsMixin, serializers.Serializer):
+class HealthGateSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     """When a new container counts as healthy. ``docker``: the image's HEALTHCHECK."""
 
     mode = serializers.ChoiceField(choices=["docker", "http", "tcp", "none"], default="docker")
@@ -139,7 +139,7 @@ POLICY_OVERRIDE_HELP = (
 )
 
 
-class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer[Revision]):
     spec = ServiceSpecSerializer()
     health = HealthGateSerializer(required=False)
     # Written: the admin's override; read: whether an admin approved this revision past
@@ -159,14 +159,14 @@ class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return digest_of(revision.digest)
 
 
-class RevisionArchiveSerializer(StrictFieldsMixin, serializers.Serializer):
+class RevisionArchiveSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     archived = serializers.BooleanField(
         help_text="true sets the revision aside: kept in the history and a rollback target, "
         "but never what a deploy that names no revision picks; false brings it back"
     )
 
 
-class DeploySerializer(StrictFieldsMixin, serializers.Serializer):
+class DeploySerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     revision = serializers.IntegerField(
         min_value=1,
         required=False,
@@ -184,7 +184,7 @@ class RollbackSerializer(DeploySerializer):
     revision = serializers.IntegerField(min_value=1, help_text="The revision to go back to")
 
 
-class RolloutHostSerializer(serializers.ModelSerializer):
+class RolloutHostSerializer(serializers.ModelSerializer[RolloutHost]):
     host_name = serializers.CharField(source="host.name", read_only=True)
 
     class Meta:
@@ -193,7 +193,7 @@ class RolloutHostSerializer(serializers.ModelSerializer):
                   "finished_at"]  # fmt: skip
 
 
-class RolloutSerializer(serializers.ModelSerializer):
+class RolloutSerializer(serializers.ModelSerializer[Rollout]):
     service_name = serializers.CharField(source="service.name", read_only=True)
     revision = serializers.IntegerField(source="revision.number", read_only=True)
     previous_revision = serializers.IntegerField(
@@ -214,7 +214,7 @@ class RolloutSerializer(serializers.ModelSerializer):
         return digest_of(rollout.revision.digest)
 
 
-class RevisionDiffSerializer(serializers.Serializer):
+class RevisionDiffSerializer(serializers.Serializer[Any]):
     field = serializers.CharField()
     before = serializers.JSONField(source="from", allow_null=True)
     after = serializers.JSONField(source="to", allow_null=True)

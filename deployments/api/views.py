@@ -54,7 +54,7 @@ class ServiceViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Any],  # services, and their revisions in its actions
 ):
     """Services, their revision history, deploy, rollback, diff and retirement."""
 
@@ -302,7 +302,7 @@ def _revision(service: Service, number: int, field: str = "revision") -> Revisio
     return revision
 
 
-class RolloutViewSet(viewsets.ReadOnlyModelViewSet):
+class RolloutViewSet(viewsets.ReadOnlyModelViewSet[Rollout]):
     """Rollouts with their per-host steps; poll one to follow its progress."""
 
     serializer_class = RolloutSerializer

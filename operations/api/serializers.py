@@ -7,7 +7,7 @@ from rest_framework import serializers
 from operations.models import Operation
 
 
-class OperationSerializer(serializers.ModelSerializer):
+class OperationSerializer(serializers.ModelSerializer[Operation]):
     class Meta:
         model = Operation
         fields = [
@@ -34,13 +34,13 @@ class OperationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class OperationStreamSerializer(serializers.Serializer):
+class OperationStreamSerializer(serializers.Serializer[Any]):
     items = serializers.ListField(child=serializers.DictField())
     next_offset = serializers.IntegerField()
     finished = serializers.BooleanField()
 
 
-class OperationAcceptedSerializer(serializers.Serializer):
+class OperationAcceptedSerializer(serializers.Serializer[Any]):
     """The answer to an action that touches hosts: the operation to poll."""
 
     operation = serializers.IntegerField()
@@ -98,7 +98,7 @@ class StrictFieldsMixin:
         return errors
 
 
-def _wrong_json_type(field: serializers.Field, value: Any) -> Any:
+def _wrong_json_type(field: serializers.Field[Any, Any, Any, Any], value: Any) -> Any:
     """What to say when ``value`` is of another JSON type than ``field`` takes, one DRF
     would convert rather than refuse: a number for text or a name, text for a number or
     an id, anything but true or false for a boolean; for a list or an object, by item.
@@ -127,7 +127,7 @@ def _wrong_json_type(field: serializers.Field, value: Any) -> Any:
     return {key: message for key, message in wrong.items() if message} or None
 
 
-def acting_user(serializer: serializers.BaseSerializer, validated_data: dict[str, Any]) -> Any:
+def acting_user(serializer: serializers.BaseSerializer[Any], validated_data: dict[str, Any]) -> Any:
     """Who is saving through ``serializer``, for the audit trail: ``save(actor=…)`` when
     a page passes it, else the API request's user."""
     if "actor" in validated_data:

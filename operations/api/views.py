@@ -17,7 +17,7 @@ from operations.models import Operation
 from .serializers import OperationSerializer, OperationStreamSerializer
 
 
-class OperationViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
+class OperationViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet[Operation]):
     """The operation log: read-only, newest first. Poll an operation until its
     ``status`` is ``succeeded``, ``failed`` or ``cancelled``."""
 

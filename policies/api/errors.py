@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from policies.services import Actor, OverrideRefused, PolicyViolation, check_spec
+from operations.services import Actor
+from policies.services import OverrideRefused, PolicyViolation, check_spec
 
 if TYPE_CHECKING:
     from hosts.models import Host

@@ -23,7 +23,7 @@ from accounts.services import create_token
 from hosts.models import Host, HostGroup
 from tests.live_services import free_port, start_process, stop_process
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 BIN = Path(sys.executable).parent
 # Revoking the run's own token or deactivating its user ends the run's authentication:
