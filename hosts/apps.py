@@ -5,4 +5,6 @@ class HostsConfig(AppConfig):
     name = "hosts"
 
     def ready(self) -> None:
-        from . import scoping, services  # noqa: F401 - registers scope rules and operation actions
+        # Registers the app's scope rules, operation actions and Celery tasks (queued by
+        # name from services; registered in every process, as operations/apps.py says).
+        from . import scoping, services, tasks  # noqa: F401
