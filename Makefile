@@ -16,7 +16,7 @@ test-unit:  ## tests that need no test fleet
 
 stack-test:  ## the production stack (docker-compose.yml) built and started for real, smoke-tested
 	scripts/bootstrap test
-	scripts/testbed status >/dev/null 2>&1 || scripts/testbed up 3
+	scripts/testbed status --hosts 3 >/dev/null 2>&1 || scripts/testbed up 3
 	scripts/stack-test
 
 lint:  ## ruff, mypy (server, agent, scripts), the layering contract, migrations check, compose file check
@@ -36,7 +36,7 @@ agent:  ## build build/berth-agent.pyz (reproducible)
 
 bench:  ## benchmarks against the test fleet (started if it is not up); JSON in bench/results/
 	scripts/bootstrap test
-	scripts/testbed status >/dev/null 2>&1 || scripts/testbed up 3
+	scripts/testbed status --hosts 3 >/dev/null 2>&1 || scripts/testbed up 3
 	$(PY) bench/agent_latency.py
 	$(PY) bench/deploy.py
 	$(PY) bench/ui_scale.py

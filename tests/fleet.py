@@ -47,7 +47,13 @@ class Fleet:
     raw: dict[str, Any]
 
     def __getitem__(self, name: str) -> FleetHost:
-        return next(host for host in self.hosts if host.name == name)
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise LookupError(
+            f"the test fleet has no host {name} ({len(self.hosts)} host(s) up): "
+            f"run `scripts/testbed up {max(3, len(self.hosts))}`"
+        )
 
     def raw_host(self, name: str) -> dict[str, Any]:
         return next(entry for entry in self.raw["hosts"] if entry["name"] == name)
