@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
-# The longest line read from an agent (a containers.list of thousands of containers is a
+# The longest line read from an agent (a container.list of thousands of containers is a
 # few MiB; log results are capped by the agent's tail and follow limits).
 MAX_LINE_BYTES = 64 * 1024 * 1024
 

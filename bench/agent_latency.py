@@ -2,8 +2,8 @@
 """Agent round-trip latency against a test host of the fleet (scripts/testbed up).
 
 Measures, each over N runs, p50/p95 of:
-  warm       containers.list on one long-lived agent session
-  fresh      SSH connect + agent start + containers.list + close, per call
+  warm       container.list on one long-lived agent session
+  fresh      SSH connect + agent start + container.list + close, per call
   cold       SSH connect + agent start until its hello line (part of 'fresh')
   docker-ssh `docker -H ssh://root@HOST ps`, the docker CLI's own SSH transport
 
@@ -64,11 +64,11 @@ def main() -> None:
 
     link = open_link(config, TIMEOUTS)
     for _ in range(5):
-        link.session.call("containers.list", timeout=10)
+        link.session.call("container.list", timeout=10)
     warm = []
     for _ in range(max(args.runs, 200)):
         started = time.perf_counter()
-        link.session.call("containers.list", timeout=10)
+        link.session.call("container.list", timeout=10)
         warm.append(time.perf_counter() - started)
     link.close()
 
@@ -77,7 +77,7 @@ def main() -> None:
         started = time.perf_counter()
         link = open_link(config, TIMEOUTS)
         cold.append(time.perf_counter() - started)
-        link.session.call("containers.list", timeout=10)
+        link.session.call("container.list", timeout=10)
         link.close()
         fresh.append(time.perf_counter() - started)
 
@@ -111,7 +111,7 @@ def main() -> None:
         "docker-ssh": percentiles(docker_ssh),
     }
     warm_p50 = results["warm"]["p50_ms"]
-    print(f"agent round trip on {host.name} ({host.address}), containers.list")
+    print(f"agent round trip on {host.name} ({host.address}), container.list")
     print(f"{'path':<12}{'p50 ms':>10}{'p95 ms':>10}{'runs':>7}{'p50 / warm':>13}")
     for name in ("warm", "fresh", "cold", "docker-ssh"):
         row = results[name]

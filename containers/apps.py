@@ -13,5 +13,5 @@ class ContainersConfig(AppConfig):
 
         add_spec_check(refuse_out_of_scope)
         register_inventory(
-            "containers", "containers.list", services.reconcile_containers, {"all": True}
+            "containers", "container.list", services.reconcile_containers, {"all": True}
         )

@@ -49,7 +49,7 @@ TERMINATING_SIGNALS = {"SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "9", "15", "2"
 
 
 def reconcile_containers(host: Any, reported: list[dict[str, Any]]) -> SyncCounts:
-    """Store the host's containers exactly as ``containers.list`` reported them."""
+    """Store the host's containers exactly as ``container.list`` reported them."""
     rows = {
         item["id"]: {
             "name": item["name"],
@@ -232,7 +232,7 @@ def run_container(
     host: Host, spec: dict[str, Any], *, actor: Actor, policy_override: bool = False
 ) -> Operation:
     """Create and start a container on ``host`` from a validated spec (the agent's
-    ``containers.run`` arguments); the image is pulled first when the host lacks it.
+    ``container.run`` arguments); the image is pulled first when the host lacks it.
 
     The spec is recorded exactly as given: its ``env`` holds no secret (the API refuses
     names that look secret) and ``env_secrets`` names the stored secrets, which the
@@ -275,7 +275,7 @@ def _follow_max() -> int:
 
 def _reconcile(agent: HostAgent) -> list[dict[str, Any]]:
     """Re-read the host's containers and store them; returns what the host reported."""
-    reported: list[dict[str, Any]] = agent.call("containers.list", {"all": True}, cancel=None)
+    reported: list[dict[str, Any]] = agent.call("container.list", {"all": True}, cancel=None)
     with transaction.atomic():
         reconcile_containers(agent.host, reported)
     return reported
@@ -305,7 +305,7 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
     ref = params["container_id"]
     name = params.get("name") or ref[:12]
     try:
-        before = agent.call("containers.inspect", {"id": ref})["summary"]
+        before = agent.call("container.inspect", {"id": ref})["summary"]
     except AgentError as exc:
         if exc.code != "not_found":
             raise
@@ -339,7 +339,7 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
         args["volumes"] = bool(params.get("volumes", False))
 
     try:
-        after = agent.call(f"containers.{verb}", args, timeout=timeout)
+        after = agent.call(f"container.{verb}", args, timeout=timeout)
     except AgentError as exc:
         if exc.code == "cancelled":
             raise
@@ -370,7 +370,7 @@ def _wait_until_not_running(agent: HostAgent, ref: str, summary: dict[str, Any])
     deadline = time.monotonic() + 5
     while summary.get("state") in RUNNING_STATES and time.monotonic() < deadline:
         time.sleep(0.2)
-        summary = agent.call("containers.inspect", {"id": ref})["summary"]
+        summary = agent.call("container.inspect", {"id": ref})["summary"]
     return summary
 
 
@@ -429,7 +429,7 @@ def _registry_credential(image: str) -> Any:
 def _ensure_image(agent: HostAgent, context: OperationContext, image: str) -> bool:
     """Pull ``image`` unless the host has it; returns whether it was pulled."""
     try:
-        agent.call("images.inspect", {"id": image})
+        agent.call("image.inspect", {"id": image})
         return False
     except AgentError as exc:
         if exc.code != "not_found":
@@ -445,12 +445,12 @@ def _ensure_image(agent: HostAgent, context: OperationContext, image: str) -> bo
         context.progress(pull=line)
 
     try:
-        agent.call("images.pull", args, timeout=PULL_TIMEOUT, on_progress=on_progress)
+        agent.call("image.pull", args, timeout=PULL_TIMEOUT, on_progress=on_progress)
     except AgentError as exc:
         if exc.code == "cancelled":
             raise
         raise OperationFailed(f"could not pull {image} on {agent.host}: {exc.message}") from None
-    reported = agent.call("images.list", {})
+    reported = agent.call("image.list", {})
     with transaction.atomic():
         reconcile_images(agent.host, reported)
     return True
@@ -512,7 +512,7 @@ def _run_spec(operation: Operation, context: OperationContext) -> dict[str, Any]
             f"could not run {spec.get('image')} on {host}: {exc.message}"
         ) from None
     try:
-        out = agent.call("containers.run", args, timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 60)
+        out = agent.call("container.run", args, timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 60)
     except AgentError as exc:
         _reconcile(agent)
         if exc.code == "cancelled":
@@ -556,7 +556,7 @@ def _logs(operation: Operation, context: OperationContext) -> dict[str, Any]:
         try:
             return dict(
                 agent.call(
-                    "containers.logs", args, timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 30
+                    "container.logs", args, timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 30
                 )
             )
         except AgentError as exc:
@@ -574,7 +574,7 @@ def _logs(operation: Operation, context: OperationContext) -> dict[str, Any]:
         context.progress(lines=count)
 
     try:
-        ended = agent.stream("containers.logs", args, on_event=on_line, duration=duration)
+        ended = agent.stream("container.logs", args, on_event=on_line, duration=duration)
     except AgentError as exc:
         if exc.code == "cancelled":
             raise
@@ -595,7 +595,7 @@ def _stats(operation: Operation, context: OperationContext) -> dict[str, Any]:
     try:
         return dict(
             HostAgent(host, context).call(
-                "containers.stats",
+                "container.stats",
                 {"id": params["container_id"]},
                 timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 10,
             )

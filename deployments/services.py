@@ -857,7 +857,7 @@ def _refresh_containers(agent: HostAgent) -> None:
 def _service_containers(agent: HostAgent, service: str | None) -> list[dict[str, Any]]:
     """Read the host's containers (storing them, as a refresh would) and return those
     of ``service`` (every container when None)."""
-    reported = agent.call("containers.list", {"all": True}, timeout=30)
+    reported = agent.call("container.list", {"all": True}, timeout=30)
     reconcile_containers(agent.host, reported)
     if service is None:
         return list(reported)

@@ -9,4 +9,4 @@ class ImagesConfig(AppConfig):
 
         from . import scoping, services  # noqa: F401 - registers scope rules and operation actions
 
-        register_inventory("images", "images.list", services.reconcile_images)
+        register_inventory("images", "image.list", services.reconcile_images)

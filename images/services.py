@@ -44,7 +44,7 @@ LAYER_DONE = {"Pull complete", "Already exists"}
 
 
 def reconcile_images(host: Any, reported: list[dict[str, Any]]) -> SyncCounts:
-    """Store the host's images exactly as ``images.list`` reported them."""
+    """Store the host's images exactly as ``image.list`` reported them."""
     rows = {
         item["id"]: {
             "tags": item.get("tags") or [],
@@ -63,7 +63,7 @@ def _agent_timeout() -> float:
 
 def _reconcile_from_agent(agent: HostAgent) -> None:
     """Ask the host for its images and store them (a refresh may be doing the same)."""
-    reported = agent.call("images.list", timeout=_agent_timeout(), cancel=None)
+    reported = agent.call("image.list", timeout=_agent_timeout(), cancel=None)
     for attempt in (1, 2):
         try:
             with transaction.atomic():
@@ -167,7 +167,7 @@ def credential_for(ref: ImageRef) -> RegistryCredential | None:
 
 
 def docker_auth(credential: RegistryCredential) -> dict[str, str]:
-    """What the agent's ``images.pull`` takes as ``auth``. Only the worker calls this."""
+    """What the agent's ``image.pull`` takes as ``auth``. Only the worker calls this."""
     return {
         "username": credential.username,
         "password": credential.password,
@@ -357,7 +357,7 @@ def _pull(operation: Operation, context: OperationContext) -> dict[str, Any]:
     agent = HostAgent(host, context)
     try:
         # A cancel reaches the agent; past the deadline the pull is stopped there too.
-        result = agent.call("images.pull", args, timeout=PULL_WAIT, on_progress=on_progress)
+        result = agent.call("image.pull", args, timeout=PULL_WAIT, on_progress=on_progress)
     except AgentError as exc:
         if exc.code == "not_found":
             raise OperationFailed(f"{ref} was not found: {exc.message}") from None
@@ -376,7 +376,7 @@ def _remove(operation: Operation, context: OperationContext) -> dict[str, Any]:
     agent = HostAgent(host, context)
     try:
         result = agent.call(
-            "images.remove", {"id": image_id, "force": force}, timeout=max(_agent_timeout(), 120)
+            "image.remove", {"id": image_id, "force": force}, timeout=max(_agent_timeout(), 120)
         )
     except AgentError as exc:
         if exc.code == "not_found":
@@ -399,7 +399,7 @@ def _prune(operation: Operation, context: OperationContext) -> dict[str, Any]:
     host = operation_host(operation)
     all_unused = bool(operation.params.get("all", False))
     agent = HostAgent(host, context)
-    result = agent.call("images.prune", {"all": all_unused}, timeout=PRUNE_TIME_LIMIT - 30)
+    result = agent.call("image.prune", {"all": all_unused}, timeout=PRUNE_TIME_LIMIT - 30)
     _reconcile_from_agent(agent)
     return {
         "space_reclaimed": result.get("space_reclaimed") or 0,

@@ -71,7 +71,7 @@ UNCONFINED_OPTS = frozenset(
 # The operation param that holds an overridden container run's grant (its spec digest).
 GRANT_PARAM = "policy_grant"
 # Labels Berth sets on what it starts; a spec may not forge them (the agent refuses
-# them in containers.run too, except the run key Berth's own run handler adds).
+# them in container.run too, except the run key Berth's own run handler adds).
 RESERVED_LABEL_PREFIX = "berth."
 
 

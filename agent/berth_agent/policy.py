@@ -77,7 +77,7 @@ DENIED_PATHS = (
     "/boot",
     "/run",
 )
-# Labels Berth's own deploys set (service.deploy adds them itself); a containers.run
+# Labels Berth's own deploys set (service.deploy adds them itself); a container.run
 # may carry only the run key Berth's run handler adds to find its container again.
 RESERVED_LABEL_PREFIX = "berth."
 RUN_KEY_LABEL = "berth.run"
@@ -273,7 +273,7 @@ def _asked(spec: Dict[str, Any], where: str) -> List[Tuple[str, str, str]]:
 
 
 def check_spec(spec: Dict[str, Any], where: str = "args") -> bool:
-    """Refuse a validated run spec (containers.run args, or service.deploy's args.spec)
+    """Refuse a validated run spec (container.run args, or service.deploy's args.spec)
     that the host's policy does not allow, before anything is created.
 
     Every host path bound is checked against the hard deny list first, as written and
@@ -332,7 +332,7 @@ def check_image_user(api: Any, image: str, where: str = "args") -> None:
 
 
 def check_labels(labels: Any, where: str = "args.labels") -> None:
-    """containers.run: ``berth.*`` labels are Berth's own (service.deploy sets them)."""
+    """container.run: ``berth.*`` labels are Berth's own (service.deploy sets them)."""
     if not isinstance(labels, dict):
         return
     for key in labels:

@@ -22,7 +22,7 @@ DOCKER_ERROR = "docker_error"
 INTERNAL = "internal"
 # service.deploy: the new container failed its health gate (the host was rolled back).
 HEALTH_CHECK_FAILED = "health_check_failed"
-# containers.run, service.deploy: the host's container security policy refuses the spec
+# container.run, service.deploy: the host's container security policy refuses the spec
 # (a bind mount outside ~/.berth/policy.json or on the hard deny list; a berth.* label).
 POLICY_DENIED = "policy_denied"
 

@@ -462,7 +462,7 @@ class LimitsSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
-    """A container to create and start on a host (the agent's ``containers.run`` spec).
+    """A container to create and start on a host (the agent's ``container.run`` spec).
 
     The image is pulled first when the host does not have it.
     """
@@ -710,7 +710,7 @@ class ContainerRunSerializer(StrictFieldsMixin, serializers.Serializer):
         return value
 
     def to_agent_args(self) -> dict[str, Any]:
-        """The validated spec as the agent's ``containers.run`` arguments, with
+        """The validated spec as the agent's ``container.run`` arguments, with
         ``env_secrets`` still by name (``containers.secrets.resolve_env`` resolves them
         in the worker)."""
         return {

@@ -98,7 +98,7 @@ class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer[Service])
 
 
 class ServiceSpecSerializer(ContainerRunSerializer):
-    """A revision's container spec: what containers.run takes, less the name (Berth
+    """A revision's container spec: what container.run takes, less the name (Berth
     names each revision's containers) and less labels in Berth's own namespace."""
 
     def get_fields(self) -> dict[str, Any]:

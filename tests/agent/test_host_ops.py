@@ -1,4 +1,4 @@
-"""ping, host.facts, containers.list and images.list against the real engine."""
+"""ping, host.facts, container.list and image.list against the real engine."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_containers_list_reflects_a_container_created_with_the_docker_cli(
 ) -> None:
     name = make_container(opts=("--label", "role=web"))
     full_id = docker_cli(docker_host, "inspect", "-f", "{{.Id}}", name).stdout.decode().strip()
-    items = {c["name"]: c for c in agent.ok("containers.list")}
+    items = {c["name"]: c for c in agent.ok("container.list")}
     c = items[name]
     assert c["id"] == full_id
     assert c["image"] == test_image
@@ -51,9 +51,9 @@ def test_containers_list_without_all_leaves_out_stopped_containers(
 ) -> None:
     stopped = make_container(start=False)
     running = make_container()
-    names = {c["name"] for c in agent.ok("containers.list", {"all": False})}
+    names = {c["name"] for c in agent.ok("container.list", {"all": False})}
     assert running in names and stopped not in names
-    everything = {c["name"]: c for c in agent.ok("containers.list")}
+    everything = {c["name"]: c for c in agent.ok("container.list")}
     assert everything[stopped]["state"] == "created"
 
 
@@ -62,7 +62,7 @@ def test_containers_list_reports_health(agent: Agent, make_container) -> None:
     deadline = time.monotonic() + 20
     health = None
     while time.monotonic() < deadline:
-        health = {c["name"]: c for c in agent.ok("containers.list")}[name]["health"]
+        health = {c["name"]: c for c in agent.ok("container.list")}[name]["health"]
         if health == "healthy":
             break
         time.sleep(0.3)
@@ -70,7 +70,7 @@ def test_containers_list_reports_health(agent: Agent, make_container) -> None:
 
 
 def test_containers_list_rejects_a_non_boolean_all(agent: Agent) -> None:
-    reply = agent.call("containers.list", {"all": "yes"})
+    reply = agent.call("container.list", {"all": "yes"})
     assert reply.code == "invalid_argument" and "all" in reply.error["message"]
 
 
@@ -78,7 +78,7 @@ def test_images_list_includes_the_test_image(
     agent: Agent, docker_host: str, test_image: str
 ) -> None:
     image_id = docker_cli(docker_host, "image", "inspect", "-f", "{{.Id}}", test_image)
-    images = {i["id"]: i for i in agent.ok("images.list")}
+    images = {i["id"]: i for i in agent.ok("image.list")}
     img = images[image_id.stdout.decode().strip()]
     assert test_image in img["tags"]
     assert img["size"] > 0 and isinstance(img["created"], int)

@@ -28,27 +28,27 @@ def _import_tiny_image(docker_host: str, tmp_path, ref: str | None) -> str:
 def test_images_inspect_returns_a_summary_and_the_raw_attrs(
     agent: Agent, docker_host: str, test_image: str
 ) -> None:
-    result = agent.ok("images.inspect", {"id": test_image})
+    result = agent.ok("image.inspect", {"id": test_image})
     assert result["summary"]["id"] == _image_id(docker_host, test_image)
     assert test_image in result["summary"]["tags"]
     assert isinstance(result["summary"]["created"], int)
     assert result["attrs"]["Id"] == result["summary"]["id"]
-    by_id = agent.ok("images.inspect", {"id": result["summary"]["id"]})
+    by_id = agent.ok("image.inspect", {"id": result["summary"]["id"]})
     assert by_id["summary"]["tags"] == result["summary"]["tags"]
 
 
 def test_images_inspect_of_a_missing_image_is_not_found(agent: Agent) -> None:
-    assert agent.call("images.inspect", {"id": "berth-test/nothing:0"}).code == "not_found"
-    assert agent.call("images.inspect", {"id": "bad ref!"}).code == "invalid_argument"
+    assert agent.call("image.inspect", {"id": "berth-test/nothing:0"}).code == "not_found"
+    assert agent.call("image.inspect", {"id": "bad ref!"}).code == "invalid_argument"
 
 
 def test_images_remove_untags_and_deletes(agent: Agent, docker_host: str, tmp_path) -> None:
     ref = f"berth-test/tiny:{unique()}"
     image_id = _import_tiny_image(docker_host, tmp_path, ref)
-    result = agent.ok("images.remove", {"id": ref})
+    result = agent.ok("image.remove", {"id": ref})
     assert result["untagged"] == [ref]
     assert image_id in result["deleted"]
-    assert agent.call("images.remove", {"id": ref}).code == "not_found"
+    assert agent.call("image.remove", {"id": ref}).code == "not_found"
 
 
 def test_images_remove_of_an_image_in_use_is_a_conflict_unless_forced(
@@ -57,19 +57,19 @@ def test_images_remove_of_an_image_in_use_is_a_conflict_unless_forced(
     ref = f"berth-test/tiny:{unique()}"
     image_id = _import_tiny_image(docker_host, tmp_path, ref)
     docker_cli(docker_host, "create", "--label", "berth-test-agent=1", ref, "x")
-    assert agent.call("images.remove", {"id": image_id}).code == "conflict"
-    assert agent.ok("images.remove", {"id": ref, "force": True})["untagged"] == [ref]
+    assert agent.call("image.remove", {"id": image_id}).code == "conflict"
+    assert agent.ok("image.remove", {"id": ref, "force": True})["untagged"] == [ref]
 
 
 def test_images_prune_removes_dangling_images_only(
     agent: Agent, docker_host: str, tmp_path, test_image: str
 ) -> None:
     dangling = _import_tiny_image(docker_host, tmp_path, None)
-    result = agent.ok("images.prune")
+    result = agent.ok("image.prune")
     assert dangling in result["deleted"]
     assert result["space_reclaimed"] >= 0
-    assert agent.ok("images.inspect", {"id": test_image})
-    assert agent.call("images.prune", {"all": "yes"}).code == "invalid_argument"
+    assert agent.ok("image.inspect", {"id": test_image})
+    assert agent.call("image.prune", {"all": "yes"}).code == "invalid_argument"
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def pushed_image(registry: str, docker_host: str) -> str:
 def test_images_pull_streams_layer_progress_and_returns_the_image(
     agent: Agent, docker_host: str, pushed_image: str
 ) -> None:
-    reply = agent.call("images.pull", {"ref": pushed_image}, timeout=120)
+    reply = agent.call("image.pull", {"ref": pushed_image}, timeout=120)
     assert reply.ok is True, reply
     assert pushed_image in reply.result["tags"]
     repo = pushed_image.rsplit(":", 1)[0]
@@ -101,23 +101,23 @@ def test_images_pull_streams_layer_progress_and_returns_the_image(
 def test_images_pull_by_digest_and_with_auth_fields(
     agent: Agent, docker_host: str, pushed_image: str
 ) -> None:
-    first = agent.ok("images.pull", {"ref": pushed_image}, timeout=120)
+    first = agent.ok("image.pull", {"ref": pushed_image}, timeout=120)
     digest_ref = first["digests"][0]
     auth = {"username": "u", "password": "p", "serveraddress": pushed_image.split("/")[0]}
-    again = agent.ok("images.pull", {"ref": digest_ref, "auth": auth}, timeout=120)
+    again = agent.ok("image.pull", {"ref": digest_ref, "auth": auth}, timeout=120)
     assert again["id"] == first["id"]
     docker_cli(docker_host, "rmi", pushed_image, check=False)
 
 
 def test_images_pull_of_a_missing_tag_is_not_found(agent: Agent, registry: str) -> None:
-    reply = agent.call("images.pull", {"ref": f"{registry}/berth-agent-test/none:v0"}, timeout=60)
+    reply = agent.call("image.pull", {"ref": f"{registry}/berth-agent-test/none:v0"}, timeout=60)
     assert reply.code == "not_found", reply
 
 
 def test_images_pull_rejects_an_invalid_reference(agent: Agent) -> None:
     for bad in ("UPPER/case", "a b", "x:tag:tag", "", "repo@sha256:short", "-rf"):
-        assert agent.call("images.pull", {"ref": bad}).code == "invalid_argument", bad
-    reply = agent.call("images.pull", {"ref": "x", "auth": {"username": "u"}})
+        assert agent.call("image.pull", {"ref": bad}).code == "invalid_argument", bad
+    reply = agent.call("image.pull", {"ref": "x", "auth": {"username": "u"}})
     assert reply.code == "invalid_argument" and "password" in reply.error["message"]
 
 

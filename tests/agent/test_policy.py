@@ -55,7 +55,7 @@ def test_a_forged_run_binding_the_host_is_refused_even_if_the_policy_allows_it(
 ) -> None:
     agent = agent_in(_home(tmp_path, ["/", "/etc", "/var", "/run", "/proc", "/root"]))
     spec = _run_spec(test_image, source)
-    reply = agent.call("containers.run", spec)
+    reply = agent.call("container.run", spec)
     assert reply.code == "policy_denied", reply
     assert "deny list" in reply.error["message"]
     assert docker_cli(docker_host, "inspect", spec["name"], check=False).returncode != 0
@@ -78,7 +78,7 @@ def test_a_link_under_an_allowed_prefix_cannot_reach_a_denied_path(
     allowed.mkdir()
     (allowed / "root").symlink_to("/")
     agent = agent_in(_home(tmp_path, [str(allowed)]))
-    reply = agent.call("containers.run", _run_spec(test_image, str(allowed / "root")))
+    reply = agent.call("container.run", _run_spec(test_image, str(allowed / "root")))
     assert reply.code == "policy_denied", reply
     assert "a link to /" in reply.error["message"]
 
@@ -96,7 +96,7 @@ def test_a_policy_file_others_can_touch_is_not_trusted(
     agent = agent_in(home)
     # Opened up after the start, which tightens ~/.berth itself (test_berth_dir.py).
     (home / ".berth").chmod(dir_mode)
-    reply = agent.call("containers.run", _run_spec(test_image, str(data)))
+    reply = agent.call("container.run", _run_spec(test_image, str(data)))
     assert reply.code == "policy_denied", reply
     assert why in reply.error["message"] and "not trusted" in reply.error["message"]
 
@@ -104,7 +104,7 @@ def test_a_policy_file_others_can_touch_is_not_trusted(
 def test_without_a_policy_file_no_host_path_may_be_bound(
     agent_in: Any, tmp_path: Path, test_image: str
 ) -> None:
-    reply = agent_in(_home(tmp_path, None)).call("containers.run", _run_spec(test_image, "/srv"))
+    reply = agent_in(_home(tmp_path, None)).call("container.run", _run_spec(test_image, "/srv"))
     assert reply.code == "policy_denied", reply
     assert "there is no ~/.berth/policy.json" in reply.error["message"]
 
@@ -112,7 +112,7 @@ def test_without_a_policy_file_no_host_path_may_be_bound(
 def test_reserved_labels_are_refused_in_a_run(agent_in: Any, tmp_path: Path, test_image: str):
     agent = agent_in(_home(tmp_path, []))
     spec = {"image": test_image, "labels": {"berth.service": "web"}}
-    reply = agent.call("containers.run", spec)
+    reply = agent.call("container.run", spec)
     assert reply.code == "policy_denied", reply
 
 
@@ -123,10 +123,10 @@ def test_a_bind_the_policy_allows_runs(
     (data / "x").mkdir(parents=True)
     agent = agent_in(_home(tmp_path, [str(data)]))
     spec = _run_spec(test_image, str(data / "x"), labels={TEST_LABEL: "1", "berth.run": "k"})
-    result = agent.ok("containers.run", spec)
+    result = agent.ok("container.run", spec)
     assert result["summary"]["state"] == "running"
     assert docker_cli(docker_host, "inspect", spec["name"]).returncode == 0
     docker_cli(docker_host, "rm", "-f", "-v", spec["name"])
-    refused = agent.call("containers.run", _run_spec(test_image, str(tmp_path)))
+    refused = agent.call("container.run", _run_spec(test_image, str(tmp_path)))
     assert refused.code == "policy_denied", refused
     assert str(data) in refused.error["message"]

@@ -71,7 +71,7 @@ def test_a_forged_run_asking_for_any_toggle_is_refused_and_nothing_is_created(
     agent = agent_in(_home(tmp_path))
     for extra, where, toggle in DENIED:
         spec = _spec(test_image, **extra)
-        reply = agent.call("containers.run", spec)
+        reply = agent.call("container.run", spec)
         assert reply.code == "policy_denied", (extra, reply)
         assert where in reply.error["message"] and toggle in reply.error["message"], reply
         assert docker_cli(docker_host, "inspect", spec["name"], check=False).returncode != 0
@@ -82,7 +82,7 @@ def test_without_a_policy_file_every_toggle_is_refused(
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    reply = agent_in(home).call("containers.run", _spec(test_image, privileged=True))
+    reply = agent_in(home).call("container.run", _spec(test_image, privileged=True))
     assert reply.code == "policy_denied", reply
     assert "there is no ~/.berth/policy.json" in reply.error["message"]
 
@@ -117,7 +117,7 @@ def test_what_the_policy_allows_reaches_docker(
         sysctls={"net.core.somaxconn": "1024"},
         user="1000:1000",
     )
-    result = agent_in(home).ok("containers.run", spec)
+    result = agent_in(home).ok("container.run", spec)
     assert result["summary"]["state"] == "running"
     out = docker_cli(
         docker_host, "inspect", "-f", "{{json .HostConfig}}|{{.Config.User}}", spec["name"]
@@ -140,9 +140,9 @@ def test_a_granted_spec_runs_and_only_that_spec(
     spec = _spec(test_image, privileged=True, user="1000", env={"SECRET_VALUE": "not in digest"})
     agent = agent_in(_home(tmp_path, granted_specs=[_digest(spec)]))
     other = {**spec, "name": unique("tog")}
-    refused = agent.call("containers.run", other)
+    refused = agent.call("container.run", other)
     assert refused.code == "policy_denied", refused
-    result = agent.ok("containers.run", spec)
+    result = agent.ok("container.run", spec)
     assert result["summary"]["state"] == "running"
     out = docker_cli(docker_host, "inspect", "-f", "{{.HostConfig.Privileged}}", spec["name"])
     assert out.stdout.decode().strip() == "true"
@@ -151,7 +151,7 @@ def test_a_granted_spec_runs_and_only_that_spec(
 
 def test_a_grant_never_lifts_the_hard_deny_list(agent_in: Any, tmp_path: Path, test_image: str):
     spec = _spec(test_image, volumes=[{"source": "/", "target": "/host"}])
-    reply = agent_in(_home(tmp_path, granted_specs=[_digest(spec)])).call("containers.run", spec)
+    reply = agent_in(_home(tmp_path, granted_specs=[_digest(spec)])).call("container.run", spec)
     assert reply.code == "policy_denied", reply
     assert "deny list" in reply.error["message"]
 
@@ -161,15 +161,15 @@ def test_a_policy_refusing_root_wants_a_non_root_user(
 ) -> None:
     agent = agent_in(_home(tmp_path, allow_root_user=False))
     for user in ("0", "root", "root:1000"):
-        reply = agent.call("containers.run", _spec(test_image, user=user))
+        reply = agent.call("container.run", _spec(test_image, user=user))
         assert reply.code == "policy_denied", reply
         assert "args.user" in reply.error["message"]
     # No user in the spec: the image's own (busybox: root) decides.
-    reply = agent.call("containers.run", _spec(test_image))
+    reply = agent.call("container.run", _spec(test_image))
     assert reply.code == "policy_denied", reply
     assert "image" in reply.error["message"] and "allow_root_user" in reply.error["message"]
     spec = _spec(test_image, user="1000")
-    assert agent.ok("containers.run", spec)["summary"]["state"] == "running"
+    assert agent.ok("container.run", spec)["summary"]["state"] == "running"
     docker_cli(docker_host, "rm", "-f", spec["name"])
 
 
@@ -188,6 +188,6 @@ def test_a_policy_refusing_root_wants_a_non_root_user(
 def test_bad_values_are_invalid_arguments(
     agent_in: Any, tmp_path: Path, test_image: str, extra: dict[str, Any], where: str
 ) -> None:
-    reply = agent_in(_home(tmp_path)).call("containers.run", _spec(test_image, **extra))
+    reply = agent_in(_home(tmp_path)).call("container.run", _spec(test_image, **extra))
     assert reply.code == "invalid_argument", reply
     assert where in reply.error["message"]

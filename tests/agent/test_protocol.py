@@ -69,7 +69,7 @@ def test_args_that_are_not_an_object_get_invalid_request(agent: Agent) -> None:
 
 
 def test_an_unknown_op_gets_unknown_op_and_the_agent_keeps_serving(agent: Agent) -> None:
-    reply = agent.call("containers.explode")
+    reply = agent.call("container.explode")
     assert reply.code == "unknown_op"
     assert agent.ok("ping") == {"pong": True}
 
@@ -94,7 +94,7 @@ def test_a_line_just_under_one_mib_is_still_accepted(agent: Agent) -> None:
 
 
 def test_unknown_argument_keys_are_rejected_naming_the_key(agent: Agent) -> None:
-    reply = agent.call("containers.list", {"all": True, "bogus": 1})
+    reply = agent.call("container.list", {"all": True, "bogus": 1})
     assert reply.code == "invalid_argument"
     assert "bogus" in reply.error["message"]
 
@@ -102,7 +102,7 @@ def test_unknown_argument_keys_are_rejected_naming_the_key(agent: Agent) -> None
 def test_a_slow_op_does_not_block_ping(agent: Agent, make_container) -> None:
     # A PID 1 without a TERM handler makes stop wait its full timeout.
     name = make_container("sleep", "1000")
-    slow = agent.start("containers.stop", {"id": name, "timeout": 4})
+    slow = agent.start("container.stop", {"id": name, "timeout": 4})
     t0 = time.monotonic()
     assert agent.ok("ping") == {"pong": True}
     assert time.monotonic() - t0 < 1.0
@@ -155,7 +155,7 @@ def test_a_missing_socket_gives_docker_unavailable(start_agent, tmp_path: Path) 
     hello = a.hello["hello"]
     assert hello["docker"] is None
     assert "No such file or directory" in hello["docker_error"]
-    reply = a.call("containers.list")
+    reply = a.call("container.list")
     assert reply.code == "docker_unavailable"
     assert a.ok("ping") == {"pong": True}
     assert a.call("host.facts").code == "docker_unavailable"

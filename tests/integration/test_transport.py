@@ -109,7 +109,7 @@ def test_request_during_a_cut_times_out_and_the_next_runs_on_a_fresh_session(reg
     run_testbed("link", "down", "h2")
     try:
         with pytest.raises(AgentTimeout, match="within 2 s"):
-            first.session.call("containers.list", timeout=2)
+            first.session.call("container.list", timeout=2)
         assert not services.refresh_host(host)
         assert host.status == HostStatus.UNREACHABLE
     finally:

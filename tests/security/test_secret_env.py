@@ -352,11 +352,11 @@ class _RecordingAgent:
 
     def call(self, op, args, **kwargs):
         self.sent.append((op, args))
-        if op == "containers.list":
+        if op == "container.list":
             return self.running
-        if op == "images.inspect":
+        if op == "image.inspect":
             return {"id": "sha256:" + "a" * 64}
-        if op == "containers.run":
+        if op == "container.run":
             summary = {"id": "c" * 64, "name": "api-1", "image": IMAGE, "state": "running"}
             self.running.append(summary)
             return {"summary": summary}
@@ -383,7 +383,7 @@ def test_secret_value_reaches_only_the_agent(admin_client, host, monkeypatch, ca
     result = container_services._run(operation, OperationContext(operation))
     operation.result = result
     operation.save(update_fields=["result"])
-    run_args = next(args for op, args in agent.sent if op == "containers.run")
+    run_args = next(args for op, args in agent.sent if op == "container.run")
     assert run_args["env"] == {"MODE": "x", "DB_PASSWORD": VALUE}
     assert "env_secrets" not in run_args  # the agent refuses keys it does not know
     assert operation.params["spec"]["env_secrets"] == {"DB_PASSWORD": "db-password"}
@@ -446,7 +446,7 @@ def test_a_run_whose_secret_was_renamed_fails_without_calling_the_agent(
     operation = Operation.objects.get(action="container.run")
     with pytest.raises(container_services.OperationFailed, match="db-password"):
         container_services._run(operation, OperationContext(operation))
-    assert "containers.run" not in [op for op, _ in agent.sent]
+    assert "container.run" not in [op for op, _ in agent.sent]
 
 
 def test_a_rollout_sends_the_secret_values_to_the_agent_and_stores_only_names(monkeypatch, caplog):

@@ -46,7 +46,7 @@ SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 MAX_REVISION = 2**53 - 1
 HEALTH_MODES = ("docker", "http", "tcp", "none")
 _HTTP_PATH_RE = re.compile(r"^/[\x21-\x7e]{0,2047}$")
-# A validation message of containers.run names args.X; in a deploy that is args.spec.X.
+# A validation message of container.run names args.X; in a deploy that is args.spec.X.
 _ARGS_RE = re.compile(r"(?<![\w.])args\.")
 DEPLOY_KEYS = frozenset({"service", "revision", "spec", "auth", "health", "stop_timeout"})
 # How often the docker health gate looks at the container.
@@ -170,7 +170,7 @@ def _spec_arg(value: Any) -> tuple[str, dict[str, Any], bool, bool]:
     must be checked against the policy) from args.spec."""
     where = "args.spec"
     if not isinstance(value, dict):
-        raise InvalidArgument(f"{where} must be an object: a containers.run spec without name")
+        raise InvalidArgument(f"{where} must be an object: a container.run spec without name")
     if "name" in value:
         raise InvalidArgument(
             f"{where}.name is not allowed: the agent names the container "
@@ -253,7 +253,7 @@ def _container_ip(attrs: dict[str, Any]) -> str | None:
 
 
 class _PullContext:
-    """The op's context for images.pull: tags its progress lines with the pulling step."""
+    """The op's context for image.pull: tags its progress lines with the pulling step."""
 
     def __init__(self, ctx: OpContext) -> None:
         self._ctx = ctx
@@ -643,7 +643,7 @@ def deploy(ctx: OpContext, args: dict) -> dict[str, Any]:
     revision = opt_int(args, "revision", None, 1, MAX_REVISION)
     assert revision is not None
     if "spec" not in args:
-        raise InvalidArgument("args.spec is required: the container spec (containers.run args)")
+        raise InvalidArgument("args.spec is required: the container spec (container.run args)")
     image, config, fixed_ports, check_user = _spec_arg(args["spec"])
     auth = images._auth(args["auth"]) if args.get("auth") is not None else None
     health = _health_arg(args.get("health"))
