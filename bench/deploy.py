@@ -74,12 +74,12 @@ def berth_rollouts(fleet, names: list[str], runs: int, health: dict) -> list[flo
         )
         for tag in ("v1", "v2")
     ]
-    deployments.deploy(service, revisions[0], actor=None)  # warm: sessions, images pulled
+    deployments.request_deploy(service, revisions[0], actor=None)  # warm: sessions, images pulled
     times = []
     for index in range(runs):
         target = revisions[(index + 1) % 2]
         started = time.perf_counter()
-        rollout = deployments.deploy(service, target, actor=None)
+        rollout = deployments.request_deploy(service, target, actor=None)
         times.append(time.perf_counter() - started)
         rollout.refresh_from_db()
         if rollout.status != "succeeded":

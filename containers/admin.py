@@ -38,9 +38,9 @@ class ContainerAdmin(admin.ModelAdmin):
     search_fields = ["name", "image", "container_id"]
     list_select_related = ["host"]
     actions = [
-        _queue("start", services.start_container),
-        _queue("stop", services.stop_container),
-        _queue("restart", services.restart_container),
+        _queue("start", services.request_start),
+        _queue("stop", services.request_stop),
+        _queue("restart", services.request_restart),
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

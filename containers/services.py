@@ -151,7 +151,7 @@ def select_containers(
     return containers, label
 
 
-def bulk_container_action(
+def request_bulk_action(
     containers: Iterable[Container],
     verb: str,
     *,
@@ -173,26 +173,26 @@ def bulk_container_action(
     )
 
 
-def start_container(container: Container, *, actor: Actor) -> Operation:
+def request_start(container: Container, *, actor: Actor) -> Operation:
     """Start a stopped container; starting a running one succeeds and says so."""
     return _submit("container.start", container, actor)
 
 
-def stop_container(container: Container, *, actor: Actor, timeout: int = 10) -> Operation:
+def request_stop(container: Container, *, actor: Actor, timeout: int = 10) -> Operation:
     """Stop a container, giving it ``timeout`` seconds to exit before it is killed."""
     return _submit("container.stop", container, actor, timeout=timeout)
 
 
-def restart_container(container: Container, *, actor: Actor, timeout: int = 10) -> Operation:
+def request_restart(container: Container, *, actor: Actor, timeout: int = 10) -> Operation:
     return _submit("container.restart", container, actor, timeout=timeout)
 
 
-def kill_container(container: Container, *, actor: Actor, signal: str = "SIGKILL") -> Operation:
+def request_kill(container: Container, *, actor: Actor, signal: str = "SIGKILL") -> Operation:
     """Send a signal to a container's main process (SIGKILL unless told otherwise)."""
     return _submit("container.kill", container, actor, signal=signal)
 
 
-def remove_container(
+def request_remove(
     container: Container, *, actor: Actor, force: bool = False, volumes: bool = False
 ) -> Operation:
     """Remove a container (``force``: even a running one; ``volumes``: its anonymous volumes).
@@ -202,7 +202,7 @@ def remove_container(
     return _submit("container.remove", container, actor, force=force, volumes=volumes)
 
 
-def container_logs(
+def request_logs(
     container: Container,
     *,
     actor: Actor,
@@ -223,12 +223,12 @@ def container_logs(
     return _submit("container.logs", container, actor, **params)
 
 
-def container_stats(container: Container, *, actor: Actor) -> Operation:
+def request_stats(container: Container, *, actor: Actor) -> Operation:
     """A one-shot sample of a container's CPU, memory, network and process count."""
     return _submit("container.stats", container, actor)
 
 
-def run_container(
+def request_run(
     host: Host, spec: dict[str, Any], *, actor: Actor, policy_override: bool = False
 ) -> Operation:
     """Create and start a container on ``host`` from a validated spec (the agent's

@@ -244,7 +244,7 @@ def set_archived(revision: Revision, archived: bool, *, actor: Actor) -> Revisio
 # --- starting rollouts -----------------------------------------------------------------------
 
 
-def deploy(
+def request_deploy(
     service: Service,
     revision: Revision,
     *,
@@ -385,13 +385,15 @@ def on_operation_finished(sender: Any, operation: Operation, **kwargs: Any) -> N
         close_rollout(rollout, operation)
 
 
-def rollback(service: Service, revision: Revision, *, actor: Actor, **strategy: Any) -> Rollout:
+def request_rollback(
+    service: Service, revision: Revision, *, actor: Actor, **strategy: Any
+) -> Rollout:
     """Deploy an earlier revision again, by the digest pinned when it first deployed."""
     if not revision.digest:
         raise ValueError(
             f"revision {revision.number} was never deployed, so no image digest is pinned to it"
         )
-    return deploy(service, revision, actor=actor, kind=RolloutKind.ROLLBACK, **strategy)
+    return request_deploy(service, revision, actor=actor, kind=RolloutKind.ROLLBACK, **strategy)
 
 
 # --- retiring a service ---------------------------------------------------------------------
@@ -923,7 +925,7 @@ def converge_host(host: Host) -> list[Rollout]:
         )  # fmt: skip
         try:
             started.append(
-                deploy(
+                request_deploy(
                     service,
                     revision,
                     actor=None,

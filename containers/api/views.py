@@ -66,7 +66,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     def start(self, request: Request, pk: str | None = None) -> Response:
         """Start the container (a running one is left as it is, and the result says so)."""
         return operation_accepted(
-            request, services.start_container(self.get_object(), actor=request.user)
+            request, services.request_start(self.get_object(), actor=request.user)
         )
 
     @extend_schema(request=ContainerStopSerializer, responses=ACCEPTED)
@@ -76,7 +76,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         container = self.get_object()
         params = _valid(ContainerStopSerializer, request)
         return operation_accepted(
-            request, services.stop_container(container, actor=request.user, **params)
+            request, services.request_stop(container, actor=request.user, **params)
         )
 
     @extend_schema(request=ContainerRestartSerializer, responses=ACCEPTED)
@@ -85,7 +85,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         """Restart the container (stop with ``timeout``, then start)."""
         container = self.get_object()
         params = _valid(ContainerRestartSerializer, request)
-        operation = services.restart_container(container, actor=request.user, **params)
+        operation = services.request_restart(container, actor=request.user, **params)
         return operation_accepted(request, operation)
 
     @extend_schema(request=ContainerKillSerializer, responses=ACCEPTED)
@@ -95,7 +95,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         container = self.get_object()
         params = _valid(ContainerKillSerializer, request)
         return operation_accepted(
-            request, services.kill_container(container, actor=request.user, **params)
+            request, services.request_kill(container, actor=request.user, **params)
         )
 
     @extend_schema(request=ContainerRemoveSerializer, responses=ACCEPTED)
@@ -104,7 +104,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         """Remove the container (one already gone counts as removed, and the result says so)."""
         container = self.get_object()
         params = _valid(ContainerRemoveSerializer, request)
-        operation = services.remove_container(container, actor=request.user, **params)
+        operation = services.request_remove(container, actor=request.user, **params)
         return operation_accepted(request, operation)
 
     @extend_schema(
@@ -129,7 +129,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         container = self.get_object()
         params = _valid(ContainerLogsSerializer, request)
         return operation_accepted(
-            request, services.container_logs(container, actor=request.user, **params)
+            request, services.request_logs(container, actor=request.user, **params)
         )
 
     @extend_schema(request=None, responses=ACCEPTED)
@@ -138,7 +138,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         """Sample the container's resource use once; the result holds cpu_percent,
         mem_usage, mem_limit, mem_percent, net_rx_bytes, net_tx_bytes and pids."""
         return operation_accepted(
-            request, services.container_stats(self.get_object(), actor=request.user)
+            request, services.request_stats(self.get_object(), actor=request.user)
         )
 
     @extend_schema(
@@ -188,7 +188,7 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         except services.InvalidSelection as exc:
             raise ValidationError({exc.field: exc.message}) from None
         verb = body.pop("action")
-        operation = services.bulk_container_action(
+        operation = services.request_bulk_action(
             containers, verb, actor=request.user, label=f"{verb} {label}", **body
         )
         return operation_accepted(request, operation, matched=len(containers))
@@ -253,5 +253,5 @@ class HostContainersView(generics.ListCreateAPIView):
         spec = serializer.to_agent_args()
         override = bool(serializer.validated_data.get("policy_override"))
         enforce_policy(spec, [host], actor=request.user, override=override)
-        operation = services.run_container(host, spec, actor=request.user, policy_override=override)
+        operation = services.request_run(host, spec, actor=request.user, policy_override=override)
         return operation_accepted(request, operation)

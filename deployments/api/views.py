@@ -180,7 +180,7 @@ class ServiceViewSet(
             service,
             revision,
             options.pop("policy_override"),
-            lambda: services.deploy(service, revision, actor=request.user, **options),
+            lambda: services.request_deploy(service, revision, actor=request.user, **options),
         )
 
     @extend_schema(request=RollbackSerializer, responses={202: RolloutSerializer, **START_ERRORS})
@@ -195,7 +195,7 @@ class ServiceViewSet(
             service,
             revision,
             options.pop("policy_override"),
-            lambda: services.rollback(service, revision, actor=request.user, **options),
+            lambda: services.request_rollback(service, revision, actor=request.user, **options),
         )
 
     @extend_schema(

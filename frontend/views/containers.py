@@ -23,10 +23,10 @@ LOG_TAIL = 100
 
 # verb → (service function, what the feedback says)
 ACTIONS = {
-    "start": (services.start_container, "Starting"),
-    "stop": (services.stop_container, "Stopping"),
-    "restart": (services.restart_container, "Restarting"),
-    "kill": (services.kill_container, "Killing"),
+    "start": (services.request_start, "Starting"),
+    "stop": (services.request_stop, "Stopping"),
+    "restart": (services.request_restart, "Restarting"),
+    "kill": (services.request_kill, "Killing"),
 }
 
 
@@ -60,7 +60,7 @@ def container_bulk(request: HttpRequest) -> HttpResponse:
     containers = list(visible(request, Container.objects.filter(pk__in=ids).select_related("host")))
     if not containers:
         return refused(request, "Select at least one container first.", "frontend:containers")
-    operation = services.bulk_container_action(
+    operation = services.request_bulk_action(
         containers, verb, actor=request.user, label=f"{verb} {len(containers)} container(s)"
     )
     return started(
@@ -105,7 +105,7 @@ def container_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def container_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
     container = get_object_or_404(visible(request, Container.objects.select_related("host")), pk=pk)
     if verb == "remove":
-        operation = services.remove_container(container, actor=request.user, force=True)
+        operation = services.request_remove(container, actor=request.user, force=True)
         message = f"Removing {container.name}."
     elif verb in ACTIONS:
         function, doing = ACTIONS[verb]
@@ -120,7 +120,7 @@ def container_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
 @operator
 def container_stats(request: HttpRequest, pk: int) -> HttpResponse:
     container = get_object_or_404(visible(request, Container.objects.select_related("host")), pk=pk)
-    operation = services.container_stats(container, actor=request.user)
+    operation = services.request_stats(container, actor=request.user)
     return started(
         request, operation, f"Sampling {container.name}'s stats.", "frontend:container", pk=pk
     )
@@ -131,7 +131,7 @@ def container_stats(request: HttpRequest, pk: int) -> HttpResponse:
 def container_logs_follow(request: HttpRequest, pk: int) -> HttpResponse:
     """Start following the log; the answer is a panel that polls the operation's stream."""
     container = get_object_or_404(visible(request, Container.objects.select_related("host")), pk=pk)
-    operation = services.container_logs(
+    operation = services.request_logs(
         container, actor=request.user, tail=LOG_TAIL, follow=True, duration=LOG_FOLLOW_SECONDS
     )
     return render(

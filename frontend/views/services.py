@@ -172,7 +172,10 @@ def service_deploy(request: HttpRequest, pk: int) -> HttpResponse:
     if revision is None:
         return refused(request, "The service has no such revision.", "frontend:service", pk=pk)
     return _start_rollout(
-        request, service, revision, lambda: services.deploy(service, revision, actor=request.user)
+        request,
+        service,
+        revision,
+        lambda: services.request_deploy(service, revision, actor=request.user),
     )
 
 
@@ -185,7 +188,7 @@ def service_rollback(request: HttpRequest, pk: int, number: int) -> HttpResponse
         request,
         service,
         revision,
-        lambda: services.rollback(service, revision, actor=request.user),
+        lambda: services.request_rollback(service, revision, actor=request.user),
     )
 
 

@@ -53,7 +53,7 @@ KEPT_PREVIOUS = (RolloutStatus.ROLLED_BACK, RolloutStatus.FAILED, RolloutStatus.
 def on_first_revision(service: Service, fleet: Fleet) -> tuple[Revision, Revision]:
     """Every host on revision 1 (no health gate, so it is quick); revision 2 made."""
     r1 = sleeper_revision(service, fleet, "sleeper, first")
-    first = finished(services.deploy(service, r1, actor=None, health=NO_GATE), timeout=60)
+    first = finished(services.request_deploy(service, r1, actor=None, health=NO_GATE), timeout=60)
     assert first.status == RolloutStatus.SUCCEEDED, first.reason
     return r1, sleeper_revision(service, fleet, "sleeper, second")
 

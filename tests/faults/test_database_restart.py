@@ -44,7 +44,7 @@ if connection.vendor == "postgresql":
 
     def test_postgres_restarted_mid_rollout(sleeper: Service, fleet):
         revision = slow_sleeper(sleeper, fleet)
-        rollout = services.deploy(sleeper, revision, actor=None, batch_size=1)
+        rollout = services.request_deploy(sleeper, revision, actor=None, batch_size=1)
         switched(rollout, "h1")
         (h1_container,) = on_host(fleet, "h1", sleeper.name)
         _postgres("down")  # fast shutdown: every connection is cut

@@ -55,7 +55,7 @@ def service(register, fleet) -> Iterator[Service]:
 def test_dockerd_restarted_during_the_health_gate(service, fleet):
     r1, r2 = on_first_revision(service, fleet)
 
-    rollout = services.deploy(service, r2, actor=None, batch_size=1, health=SLOW_GATE)
+    rollout = services.request_deploy(service, r2, actor=None, batch_size=1, health=SLOW_GATE)
     wait_health_checking(rollout, "h2")
     run_testbed("dockerd", "restart", "h2")
     back = time.monotonic()
@@ -74,7 +74,7 @@ def test_dockerd_restarted_during_the_health_gate(service, fleet):
 def test_ssh_connection_dropped_during_the_health_gate(service, fleet):
     r1, r2 = on_first_revision(service, fleet)
 
-    rollout = services.deploy(service, r2, actor=None, batch_size=1, health=SLOW_GATE)
+    rollout = services.request_deploy(service, r2, actor=None, batch_size=1, health=SLOW_GATE)
     wait_health_checking(rollout, "h2")
     agents = agent_pids(fleet, "h2")
     deploying = holding_a_service_lock(agents)

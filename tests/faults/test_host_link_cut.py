@@ -41,7 +41,7 @@ def service(register, fleet) -> Iterator[Service]:
 def test_link_cut_during_the_health_gate(service, fleet):
     r1, r2 = on_first_revision(service, fleet)
 
-    rollout = services.deploy(
+    rollout = services.request_deploy(
         service, r2, actor=None, batch_size=1, max_failures=2, health=SLOW_GATE
     )
     wait_health_checking(rollout, "h2")

@@ -180,7 +180,7 @@ def test_redis_stopped_mid_rollout(fleet, stack, sleeper):
     """The rollout's truth is in the database: a worker already running it carries on
     while Redis is away, and the rollout ends as it would have, one container per host."""
     revision = slow_sleeper(sleeper, fleet)
-    rollout = deployments.deploy(sleeper, revision, actor=None, batch_size=1)
+    rollout = deployments.request_deploy(sleeper, revision, actor=None, batch_size=1)
     switched(rollout, "h1")
     stack.redis.stop()
     time.sleep(5)  # h2 goes through its health gate meanwhile

@@ -106,7 +106,7 @@ def test_worker_parent_killed_mid_rollout(sleeper, fleet, own_worker, service_en
     an hour. The reaper (beat, every BERTH_REAPER_INTERVAL s) sees that the process that
     claimed the rollout is gone and queues it again; a worker resumes it."""
     revision = slow_sleeper(sleeper, fleet)
-    rollout = services.deploy(sleeper, revision, actor=None, batch_size=1)
+    rollout = services.request_deploy(sleeper, revision, actor=None, batch_size=1)
     switched(rollout, "h1")
     (h1_container,) = on_host(fleet, "h1", sleeper.name)
     children = _children(own_worker.pid)
@@ -146,7 +146,7 @@ def test_worker_killed_mid_bulk_restart(
     revision = services.create_revision(
         sleeper, spec={"image": f"{fleet.registry}/demo/sleeper:v1"}, health={"mode": "none"}
     )
-    assert finished(services.deploy(sleeper, revision, actor=None)).status == "succeeded"
+    assert finished(services.request_deploy(sleeper, revision, actor=None)).status == "succeeded"
 
     def stored() -> bool:
         labelled = Container.objects.filter(labels__has_key="berth.service")
@@ -209,7 +209,7 @@ def test_two_beats_at_once_converge_a_host_once(sleeper, fleet, service_env, tmp
     revision = services.create_revision(
         sleeper, spec={"image": f"{fleet.registry}/demo/sleeper:v1"}, health={"mode": "none"}
     )
-    assert finished(services.deploy(sleeper, revision, actor=None)).status == "succeeded"
+    assert finished(services.request_deploy(sleeper, revision, actor=None)).status == "succeeded"
     (lost,) = on_host(fleet, "h2", sleeper.name)
     fleet["h2"].docker("rm", "-f", lost["id"])
 

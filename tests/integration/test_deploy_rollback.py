@@ -64,7 +64,7 @@ def test_deploy_auto_rollback_and_one_click_rollback_across_three_hosts(web, fle
     addresses = [fleet[name].address for name in ("h1", "h2", "h3")]
 
     r1 = _revision(web, fleet, "v1")
-    rollout = finished(services.deploy(web, r1, actor=None))
+    rollout = finished(services.request_deploy(web, r1, actor=None))
     assert rollout.status == RolloutStatus.SUCCEEDED, rollout.reason
     assert all("demo web v1" in _page(address) for address in addresses)
     r1.refresh_from_db()
@@ -72,14 +72,14 @@ def test_deploy_auto_rollback_and_one_click_rollback_across_three_hosts(web, fle
     first_digest = r1.digest
 
     r2 = _revision(web, fleet, "v2")
-    rollout = finished(services.deploy(web, r2, actor=None))
+    rollout = finished(services.request_deploy(web, r2, actor=None))
     assert rollout.status == RolloutStatus.SUCCEEDED, rollout.reason
     assert all("demo web v2" in _page(address) for address in addresses)
     web.refresh_from_db()
     assert web.current_revision == r2
 
     r3 = _revision(web, fleet, "v3")
-    rollout = finished(services.deploy(web, r3, actor=None, max_failures=1))
+    rollout = finished(services.request_deploy(web, r3, actor=None, max_failures=1))
     assert rollout.status == RolloutStatus.ROLLED_BACK
     assert "failed" in rollout.reason
     assert all("demo web v2" in _page(address) for address in addresses)
@@ -89,7 +89,7 @@ def test_deploy_auto_rollback_and_one_click_rollback_across_three_hosts(web, fle
     for name in ("h1", "h2", "h3"):
         assert len(_containers_of(fleet[name], "web")) == 1
 
-    rollout = finished(services.rollback(web, r1, actor=None))
+    rollout = finished(services.request_rollback(web, r1, actor=None))
     assert rollout.status == RolloutStatus.SUCCEEDED, rollout.reason
     assert all("demo web v1" in _page(address) for address in addresses)
     r1.refresh_from_db()
@@ -101,7 +101,7 @@ def test_deploy_auto_rollback_and_one_click_rollback_across_three_hosts(web, fle
 
     # Redeploying the current revision (say, after a host was rebuilt) works too.
     fleet["h2"].docker("rm", "-f", *_containers_of(fleet["h2"], "web"))
-    rollout = finished(services.deploy(web, r1, actor=None))
+    rollout = finished(services.request_deploy(web, r1, actor=None))
     assert rollout.status == RolloutStatus.SUCCEEDED, rollout.reason
     assert "demo web v1" in _page(fleet["h2"].address)
     assert all(len(_containers_of(fleet[name], "web")) == 1 for name in ("h1", "h2", "h3"))
@@ -109,20 +109,22 @@ def test_deploy_auto_rollback_and_one_click_rollback_across_three_hosts(web, fle
 
 def test_second_rollout_while_one_runs_is_refused(web, fleet):
     r1 = _revision(web, fleet, "v1")
-    first = services.deploy(web, r1, actor=None)
+    first = services.request_deploy(web, r1, actor=None)
     with pytest.raises(services.RolloutConflict, match="still in progress"):
-        services.deploy(web, r1, actor=None)
+        services.request_deploy(web, r1, actor=None)
     finished(first)
 
 
 def test_host_cut_off_mid_rollout_fails_then_converges(web, fleet, beat):
     r1 = _revision(web, fleet, "v1")
-    assert finished(services.deploy(web, r1, actor=None)).status == RolloutStatus.SUCCEEDED
+    assert finished(services.request_deploy(web, r1, actor=None)).status == RolloutStatus.SUCCEEDED
     r2 = _revision(web, fleet, "v2")
 
     run_testbed("link", "down", "h3")
     try:
-        rollout = finished(services.deploy(web, r2, actor=None, batch_size=1, max_failures=2))
+        rollout = finished(
+            services.request_deploy(web, r2, actor=None, batch_size=1, max_failures=2)
+        )
     finally:
         run_testbed("link", "up", "h3")
     assert rollout.status == RolloutStatus.PARTIAL, rollout.reason

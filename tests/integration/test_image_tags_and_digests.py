@@ -45,20 +45,24 @@ def test_v1_and_v2_read_as_their_tags_and_digests_also_after_a_rollback(
     admin_client, service, fleet
 ):
     r1 = revision(service, fleet, "v1")
-    assert finished(services.deploy(service, r1, actor=None)).status == RolloutStatus.SUCCEEDED
+    assert (
+        finished(services.request_deploy(service, r1, actor=None)).status == RolloutStatus.SUCCEEDED
+    )
     r1.refresh_from_db()
     v1_digest = r1.digest.partition("@")[2]
     assert v1_digest.startswith("sha256:")
     assert _running(admin_client, service) == (r1.image, v1_digest)  # deployed by tag
 
     r2 = revision(service, fleet, "v2")
-    assert finished(services.deploy(service, r2, actor=None)).status == RolloutStatus.SUCCEEDED
+    assert (
+        finished(services.request_deploy(service, r2, actor=None)).status == RolloutStatus.SUCCEEDED
+    )
     r2.refresh_from_db()
     v2_digest = r2.digest.partition("@")[2]
     assert v2_digest not in ("", v1_digest)
     assert _running(admin_client, service) == (r2.image, v2_digest)
 
-    rollout = finished(services.rollback(service, r1, actor=None))
+    rollout = finished(services.request_rollback(service, r1, actor=None))
     assert rollout.status == RolloutStatus.SUCCEEDED, rollout.reason
     # The host runs repo@sha256:… now and reports no tag; Berth names the revision's.
     assert _running(admin_client, service) == (r1.image, v1_digest)

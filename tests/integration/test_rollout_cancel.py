@@ -33,13 +33,15 @@ def test_cancelling_a_rollout_after_its_first_host_puts_every_host_back(
     service, fleet, admin_client
 ):
     r1 = revision(service, fleet, "v1")
-    assert finished(services.deploy(service, r1, actor=None)).status == RolloutStatus.SUCCEEDED
+    assert (
+        finished(services.request_deploy(service, r1, actor=None)).status == RolloutStatus.SUCCEEDED
+    )
     # Revision 2 serves its page only after 4 s and the health gate waits for it, so
     # every host's deploy takes that long: a cancel sent once h1 is done reaches h2's
     # deploy in the middle of its health gate, never after it.
     r2 = revision(service, fleet, "v2", command=["/bin/sh", "-c", "sleep 4; exec /bin/start"])
     gate = {"mode": "http", "port": 80, "path": "/", "timeout_s": 60, "interval_s": 0.2}
-    rollout = services.deploy(
+    rollout = services.request_deploy(
         service, r2, actor=None, batch_size=1, max_failures=1, health={**gate, "retries": 300}
     )
     wait_for(

@@ -54,11 +54,13 @@ def test_a_host_switched_before_another_failed_goes_back_to_the_previous_revisio
     service, fleet, port_taken_on_h2
 ):
     r1 = revision(service, fleet, "v1")
-    first = finished(services.deploy(service, r1, actor=None))
+    first = finished(services.request_deploy(service, r1, actor=None))
     assert first.status == RolloutStatus.SUCCEEDED, first.reason
     r2 = revision(service, fleet, "v2", ports=[{"private": 80, "public": BLOCKED_PORT}])
 
-    rollout = finished(services.deploy(service, r2, actor=None, batch_size=1, max_failures=1))
+    rollout = finished(
+        services.request_deploy(service, r2, actor=None, batch_size=1, max_failures=1)
+    )
 
     assert rollout.status == RolloutStatus.ROLLED_BACK, rollout.reason
     assert steps(rollout) == {
@@ -80,7 +82,9 @@ def test_a_host_switched_before_another_failed_goes_back_to_the_previous_revisio
 def test_a_first_deploy_that_fails_part_way_leaves_nothing_behind(service, fleet, port_taken_on_h2):
     r1 = revision(service, fleet, "v1", ports=[{"private": 80, "public": BLOCKED_PORT}])
 
-    rollout = finished(services.deploy(service, r1, actor=None, batch_size=1, max_failures=1))
+    rollout = finished(
+        services.request_deploy(service, r1, actor=None, batch_size=1, max_failures=1)
+    )
 
     assert rollout.status == RolloutStatus.ROLLED_BACK, rollout.reason
     assert steps(rollout) == {

@@ -33,7 +33,7 @@ def sleeper(register, fleet):
 
 def test_a_rollout_whose_worker_is_killed_resumes_without_redoing_a_host(sleeper: Service, fleet):
     revision = slow_sleeper(sleeper, fleet)
-    rollout = services.deploy(sleeper, revision, actor=None, batch_size=1)
+    rollout = services.request_deploy(sleeper, revision, actor=None, batch_size=1)
 
     h1_done = switched(rollout, "h1")
     (h1_container,) = on_host(fleet, "h1", sleeper.name)

@@ -39,7 +39,7 @@ def service(register, fleet) -> Iterator[Service]:
 
 def _deployed(service: Service, fleet) -> None:
     rev = revision(service, fleet, "v1")
-    rollout = finished(services.deploy(service, rev, actor=None))
+    rollout = finished(services.request_deploy(service, rev, actor=None))
     assert rollout.status == RolloutStatus.SUCCEEDED, rollout.reason
     for name in NAMES:
         assert_runs_only(fleet, name, service, rev)
@@ -138,7 +138,9 @@ def test_a_host_taken_out_during_a_rollout_is_cleared_once_the_rollout_ends(
 ):
     """The rollout still deploys to its own list of hosts, h3 included; the removal
     waits for it, so h3 ends with nothing of the service."""
-    rollout = services.deploy(service, slow_sleeper(service, fleet), actor=None, batch_size=1)
+    rollout = services.request_deploy(
+        service, slow_sleeper(service, fleet), actor=None, batch_size=1
+    )
     switched(rollout, "h1")
     keep = list(Host.objects.filter(name__in=["h1", "h2"]).values_list("pk", flat=True))
     response = admin_client.patch(

@@ -36,7 +36,7 @@ def test_every_line_of_an_operations_task_names_the_operation(register, fleet, w
         service, spec={"image": f"{fleet.registry}/demo/sleeper:v1"}, health={"mode": "none"}
     )
     try:
-        rollout = finished(services.deploy(service, revision, actor=None), timeout=60)
+        rollout = finished(services.request_deploy(service, revision, actor=None), timeout=60)
         refresh = host_services.request_refresh(host, actor=None)
         wait_for(
             lambda: refresh.__class__.objects.filter(

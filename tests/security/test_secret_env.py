@@ -477,7 +477,7 @@ def test_a_rollout_sends_the_secret_values_to_the_agent_and_stores_only_names(mo
 
     monkeypatch.setattr(deployment_services, "HostAgent", _Agent)
     monkeypatch.setattr(deployment_services, "_refresh_containers", lambda agent: None)
-    rollout = deployment_services.deploy(service, revision, actor=None)
+    rollout = deployment_services.request_deploy(service, revision, actor=None)
     runner = deployment_services.RolloutRunner(rollout, OperationContext(rollout.operation))
     runner._agent_deploy(rollout.hosts.get(), revision)
 

@@ -94,7 +94,7 @@ def test_the_current_revision_or_one_being_deployed_cannot_be_archived(admin_cli
     response = _archive(admin_client, service, 1)
     assert response.status_code == 409
     assert "what web runs" in response.json()["message"]
-    services.deploy(service, Revision.objects.get(service=service, number=2), actor=None)
+    services.request_deploy(service, Revision.objects.get(service=service, number=2), actor=None)
     response = _archive(admin_client, service, 2)
     assert response.status_code == 409
     assert "in progress" in response.json()["message"]

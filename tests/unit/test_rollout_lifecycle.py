@@ -68,8 +68,8 @@ def _runs(host: Host, service: Service, revision: int, *, state: str = "running"
 def test_convergence_waits_out_the_settle_window_after_a_rollout(settings, host, service):
     settings.BERTH_CONVERGE_SETTLE = 30
     r1, r2 = _revision(service), _revision(service)
-    _finished(services.deploy(service, r1, actor=None), ago=120)
-    _finished(services.deploy(service, r2, actor=None), ago=1)
+    _finished(services.request_deploy(service, r1, actor=None), ago=120)
+    _finished(services.request_deploy(service, r2, actor=None), ago=1)
     # The refresh that triggers this read the host before the r2 rollout switched it.
     _runs(host, service, 1)
 
@@ -82,8 +82,8 @@ def test_convergence_brings_a_host_to_the_current_revision_after_the_window(
 ):
     settings.BERTH_CONVERGE_SETTLE = 30
     r1, r2 = _revision(service), _revision(service)
-    _finished(services.deploy(service, r1, actor=None), ago=300)
-    _finished(services.deploy(service, r2, actor=None), ago=60)
+    _finished(services.request_deploy(service, r1, actor=None), ago=300)
+    _finished(services.request_deploy(service, r2, actor=None), ago=60)
     _runs(host, service, 1)
 
     (converge,) = services.converge_host(host)
@@ -97,21 +97,21 @@ def test_convergence_brings_a_host_to_the_current_revision_after_the_window(
 def test_a_convergence_decided_on_a_revision_that_changed_since_is_refused(settings, host, service):
     settings.BERTH_CONVERGE_SETTLE = 0
     r1, r2 = _revision(service), _revision(service)
-    _finished(services.deploy(service, r1, actor=None), ago=300)
-    _finished(services.deploy(service, r2, actor=None), ago=60)
+    _finished(services.request_deploy(service, r1, actor=None), ago=300)
+    _finished(services.request_deploy(service, r2, actor=None), ago=60)
 
     # Convergence read r1 as current before the r2 rollout ended: under the lock it
     # must see r2 and give up rather than put r1 back.
     with pytest.raises(services.ConvergeNotWanted, match="now on revision 2"):
-        services.deploy(service, r1, actor=None, kind=RolloutKind.CONVERGE, hosts=[host])
+        services.request_deploy(service, r1, actor=None, kind=RolloutKind.CONVERGE, hosts=[host])
     assert not Rollout.objects.filter(kind=RolloutKind.CONVERGE).exists()
 
 
 def test_no_convergence_while_a_rollout_of_the_service_is_active(settings, host, service):
     settings.BERTH_CONVERGE_SETTLE = 0
     r1, r2 = _revision(service), _revision(service)
-    _finished(services.deploy(service, r1, actor=None), ago=300)
-    services.deploy(service, r2, actor=None)  # pending: a worker has not taken it yet
+    _finished(services.request_deploy(service, r1, actor=None), ago=300)
+    services.request_deploy(service, r2, actor=None)  # pending: a worker has not taken it yet
     _runs(host, service, 1)
 
     assert services.converge_host(host) == []
@@ -123,7 +123,7 @@ def test_a_container_of_the_current_revision_in_any_state_is_not_replaced(
 ):
     settings.BERTH_CONVERGE_SETTLE = 0
     r1 = _revision(service)
-    _finished(services.deploy(service, r1, actor=None), ago=300)
+    _finished(services.request_deploy(service, r1, actor=None), ago=300)
     # An operator's stop or Berth's own restart: not drift for convergence to undo.
     _runs(host, service, 1, state=state)
 
@@ -133,7 +133,7 @@ def test_a_container_of_the_current_revision_in_any_state_is_not_replaced(
 def test_a_convergence_never_changes_the_current_revision(settings, host, service):
     settings.BERTH_CONVERGE_SETTLE = 0
     r1 = _revision(service)
-    _finished(services.deploy(service, r1, actor=None), ago=300)
+    _finished(services.request_deploy(service, r1, actor=None), ago=300)
     (converge,) = services.converge_host(host)  # nothing of the service runs on h1
     r2 = _revision(service)
     Service.objects.filter(pk=service.pk).update(current_revision=r2)
@@ -152,7 +152,7 @@ def test_cancelling_a_rollout_before_a_worker_takes_it_cancels_the_rollout(
     admin_client, admin_user, service
 ):
     r1 = _revision(service)
-    rollout = services.deploy(service, r1, actor=admin_user)
+    rollout = services.request_deploy(service, r1, actor=admin_user)
 
     request_cancel(rollout.operation, actor=admin_user)
 
@@ -169,7 +169,7 @@ def test_cancelling_a_rollout_before_a_worker_takes_it_cancels_the_rollout(
 
 def test_a_reaped_rollout_operation_fails_its_rollout(settings, service):
     settings.BERTH_PENDING_TIMEOUT = 10
-    rollout = services.deploy(service, _revision(service), actor=None)
+    rollout = services.request_deploy(service, _revision(service), actor=None)
     Operation.objects.filter(pk=rollout.operation_id).update(
         created_at=timezone.now() - timedelta(seconds=60)
     )
@@ -183,14 +183,14 @@ def test_a_reaped_rollout_operation_fails_its_rollout(settings, service):
 
 def test_a_rollout_left_open_by_an_ended_operation_does_not_lock_the_service(service):
     r1 = _revision(service)
-    stuck = services.deploy(service, r1, actor=None)
+    stuck = services.request_deploy(service, r1, actor=None)
     # As before rollouts followed their operations: the operation ended, the rollout
     # stayed pending.
     Operation.objects.filter(pk=stuck.operation_id).update(
         status=OperationStatus.FAILED, error="worker lost", finished_at=timezone.now()
     )
 
-    again = services.deploy(service, r1, actor=None)
+    again = services.request_deploy(service, r1, actor=None)
 
     stuck.refresh_from_db()
     assert stuck.status == RolloutStatus.FAILED
@@ -201,10 +201,10 @@ def test_a_rollout_left_open_by_an_ended_operation_does_not_lock_the_service(ser
 def test_a_pending_convergence_gives_way_to_an_operators_deploy(settings, host, service):
     settings.BERTH_CONVERGE_SETTLE = 0
     r1 = _revision(service)
-    _finished(services.deploy(service, r1, actor=None), ago=300)
+    _finished(services.request_deploy(service, r1, actor=None), ago=300)
     (converge,) = services.converge_host(host)
 
-    deploy = services.deploy(service, r1, actor=None)
+    deploy = services.request_deploy(service, r1, actor=None)
 
     converge.refresh_from_db()
     assert converge.status == RolloutStatus.CANCELLED
@@ -214,20 +214,20 @@ def test_a_pending_convergence_gives_way_to_an_operators_deploy(settings, host, 
 
 def test_a_running_rollout_still_conflicts(service):
     r1 = _revision(service)
-    running = services.deploy(service, r1, actor=None)
+    running = services.request_deploy(service, r1, actor=None)
     Operation.objects.filter(pk=running.operation_id).update(status=OperationStatus.RUNNING)
 
     with pytest.raises(services.RolloutConflict, match="still in progress"):
-        services.deploy(service, r1, actor=None)
+        services.request_deploy(service, r1, actor=None)
 
 
 def test_rollout_operations_are_named_for_what_they_do(admin_user, service):
     r1 = _revision(service)
-    first = services.deploy(service, r1, actor=admin_user)
+    first = services.request_deploy(service, r1, actor=admin_user)
     _finished(first)
     Revision.objects.filter(pk=r1.pk).update(digest="198.18.0.1:5000/demo/web@sha256:" + "a" * 64)
     r1.refresh_from_db()
-    back = services.rollback(service, r1, actor=admin_user)
+    back = services.request_rollback(service, r1, actor=admin_user)
 
     assert first.operation.action == "service.deploy"
     assert back.operation.action == "service.rollback"

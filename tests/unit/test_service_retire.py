@@ -72,7 +72,7 @@ def test_convergence_still_acts_on_a_service_not_being_retired(service):
 
 def test_retiring_while_a_rollout_runs_or_twice_is_a_409(admin_client, service):
     revision = services.create_revision(service, spec={"image": REF})
-    services.deploy(service, revision, actor=None)
+    services.request_deploy(service, revision, actor=None)
     response = _retire(admin_client, service)
     assert response.status_code == 409
     assert "still in progress" in response.json()["message"]

@@ -55,7 +55,7 @@ def test_a_change_that_keeps_every_host_removes_nothing(admin_client, service):
 
 def test_hosts_can_leave_while_a_rollout_runs_and_their_removal_waits_for_it(admin_client, service):
     revision = services.create_revision(service, spec={"image": REF})
-    services.deploy(service, revision, actor=None)
+    services.request_deploy(service, revision, actor=None)
     response = _patch(admin_client, service, hosts=[])
     assert response.status_code == 200, response.content
     assert response.json()["removal"]["hosts"] == ["h1", "h2", "h3"]
