@@ -129,11 +129,6 @@ class HostAgent:
             pool.discard(self.host.pk)
             raise
 
-    @property
-    def hello(self) -> dict[str, Any]:
-        """What the agent said when its session started (version, sha256, Python)."""
-        return self.link.session.hello
-
     def discard(self) -> None:
         """Forget the pooled link: the next request dials afresh."""
         pool.discard(self.host.pk)
@@ -157,14 +152,19 @@ class HostAgent:
 
     # -- requests -------------------------------------------------------------------------
 
-    def send(self, op: str, args: dict[str, Any] | None = None) -> PendingRequest:
-        """Send a request without waiting for it; ``wait`` for its answer. Progress lines
-        of a request sent this way are dropped: use ``call`` or ``stream`` for those."""
+    def _request(
+        self, op: str, args: dict[str, Any] | None, on_progress: Progress | None = None
+    ) -> PendingRequest:
         try:
-            return self.link.session.request(op, args)
+            return self.link.session.request(op, args, on_progress)
         except AgentLinkError:
             self.discard()
             raise
+
+    def send(self, op: str, args: dict[str, Any] | None = None) -> PendingRequest:
+        """Send a request without waiting for it; ``wait`` for its answer. Progress lines
+        of a request sent this way are dropped: use ``call`` or ``stream`` for those."""
+        return self._request(op, args)
 
     def wait(self, pending: PendingRequest, timeout: float) -> Any:
         """The answer to a request from ``send``: its result, the agent's AgentError, or
@@ -190,11 +190,7 @@ class HostAgent:
         a link that died quietly fails in seconds instead of at ``timeout``.
         """
         events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
-        try:
-            pending = self.link.session.request(op, args, events.put if on_progress else None)
-        except AgentLinkError:
-            self.discard()
-            raise
+        pending = self._request(op, args, events.put if on_progress else None)
         wait = timeout if timeout is not None else settings.BERTH_AGENT_REQUEST_TIMEOUT
         return self._await(
             pending,
@@ -214,11 +210,7 @@ class HostAgent:
         or None when the stream ran its full time: the agent is then told to stop, and
         the link stays (running out of time is a normal end here)."""
         events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
-        try:
-            pending = self.link.session.request(op, args, events.put)
-        except AgentLinkError:
-            self.discard()
-            raise
+        pending = self._request(op, args, events.put)
         return self._await(
             pending,
             duration,
@@ -263,7 +255,7 @@ class HostAgent:
                     pending.session.cancel(pending.id)
                     cancel_sent = True
                     deadline = min(deadline, now + grace)
-                if next_ping is not None and now >= next_ping and watch_link:
+                if watch_link and next_ping is not None and now >= next_ping:
                     self._check_link(pending)
                     next_ping = time.monotonic() + watch_link
                 if now >= deadline:
