@@ -273,9 +273,11 @@ def _follow_max() -> int:
 # --- talking to the agent from a handler ---------------------------------------------------
 
 
-def _reconcile(agent: HostAgent) -> list[dict[str, Any]]:
+def read_containers(agent: HostAgent, *, timeout: float | None = None) -> list[dict[str, Any]]:
     """Re-read the host's containers and store them; returns what the host reported."""
-    reported: list[dict[str, Any]] = agent.call("container.list", {"all": True}, cancel=None)
+    reported: list[dict[str, Any]] = agent.call(
+        "container.list", {"all": True}, timeout=timeout, cancel=None
+    )
     with transaction.atomic():
         reconcile_containers(agent.host, reported)
     return reported
@@ -311,7 +313,7 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
             raise
         before = None
     if before is None:
-        _reconcile(agent)
+        read_containers(agent)
         if verb == "remove":
             result = _state_result(params, None, False, f"{name} was already gone from {host}")
             return {**result, "removed": False}
@@ -321,13 +323,13 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
     args: dict[str, Any] = {"id": ref}
     timeout = None
     if verb == "start" and state == "running":
-        _reconcile(agent)
+        read_containers(agent)
         return _state_result(params, before, False, f"{name} was already running")
     if verb == "stop" and state not in RUNNING_STATES:
-        _reconcile(agent)
+        read_containers(agent)
         return _state_result(params, before, False, f"{name} was already stopped ({state})")
     if verb == "kill" and state not in RUNNING_STATES:
-        _reconcile(agent)
+        read_containers(agent)
         return _state_result(params, before, False, f"{name} is not running ({state}): no signal")
     if verb in ("stop", "restart"):
         args["timeout"] = int(params.get("timeout", 10))
@@ -343,7 +345,7 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
     except AgentError as exc:
         if exc.code == "cancelled":
             raise
-        _reconcile(agent)
+        read_containers(agent)
         if exc.code == "not_found" and verb == "remove":
             result = _state_result(params, None, False, f"{name} was already gone from {host}")
             return {**result, "removed": False}
@@ -352,11 +354,11 @@ def _lifecycle(operation: Operation, context: OperationContext, verb: str) -> di
         raise OperationFailed(f"could not {verb} {name} on {host}: {exc.message}") from None
 
     if verb == "remove":
-        _reconcile(agent)
+        read_containers(agent)
         return {**_state_result(params, None, True, f"removed {name}"), "removed": True}
     if verb == "kill" and str(args["signal"]).upper() in TERMINATING_SIGNALS:
         after = _wait_until_not_running(agent, ref, after)
-    _reconcile(agent)
+    read_containers(agent)
     past = {"start": "started", "stop": "stopped", "restart": "restarted", "kill": "signalled"}
     message = f"{past[verb]} {name}"
     if verb == "kill":
@@ -498,7 +500,8 @@ def _run_spec(operation: Operation, context: OperationContext) -> dict[str, Any]
     spec = _agent_spec(operation.params["spec"], run_key)
 
     # A re-run of this operation (its worker was lost) finds what the first run made.
-    done = [c for c in _reconcile(agent) if (c.get("labels") or {}).get(RUN_KEY_LABEL) == run_key]
+    reported = read_containers(agent)
+    done = [c for c in reported if (c.get("labels") or {}).get(RUN_KEY_LABEL) == run_key]
     if done:
         return _run_result(done[0], host, pulled=False, warnings=[], rerun=True)
 
@@ -514,11 +517,11 @@ def _run_spec(operation: Operation, context: OperationContext) -> dict[str, Any]
     try:
         out = agent.call("container.run", args, timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 60)
     except AgentError as exc:
-        _reconcile(agent)
+        read_containers(agent)
         if exc.code == "cancelled":
             raise
         raise OperationFailed(_plain_run_error(exc, spec, host)) from None
-    _reconcile(agent)
+    read_containers(agent)
     context.progress(force=True, phase="done")
     return _run_result(out["summary"], host, pulled=pulled, warnings=out.get("warnings") or [])
 

@@ -23,7 +23,7 @@ from agent_link.errors import AgentError, AgentLinkError
 from berth.labels import LabelSelector, LabelSelectorError
 from containers.models import Container
 from containers.secrets import resolve_env
-from containers.services import reconcile_containers
+from containers.services import read_containers
 from hosts.agent import HostAgent
 from hosts.choices import HostStatus
 from hosts.models import Host, HostGroup
@@ -859,8 +859,7 @@ def _refresh_containers(agent: HostAgent) -> None:
 def _service_containers(agent: HostAgent, service: str | None) -> list[dict[str, Any]]:
     """Read the host's containers (storing them, as a refresh would) and return those
     of ``service`` (every container when None)."""
-    reported = agent.call("container.list", {"all": True}, timeout=30)
-    reconcile_containers(agent.host, reported)
+    reported = read_containers(agent, timeout=30)
     if service is None:
         return list(reported)
     return [c for c in reported if (c.get("labels") or {}).get("berth.service") == service]
