@@ -129,14 +129,14 @@ def out_of_scope(names: Iterable[str], hosts: Sequence[Host]) -> str | None:
     return None
 
 
-def refuse_out_of_scope(spec: dict[str, Any], hosts: Sequence[Host], field_prefix: str) -> None:
+def refuse_out_of_scope(spec: dict[str, Any], hosts: Sequence[Host]) -> None:
     """The doors' check (registered with policies.services.add_spec_check, so every door
     that checks a spec against the container policy checks this too, and no override
     lifts it): raises PolicyViolation on ``env_secrets``."""
     wanted = spec.get("env_secrets") or {}
     problem = out_of_scope(wanted.values(), hosts) if wanted else None
     if problem:
-        raise PolicyViolation(f"{field_prefix}env_secrets", problem[:1].upper() + problem[1:] + ".")
+        raise PolicyViolation("env_secrets", problem[:1].upper() + problem[1:] + ".")
 
 
 def resolve_env(spec: dict[str, Any], host: Host) -> dict[str, Any]:

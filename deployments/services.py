@@ -32,6 +32,7 @@ from operations.context import OperationCancelled, OperationContext, OperationFa
 from operations.models import Operation
 from operations.registry import action
 from operations.services import Actor, record_change, request_cancel, submit
+from policies.services import bind_sources, check_spec, refused_settings
 
 from .audit import record_revision_created, record_service_saved
 from .choices import ACTIVE_ROLLOUT_STATUSES, HostStep, RolloutKind, RolloutStatus
@@ -150,6 +151,76 @@ def target_host_ids(services: Iterable[Service]) -> dict[int, set[int]]:
     return targets
 
 
+def create_service(
+    *,
+    name: str,
+    actor: Actor,
+    hosts: Iterable[Host] = (),
+    host_group: HostGroup | None = None,
+    host_label: str = "",
+    first_revision: dict[str, Any] | None = None,
+) -> Service:
+    """A new service, recorded as ``service.create``, and with ``first_revision`` (the
+    arguments of :func:`add_revision`) its revision 1. A first revision the policy
+    refuses leaves no service behind."""
+    with transaction.atomic():
+        service = Service.objects.create(name=name, host_group=host_group, host_label=host_label)
+        service.hosts.set(hosts)
+        record_service_saved(service, actor=actor, created=True, changed={})
+        if first_revision is not None:
+            add_revision(service, actor=actor, **first_revision)
+    return service
+
+
+def add_revision(
+    service: Service,
+    *,
+    spec: dict[str, Any],
+    actor: Actor,
+    health: dict[str, Any] | None = None,
+    note: str = "",
+    override: bool = False,
+) -> Revision:
+    """Check ``spec`` against the policy of every host the service targets now, then
+    snapshot it as the service's next revision. Raises PolicyViolation, or
+    OverrideRefused for an ``override`` from someone who is not an admin. An admin's
+    override approves the revision (see :func:`grant_override`) and is audited."""
+    hosts = target_hosts(service)
+    check_spec(spec, hosts, actor=actor, override=override)
+    with transaction.atomic():
+        revision = create_revision(service, spec=spec, health=health, note=note, actor=actor)
+        if override:
+            grant_override(revision)
+            record_override(revision, spec, hosts, actor=actor)
+    return revision
+
+
+def grant_override(revision: Revision) -> None:
+    """An admin approved this revision past the policy: its hosts' policy files grant its
+    exact spec while it is current or being rolled out (policies.services.granted_specs),
+    so the agent deploys it, and converging to it later still works."""
+    if not revision.policy_override:
+        revision.policy_override = True
+        Revision.objects.filter(pk=revision.pk).update(policy_override=True)
+
+
+def record_override(
+    target: Revision | Rollout, spec: dict[str, Any], hosts: list[Host], *, actor: Actor
+) -> None:
+    """An admin went past the container security policy: say who, where, which binds and
+    which settings (``revision.policy_override`` or ``rollout.policy_override``)."""
+    record_change(
+        f"{target._meta.model_name}.policy_override",
+        target,
+        actor=actor,
+        fields={
+            "binds": [source for _, source in bind_sources(spec)],
+            "settings": refused_settings(spec, hosts),
+            "hosts": [host.name for host in hosts],
+        },
+    )
+
+
 def create_revision(
     service: Service,
     *,
@@ -176,6 +247,31 @@ def create_revision(
         )
         record_revision_created(revision, actor=actor)
         return revision
+
+
+class NoSuchRevision(ValueError):
+    """A revision number the service does not have, or nothing to deploy at all."""
+
+
+def revision_numbered(service: Service, number: int) -> Revision:
+    """The service's revision ``number``; NoSuchRevision says which numbers it has."""
+    revision = Revision.objects.filter(service=service, number=number).first()
+    if revision is None:
+        newest = service.revisions.order_by("-number").values_list("number", flat=True).first()
+        has = f"its revisions are 1 to {newest}" if newest else "it has no revision yet"
+        raise NoSuchRevision(f"{service.name} has no revision {number}: {has}.")
+    return revision
+
+
+def revision_to_deploy(service: Service, number: int | None = None) -> Revision:
+    """What a deploy rolls out: revision ``number``, or without one the newest that is
+    not archived. Raises NoSuchRevision."""
+    if number is not None:
+        return revision_numbered(service, number)
+    revision = newest_revision(service)
+    if revision is None:
+        raise NoSuchRevision("The service has no revision yet (or every one is archived).")
+    return revision
 
 
 def diff_revisions(old: Revision, new: Revision) -> list[dict[str, Any]]:

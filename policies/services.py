@@ -86,12 +86,12 @@ class PolicyViolation(ValueError):
 
 # Checks other apps add to every door's check_spec (containers: a secret limited to
 # host groups). Each raises PolicyViolation; an admin's override lifts none of them.
-SpecCheck = Callable[[dict[str, Any], Sequence["Host"], str], None]
+SpecCheck = Callable[[dict[str, Any], Sequence["Host"]], None]
 _spec_checks: list[SpecCheck] = []
 
 
 def add_spec_check(check: SpecCheck) -> None:
-    """Have ``check(spec, hosts, field_prefix)`` run in every :func:`check_spec` (called
+    """Have ``check(spec, hosts)`` run in every :func:`check_spec` (called
     from an app's ``ready()``: this app imports none of those that add checks)."""
     if check not in _spec_checks:
         _spec_checks.append(check)
@@ -215,12 +215,11 @@ def check_spec(
     *,
     actor: Actor,
     override: bool = False,
-    field_prefix: str = "",
 ) -> None:
     """Refuse a validated container spec that any of ``hosts``' policies does not allow.
 
     The one check behind every door (container runs, revisions, deploys, rollbacks,
-    API and pages). Raises PolicyViolation naming the field and the policy, or
+    API and pages). Raises PolicyViolation naming the spec's field and the policy, or
     OverrideRefused when a non-admin asks for ``override``. An admin's ``override``
     lifts the policies' prefixes and toggles but never the hard deny list (nor the
     reserved labels).
@@ -228,15 +227,15 @@ def check_spec(
     if override and not has_role(actor, Role.ADMIN):
         raise OverrideRefused("Only an admin can override the container security policy.")
     for check in _spec_checks:
-        check(spec, hosts, field_prefix)
+        check(spec, hosts)
     for key in spec.get("labels") or {}:
         if key.startswith(RESERVED_LABEL_PREFIX):
             raise PolicyViolation(
-                f"{field_prefix}labels",
+                "labels",
                 f"{key}: labels '{RESERVED_LABEL_PREFIX}*' are reserved for Berth's own use.",
             )
     for index, source in bind_sources(spec):
-        field = f"{field_prefix}volumes"
+        field = "volumes"
         denied = denied_by(source)
         if denied is not None:
             raise PolicyViolation(
@@ -264,7 +263,7 @@ def check_spec(
             for field, toggle, what in asked:
                 if toggle not in policy.allows:
                     raise PolicyViolation(
-                        f"{field_prefix}{field}",
+                        field,
                         f"{what} is not allowed on {host} by {policy.label} ({toggle} is "
                         "off); ask an admin to allow it, or to override the policy.",
                     )

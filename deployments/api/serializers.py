@@ -2,18 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from berth.labels import LabelSelector, LabelSelectorError
 from containers.api.serializers import ContainerRunSerializer
 from deployments import services
-from deployments.audit import record_service_saved
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.models import Host, HostGroup
 from images.references import digest_of
 from operations.api.serializers import StrictFieldsMixin, acting_user
+from policies.api.errors import policy_refusals
 
 IMAGE_HELP = "The image as asked for (the revision's tag)"
 DIGEST_HELP = 'The registry digest (sha256:…) the revision is pinned to; "" until it first deploys'
@@ -22,79 +21,6 @@ DIGEST_HELP = 'The registry digest (sha256:…) the revision is pinned to; "" un
 class RemovalSerializer(serializers.Serializer[Any]):
     operation = serializers.IntegerField(help_text="The service.remove operation to follow")
     hosts = serializers.ListField(child=serializers.CharField())
-
-
-class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer[Service]):
-    hosts = serializers.PrimaryKeyRelatedField(
-        many=True, queryset=Host.objects.all(), required=False
-    )
-    host_group = serializers.SlugRelatedField(
-        slug_field="name", queryset=HostGroup.objects.all(), required=False, allow_null=True
-    )
-    current_revision = serializers.IntegerField(
-        source="current_revision.number", read_only=True, allow_null=True
-    )
-    image = serializers.CharField(
-        source="current_revision.image",
-        read_only=True,
-        allow_null=True,
-        help_text=IMAGE_HELP + " of the current revision; null before the first deploy",
-    )
-    image_digest = serializers.SerializerMethodField(help_text=DIGEST_HELP)
-    removal = serializers.SerializerMethodField(
-        help_text="In the answer to a change of targets only: the hosts that left them and "
-        "the operation removing the service's containers from them; null otherwise"
-    )
-
-    class Meta:
-        model = Service
-        fields = ["id", "url", "name", "hosts", "host_group", "host_label", "current_revision",
-                  "image", "image_digest", "retiring", "removal", "created_at"]  # fmt: skip
-        read_only_fields = ["retiring"]
-
-    @extend_schema_field(RemovalSerializer(allow_null=True))
-    def get_removal(self, service: Service) -> dict[str, Any] | None:
-        operation = getattr(self, "removal_operation", None)
-        if operation is None or self.instance is not service:
-            return None
-        return {"operation": operation.pk, "hosts": operation.params["hosts"]}
-
-    def get_image_digest(self, service: Service) -> str:
-        revision = service.current_revision
-        return digest_of(revision.digest) if revision else ""
-
-    @transaction.atomic
-    def create(self, validated_data: dict[str, Any]) -> Service:
-        actor = acting_user(self, validated_data)
-        service = super().create(validated_data)
-        record_service_saved(service, actor=actor, created=True, changed=validated_data)
-        return service
-
-    def update(self, instance: Service, validated_data: dict[str, Any]) -> Service:
-        actor = acting_user(self, validated_data)
-        service, self.removal_operation = services.update_service(
-            instance, actor=actor, **validated_data
-        )
-        return service
-
-    def validate_name(self, value: str) -> str:
-        if self.instance is not None and value != self.instance.name:
-            # The name labels its containers on every host (berth.service).
-            raise serializers.ValidationError(
-                "A service's name cannot change: it names its containers on every host. "
-                "Create a new service instead."
-            )
-        return value
-
-    def validate_host_label(self, value: str) -> str:
-        # Checked as every label selector is: "," or "7=x" would otherwise be stored
-        # and then target every host, or none.
-        if value:
-            try:
-                return str(LabelSelector.parse(value))
-            except LabelSelectorError as exc:
-                raise serializers.ValidationError(exc.message) from None
-        return value
 
 
 class ServiceSpecSerializer(ContainerRunSerializer):
@@ -157,6 +83,97 @@ class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer[Revision
 
     def get_image_digest(self, revision: Revision) -> str:
         return digest_of(revision.digest)
+
+
+class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer[Service]):
+    hosts = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Host.objects.all(), required=False
+    )
+    host_group = serializers.SlugRelatedField(
+        slug_field="name", queryset=HostGroup.objects.all(), required=False, allow_null=True
+    )
+    current_revision = serializers.IntegerField(
+        source="current_revision.number", read_only=True, allow_null=True
+    )
+    image = serializers.CharField(
+        source="current_revision.image",
+        read_only=True,
+        allow_null=True,
+        help_text=IMAGE_HELP + " of the current revision; null before the first deploy",
+    )
+    image_digest = serializers.SerializerMethodField(help_text=DIGEST_HELP)
+    revision = RevisionSerializer(
+        write_only=True,
+        required=False,
+        help_text="On create only: the first revision (spec, health, note, policy_override), "
+        "made with the service in one step; a spec the policy refuses creates neither. "
+        "Later revisions: POST /services/ID/revisions/",
+    )
+    removal = serializers.SerializerMethodField(
+        help_text="In the answer to a change of targets only: the hosts that left them and "
+        "the operation removing the service's containers from them; null otherwise"
+    )
+
+    class Meta:
+        model = Service
+        fields = ["id", "url", "name", "hosts", "host_group", "host_label", "current_revision",
+                  "image", "image_digest", "retiring", "removal", "created_at",
+                  "revision"]  # fmt: skip
+        read_only_fields = ["retiring"]
+
+    @extend_schema_field(RemovalSerializer(allow_null=True))
+    def get_removal(self, service: Service) -> dict[str, Any] | None:
+        operation = getattr(self, "removal_operation", None)
+        if operation is None or self.instance is not service:
+            return None
+        return {"operation": operation.pk, "hosts": operation.params["hosts"]}
+
+    def get_image_digest(self, service: Service) -> str:
+        revision = service.current_revision
+        return digest_of(revision.digest) if revision else ""
+
+    def create(self, validated_data: dict[str, Any]) -> Service:
+        actor = acting_user(self, validated_data)
+        first = validated_data.pop("revision", None)
+        if first is not None:
+            first["override"] = first.pop("policy_override", False)
+        # Refusals name the spec's field under the body's "revision.spec.".
+        with policy_refusals(field_prefix="revision.spec."):
+            return services.create_service(actor=actor, first_revision=first, **validated_data)
+
+    def update(self, instance: Service, validated_data: dict[str, Any]) -> Service:
+        actor = acting_user(self, validated_data)
+        service, self.removal_operation = services.update_service(
+            instance, actor=actor, **validated_data
+        )
+        return service
+
+    def validate_name(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.name:
+            # The name labels its containers on every host (berth.service).
+            raise serializers.ValidationError(
+                "A service's name cannot change: it names its containers on every host. "
+                "Create a new service instead."
+            )
+        return value
+
+    def validate_revision(self, value: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None:
+            raise serializers.ValidationError(
+                "Only a new service takes its first revision here; add the next one with "
+                f"POST /api/v1/services/{self.instance.pk}/revisions/."
+            )
+        return value
+
+    def validate_host_label(self, value: str) -> str:
+        # Checked as every label selector is: "," or "7=x" would otherwise be stored
+        # and then target every host, or none.
+        if value:
+            try:
+                return str(LabelSelector.parse(value))
+            except LabelSelectorError as exc:
+                raise serializers.ValidationError(exc.message) from None
+        return value
 
 
 class RevisionArchiveSerializer(StrictFieldsMixin, serializers.Serializer[Any]):

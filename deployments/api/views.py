@@ -19,12 +19,10 @@ from access.roles import Role
 from berth.api_errors import Conflict, error_responses
 from deployments import services
 from deployments.models import Revision, Rollout, RolloutHost, Service
-from hosts.models import Host
 from operations.api.responses import operation_accepted
 from operations.api.serializers import OperationAcceptedSerializer
-from operations.services import cancel_operation, record_change
-from policies.api.errors import enforce_policy
-from policies.services import bind_sources, refused_settings
+from operations.services import cancel_operation
+from policies.api.errors import enforce_policy, policy_refusals
 
 from .serializers import (
     DeploySerializer,
@@ -113,21 +111,16 @@ class ServiceViewSet(
             return self.get_paginated_response(RevisionSerializer(page, many=True).data)
         serializer = RevisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        spec = serializer.validated_data["spec"]
-        override = bool(serializer.validated_data.get("policy_override"))
-        hosts = services.target_hosts(service)
-        enforce_policy(spec, hosts, actor=request.user, override=override, field_prefix="spec.")
-        with transaction.atomic():
-            revision = services.create_revision(
+        data = serializer.validated_data
+        with policy_refusals(field_prefix="spec."):
+            revision = services.add_revision(
                 service,
-                spec=spec,
-                health=serializer.validated_data.get("health"),
-                note=serializer.validated_data.get("note", ""),
+                spec=data["spec"],
+                health=data.get("health"),
+                note=data.get("note", ""),
+                override=bool(data.get("policy_override")),
                 actor=request.user,
             )
-            if override:
-                _grant(revision)
-                _record_override(revision, spec, hosts, request)
         return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(methods=["GET"], request=None, responses=RevisionSerializer)
@@ -169,12 +162,10 @@ class ServiceViewSet(
         """Roll a revision (the newest not archived by default) out to the service's hosts."""
         service = self.get_object()
         options = self._validated(DeploySerializer, request)
-        number = options.pop("revision", None)
-        revision = _revision(service, number) if number else services.newest_revision(service)
-        if revision is None:
-            raise ValidationError(
-                {"revision": "The service has no revision yet (or every one is archived)."}
-            )
+        try:
+            revision = services.revision_to_deploy(service, options.pop("revision", None))
+        except services.NoSuchRevision as exc:
+            raise ValidationError({"revision": str(exc)}) from None
         return self._start(
             request,
             service,
@@ -252,10 +243,10 @@ class ServiceViewSet(
         try:
             with transaction.atomic():
                 if override:
-                    _grant(revision)
+                    services.grant_override(revision)
                 rollout = start()
                 if override:
-                    _record_override(rollout, revision.spec, hosts, request)
+                    services.record_override(rollout, revision.spec, hosts, actor=request.user)
         except services.RolloutConflict as exc:
             raise Conflict(str(exc)) from None
         except ValueError as exc:
@@ -265,41 +256,13 @@ class ServiceViewSet(
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
 
 
-def _grant(revision: Revision) -> None:
-    """An admin approved this revision past the policy: its hosts' policy files grant its
-    exact spec while it is current or being rolled out (policies.services.granted_specs),
-    so the agent deploys it, and converging to it later still works."""
-    if not revision.policy_override:
-        revision.policy_override = True
-        Revision.objects.filter(pk=revision.pk).update(policy_override=True)
-
-
-def _record_override(
-    target: Revision | Rollout, spec: dict[str, Any], hosts: list[Host], request: Request
-) -> None:
-    """An admin went past the container security policy: say who, where, which binds and
-    which settings."""
-    record_change(
-        f"{target._meta.model_name}.policy_override",
-        target,
-        actor=request.user,
-        fields={
-            "binds": [source for _, source in bind_sources(spec)],
-            "settings": refused_settings(spec, hosts),
-            "hosts": [host.name for host in hosts],
-        },
-    )
-
-
 def _revision(service: Service, number: int, field: str = "revision") -> Revision:
     """The service's revision ``number``, given in a request body or query: a number it
     does not have is bad input (400 on ``field``), not a missing page."""
-    revision = Revision.objects.filter(service=service, number=number).first()
-    if revision is None:
-        newest = service.revisions.order_by("-number").values_list("number", flat=True).first()
-        has = f"its revisions are 1 to {newest}" if newest else "it has no revision yet"
-        raise ValidationError({field: f"{service.name} has no revision {number}: {has}."})
-    return revision
+    try:
+        return services.revision_numbered(service, number)
+    except services.NoSuchRevision as exc:
+        raise ValidationError({field: str(exc)}) from None
 
 
 class RolloutViewSet(viewsets.ReadOnlyModelViewSet[Rollout]):

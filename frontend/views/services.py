@@ -1,12 +1,12 @@
-"""Services: the list, a new service, its revisions with diffs (archived or not),
-deploy, rollback, retirement and the rollout's progress per host."""
+"""Services: the list, a new service, its
+revisions with diffs (archived or not), deploy, rollback, retirement and the
+rollout's progress per host."""
 
 from __future__ import annotations
 
 import itertools
 
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -50,16 +50,15 @@ def service_create(request: HttpRequest) -> HttpResponse:
     form = scoped_form(request, ServiceForm(request.POST or None))
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():  # a spec the policy refuses leaves no service behind
-                service = form.service.save(actor=request.user)
-                check_spec(form.spec, services.target_hosts(service), actor=request.user)
-                services.create_revision(
-                    service,
-                    spec=form.spec,
-                    health=form.health,
-                    note=form.cleaned_data["note"],
-                    actor=request.user,
-                )
+            service = services.create_service(
+                **form.service.validated_data,
+                first_revision={
+                    "spec": form.spec,
+                    "health": form.health,
+                    "note": form.cleaned_data["note"],
+                },
+                actor=request.user,
+            )
         except PolicyViolation as exc:
             form.add_error(_form_field(exc), exc.message)
         else:
@@ -108,17 +107,16 @@ def revision_create(request: HttpRequest, pk: int) -> HttpResponse:
     form = RevisionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            check_spec(form.spec, services.target_hosts(service), actor=request.user)
-        except PolicyViolation as exc:
-            form.add_error(_form_field(exc), exc.message)
-        else:
-            revision = services.create_revision(
+            revision = services.add_revision(
                 service,
                 spec=form.spec,
                 health=form.health,
                 note=form.cleaned_data["note"],
                 actor=request.user,
             )
+        except PolicyViolation as exc:
+            form.add_error(_form_field(exc), exc.message)
+        else:
             messages.success(request, f"Revision {revision.number} of {service.name} created.")
             return redirect("frontend:service", pk=service.pk)
     return render(
@@ -164,13 +162,10 @@ def _start_rollout(
 def service_deploy(request: HttpRequest, pk: int) -> HttpResponse:
     service = get_object_or_404(visible(request, Service.objects.all()), pk=pk)
     number = request.POST.get("revision", "")
-    revision = (
-        service.revisions.filter(number=int(number)).first()
-        if number.isdigit()
-        else services.newest_revision(service)
-    )
-    if revision is None:
-        return refused(request, "The service has no such revision.", "frontend:service", pk=pk)
+    try:
+        revision = services.revision_to_deploy(service, int(number) if number.isdigit() else None)
+    except services.NoSuchRevision as exc:
+        return refused(request, str(exc), "frontend:service", pk=pk)
     return _start_rollout(
         request,
         service,

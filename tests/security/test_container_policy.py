@@ -290,3 +290,33 @@ def test_bad_policy_bodies_are_a_400(admin_client, body):
     response = admin_client.post(POLICIES, body, content_type="application/json")
     assert response.status_code == 400, response.content
     assert not ContainerPolicy.objects.exists()
+
+
+# --- a service created with its first revision -------------------------------------------------
+
+
+def _create_service(client, host, spec, **revision):
+    body = {"name": "api", "hosts": [host.pk], "revision": {"spec": spec, **revision}}
+    return client.post(reverse("service-list"), body, content_type="application/json")
+
+
+def test_a_new_service_whose_first_revision_the_policy_refuses_is_not_created(operator, host):
+    response = _create_service(operator, host, {"image": IMAGE, "volumes": ["/srv/a:/a"]})
+    assert response.status_code == 400, response.content
+    assert "revision.spec.volumes" in response.json()["errors"]
+    response = _create_service(
+        operator, host, {"image": IMAGE, "volumes": ["/srv/a:/a"]}, policy_override=True
+    )
+    assert response.status_code == 403, response.content
+    assert not Service.objects.exists()
+    assert not Operation.objects.filter(action="service.create").exists()
+
+
+def test_an_admin_override_on_a_new_service_approves_its_first_revision(admin_client, host):
+    spec = {"image": IMAGE, "volumes": ["/srv/a:/a"]}
+    response = _create_service(admin_client, host, spec, policy_override=True)
+    assert response.status_code == 201, response.content
+    revision = Revision.objects.get(service__name="api")
+    assert (revision.number, revision.policy_override) == (1, True)
+    record = Operation.objects.get(action="revision.policy_override")
+    assert record.params["binds"] == ["/srv/a"]

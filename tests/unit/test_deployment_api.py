@@ -145,3 +145,41 @@ def test_the_schema_says_what_the_revisions_endpoint_answers(admin_client, servi
     # And the live API agrees.
     response = _revise(admin_client, service, {"image": REF})
     assert response.status_code == 201 and response.json()["number"] == 1
+
+
+# --- a service with its first revision, in one call -------------------------------------------
+
+
+def _create(client, **body):
+    return client.post(reverse("service-list"), body, content_type="application/json")
+
+
+def test_a_service_is_created_with_its_first_revision_in_one_call(admin_client):
+    host = Host.objects.create(name="h1", transport="local")
+    response = _create(
+        admin_client,
+        name="api",
+        hosts=[host.pk],
+        revision={"spec": {"image": REF}, "health": {"mode": "none"}, "note": "first"},
+    )
+    assert response.status_code == 201, response.content
+    assert "revision" not in response.json()  # written, not read: see /revisions/
+    service = Service.objects.get(name="api")
+    revisions = admin_client.get(reverse("service-revisions", args=[service.pk])).json()
+    assert [(r["number"], r["image"], r["note"], r["health"]["mode"]) for r in
+            revisions["results"]] == [(1, REF, "first", "none")]  # fmt: skip
+    deploy = admin_client.post(
+        reverse("service-deploy", args=[service.pk]), {}, content_type="application/json"
+    )
+    assert deploy.status_code == 202, deploy.content
+    assert deploy.json()["revision"] == 1
+
+
+def test_a_service_whose_first_revision_is_invalid_is_not_created(admin_client):
+    host = Host.objects.create(name="h1", transport="local")
+    response = _create(
+        admin_client, name="api", hosts=[host.pk], revision={"spec": {"image": "UPPER::bad"}}
+    )
+    assert response.status_code == 400
+    assert "revision.spec.image" in response.json()["errors"]
+    assert not Service.objects.exists()

@@ -135,3 +135,15 @@ def test_an_operator_archives_on_the_service_page(operator_client, service):
         HTTP_HX_REQUEST="true",
     )
     assert "what web runs" in refused.text
+
+
+def test_the_page_names_the_revisions_a_service_has_when_asked_for_another(
+    operator_client, service
+):
+    response = operator_client.post(
+        reverse("frontend:service-deploy", args=[service.pk]),
+        {"revision": "9"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "web has no revision 9: its revisions are 1 to 2." in response.text
+    assert not Rollout.objects.exists()
