@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import containers, fleet, hosts, images, operations, services
+from .views import containers, deployments, fleet, hosts, images, operations
 
 app_name = "frontend"
 
@@ -25,22 +25,22 @@ urlpatterns = [
     path("images/pull/", images.image_pull, name="image-pull"),
     path("images/prune/", hosts.host_prune, name="image-prune"),
     path("images/<int:pk>/remove/", images.image_remove, name="image-remove"),
-    # services
-    path("services/", services.service_list, name="services"),
-    path("services/new/", services.service_create, name="service-create"),
-    path("services/<int:pk>/", services.service_detail, name="service"),
-    path("services/<int:pk>/revisions/new/", services.revision_create, name="revision-create"),
-    path("services/<int:pk>/deploy/", services.service_deploy, name="service-deploy"),
-    path("services/<int:pk>/retire/", services.service_retire, name="service-retire"),
-    path("services/<int:pk>/targets/", services.service_targets, name="service-targets"),
+    # deployments: services
+    path("services/", deployments.service_list, name="services"),
+    path("services/new/", deployments.service_create, name="service-create"),
+    path("services/<int:pk>/", deployments.service_detail, name="service"),
+    path("services/<int:pk>/revisions/new/", deployments.revision_create, name="revision-create"),
+    path("services/<int:pk>/deploy/", deployments.service_deploy, name="service-deploy"),
+    path("services/<int:pk>/retire/", deployments.service_retire, name="service-retire"),
+    path("services/<int:pk>/targets/", deployments.service_targets, name="service-targets"),
     path(
         "services/<int:pk>/revisions/<int:number>/archive/",
-        services.revision_archive,
+        deployments.revision_archive,
         name="revision-archive",
     ),
     path(
         "services/<int:pk>/rollback/<int:number>/",
-        services.service_rollback,
+        deployments.service_rollback,
         name="service-rollback",
     ),
     # operations

@@ -1,4 +1,4 @@
-"""Services: the list, a new service, its
+"""The deployments app's pages, under /services/: the list, a new service, its
 revisions with diffs (archived or not), deploy, rollback, retirement and the
 rollout's progress per host."""
 
