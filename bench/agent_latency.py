@@ -14,7 +14,9 @@ bench/results/agent_latency.json.  Usage: bench/agent_latency.py [--runs N] [--h
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,13 +24,20 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+WORK = Path(tempfile.mkdtemp(prefix="berth-bench-latency-"))
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "berth.settings")
 os.environ.setdefault("BERTH_DEBUG", "true")  # generated secrets
+# A throwaway database, migrated: opening a link asks it for the host's policy file
+# (none here, as the host has no row), which must not fail on a missing table.
+os.environ["DATABASE_URL"] = f"sqlite:///{WORK / 'bench.sqlite3'}"
 
 import django  # noqa: E402
 
 django.setup()
+
+from django.core.management import call_command  # noqa: E402
 
 from agent_link.launch import LinkConfig, Timeouts, open_link  # noqa: E402
 from agent_link.ssh import SSHTarget  # noqa: E402
@@ -44,6 +53,7 @@ def main() -> None:
     parser.add_argument("--host", default="h1")
     args = parser.parse_args()
 
+    call_command("migrate", verbosity=0)
     host = load_fleet()[args.host]
     config = LinkConfig(
         name=host.name,
