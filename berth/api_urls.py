@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("containers.api.urls")),
     path("", include("policies.api.urls")),
     path("", include("images.api.urls")),
+    path("", include("networks.api.urls")),
     path("", include("deployments.api.urls")),
     path("", include("accounts.api.urls")),
 ]

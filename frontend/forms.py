@@ -19,6 +19,7 @@ from deployments.models import NOTE_MAX_LENGTH, Service
 from hosts.models import Host, HostGroup, JumpHost, SSHKey
 from hosts.validators import HOST_NAME_RULE, validate_host_name
 from images.models import RegistryCredential
+from networks.validators import DRIVERS as NETWORK_DRIVERS
 
 MAX_KEY_FILE = 64 * 1024
 
@@ -468,3 +469,24 @@ class PruneForm(forms.Form):
     all_unused = forms.BooleanField(
         required=False, label="Every unused image, not only dangling ones"
     )
+
+
+class NetworkForm(forms.Form):
+    """A new Docker network on one host; checked by networks.services.prepare_create,
+    as the API's are."""
+
+    host = forms.ModelChoiceField(queryset=Host.objects.order_by("name"))
+    name = forms.CharField(max_length=128)
+    driver = forms.ChoiceField(choices=[(d, d) for d in NETWORK_DRIVERS], initial="bridge")
+    subnet = forms.CharField(max_length=64, required=False, help_text="e.g. 10.20.0.0/24")
+    gateway = forms.CharField(max_length=64, required=False)
+    ip_range = forms.CharField(max_length=64, required=False, label="IP range")
+    parent = forms.CharField(
+        max_length=15, required=False, help_text="macvlan / ipvlan: the host interface"
+    )
+    internal = forms.BooleanField(required=False, label="Internal (no route outside)")
+    attachable = forms.BooleanField(required=False)
+
+
+class NetworkPruneForm(forms.Form):
+    host = forms.ModelChoiceField(queryset=Host.objects.order_by("name"))

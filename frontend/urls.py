@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import containers, deployments, fleet, hosts, images, operations
+from .views import containers, deployments, fleet, hosts, images, networks, operations
 
 app_name = "frontend"
 
@@ -25,6 +25,13 @@ urlpatterns = [
     path("images/pull/", images.image_pull, name="image-pull"),
     path("images/prune/", hosts.host_prune, name="image-prune"),
     path("images/<int:pk>/remove/", images.image_remove, name="image-remove"),
+    # networks
+    path("networks/", networks.network_list, name="networks"),
+    path("networks/new/", networks.network_create, name="network-create"),
+    path("networks/prune/", networks.network_prune, name="network-prune"),
+    path("networks/<int:pk>/remove/", networks.network_remove, name="network-remove"),
+    path("networks/<int:pk>/connect/", networks.network_connect, name="network-connect"),
+    path("networks/<int:pk>/disconnect/", networks.network_disconnect, name="network-disconnect"),
     # deployments: services
     path("services/", deployments.service_list, name="services"),
     path("services/new/", deployments.service_create, name="service-create"),

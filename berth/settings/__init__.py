@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "containers",
     "policies",
     "images",
+    "networks",
     "deployments",
     "frontend",
 ]

@@ -13,6 +13,7 @@ from containers.models import Container
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.models import Host, HostGroup
 from images.models import Image, RegistryCredential
+from networks.models import Network
 from operations.models import Operation
 from operations.services import start_operation
 
@@ -51,6 +52,7 @@ class Site:
     service: Service
     rollout: Rollout
     operation: Operation
+    network: Network
 
 
 def make_site(name: str) -> Site:
@@ -74,7 +76,11 @@ def make_site(name: str) -> Site:
         operation=start_operation(action="service.deploy", target=service, actor=None),
     )
     RolloutHost.objects.create(rollout=rollout, host=host)
-    return Site(group, host, container, image, service, rollout, operation)
+    network = Network.objects.create(
+        host=host, network_id="n" + name[0] * 63, name=f"backend-{name}", driver="bridge",
+        scope="local", containers=[{"id": container.container_id, "name": container.name}],
+    )  # fmt: skip
+    return Site(group, host, container, image, service, rollout, operation, network)
 
 
 def make_credential() -> RegistryCredential:
@@ -94,6 +100,7 @@ def resource_ids(site: Site, *, user: User, secret_value: str) -> dict[str, int]
         "host-groups": site.group.pk,
         "containers": site.container.pk,
         "host-images": site.image.pk,
+        "networks": site.network.pk,
         "container-policies": ContainerPolicy.objects.create().pk,
         "registry-credentials": make_credential().pk,
         "secrets": create_secret(name="db-password", value=secret_value).pk,

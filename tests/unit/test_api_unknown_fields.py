@@ -27,7 +27,16 @@ world = audit.world
 
 SCHEMA: dict[str, Any] = SchemaGenerator().get_schema(request=None, public=True)
 UNKNOWN = "bogus_field"
-BERTH_APPS = {"accounts", "containers", "deployments", "hosts", "images", "operations", "policies"}
+BERTH_APPS = {
+    "accounts",
+    "containers",
+    "deployments",
+    "hosts",
+    "images",
+    "networks",
+    "operations",
+    "policies",
+}
 
 ALL_JSON_WRITES = sorted(
     (method, path)

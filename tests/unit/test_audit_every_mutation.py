@@ -114,6 +114,15 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("post", "/api/v1/hosts/{host_id}/images/prune/"): Case({}, "image.prune"),
     ("post", "/api/v1/hosts/{host_id}/images/pull/"): Case({"ref": "demo/web:v1"}, "image.pull"),
+    ("post", "/api/v1/hosts/{host_id}/networks/"): Case({"name": "frontend"}, "network.create"),
+    ("post", "/api/v1/hosts/{host_id}/networks/prune/"): Case({}, "network.prune"),
+    ("delete", "/api/v1/networks/{id}/"): Case({}, "network.remove"),
+    ("post", "/api/v1/networks/{id}/connect/"): Case(
+        lambda w: {"container": w.site.container.name, "aliases": ["web"]}, "network.connect"
+    ),
+    ("post", "/api/v1/networks/{id}/disconnect/"): Case(
+        lambda w: {"container": w.site.container.name}, "network.disconnect"
+    ),
     ("delete", "/api/v1/hosts/{id}/"): Case({}, "host.remove", ids=lambda w: w.spare_host.pk),
     ("put", "/api/v1/hosts/{id}/"): Case(
         {"name": "renamed", "transport": "local"}, "host.update", ids=lambda w: w.spare_host.pk
@@ -220,6 +229,7 @@ def _url(path: str, case: Case, world: World) -> str:
         "host-groups": world.site.group.pk,
         "containers": world.site.container.pk,
         "host-images": world.site.image.pk,
+        "networks": world.site.network.pk,
         "registry-credentials": world.credential.pk,
         "services": world.site.service.pk,
         "rollouts": world.site.rollout.pk,

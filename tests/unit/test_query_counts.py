@@ -26,6 +26,7 @@ from deployments.services import create_revision, target_host_ids, target_hosts
 from hosts.choices import HostStatus
 from hosts.models import Host, HostGroup, SSHKey
 from images.models import Image
+from networks.models import Network
 from operations.choices import OperationStatus
 from operations.services import start_operation
 from tests.unit.frontend_fixtures import make_host
@@ -77,6 +78,11 @@ def _grow(count: int, admin) -> None:
                 size=1000 + index,
             )
         Image.objects.create(host=host, image_id=SHARED_IMAGE, tags=["demo/web:v1"], size=10)
+        Network.objects.create(
+            host=host, network_id=uuid.uuid4().hex * 2, name=f"net-{index}", driver="bridge",
+            subnets=[{"subnet": f"10.0.{index}.0/24", "gateway": "", "ip_range": ""}],
+            containers=[{"id": "c" * 64, "name": f"app-{index}"}],
+        )  # fmt: skip
         # Pulled by digest, untagged: the pages name it by the revision pinned to it.
         Image.objects.create(
             host=first,
@@ -143,6 +149,7 @@ ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
         5,
     ),
     "images page": (lambda host: reverse("frontend:images"), 9),
+    "networks page": (lambda host: reverse("frontend:networks"), 7),
     "services page": (lambda host: reverse("frontend:services"), 5),
     "operations page": (lambda host: reverse("frontend:operations"), 4),
     "host detail": (lambda host: reverse("frontend:host", args=[host.pk]), 10),
@@ -153,6 +160,7 @@ ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
     "API host containers": (lambda host: reverse("host-containers", args=[host.pk]), 7),
     "API images": (lambda host: reverse("image-list"), 5),
     "API host images": (lambda host: reverse("host-image-list"), 4),
+    "API networks": (lambda host: reverse("network-list"), 4),
     "API services": (lambda host: reverse("service-list"), 5),
     "API rollouts": (lambda host: reverse("rollout-list"), 5),
     "API operations": (lambda host: reverse("operation-list"), 4),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from berth_agent.ops import containers, events, host, images, service
+from berth_agent.ops import containers, events, host, images, networks, service
 
 OPS: dict[str, Callable[[Any, dict], Any]] = {
     "ping": host.ping,
@@ -24,6 +24,12 @@ OPS: dict[str, Callable[[Any, dict], Any]] = {
     "image.pull": images.pull,
     "image.remove": images.remove,
     "image.prune": images.prune,
+    "network.list": networks.list_networks,
+    "network.create": networks.create,
+    "network.remove": networks.remove,
+    "network.prune": networks.prune,
+    "network.connect": networks.connect,
+    "network.disconnect": networks.disconnect,
     "events.stream": events.stream,
     "service.deploy": service.deploy,
     "service.list": service.list_services,
