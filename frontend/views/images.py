@@ -24,20 +24,19 @@ def _fleet_images(request: HttpRequest) -> dict[str, object]:
     search = request.GET.get("q", "").strip()
     if search:
         rows = rows.filter(Q(tags__icontains=search) | Q(image_id__icontains=search))
-    image_ids = (
+    images = (
         rows.values("image_id")
         .annotate(newest=Max("created"))
         .order_by("-newest", "image_id")
-        .values_list("image_id", flat=True)
+        .values_list("image_id", "newest")
     )
-    page = paginate(request, image_ids, IMAGES_PER_PAGE)
-    ids = list(page.object_list)
+    page = paginate(request, images, IMAGES_PER_PAGE)
+    shown = list(page.object_list)
     entries = services.group_fleet_images(
-        ids,
-        visible(request, Image.objects.filter(image_id__in=ids))
-        .select_related("host")
-        .only(*services.FLEET_IMAGE_FIELDS)
-        .order_by(),
+        shown,
+        services.fleet_image_rows(
+            visible(request, Image.objects.filter(image_id__in=[image_id for image_id, _ in shown]))
+        ),
     )
     describe_images(entries)
     return {"page": page, "images": entries, "q": search}
