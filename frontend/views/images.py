@@ -48,11 +48,12 @@ def image_list(request: HttpRequest) -> HttpResponse:
     if is_htmx(request):
         return render(request, "frontend/partials/images.html", context)
     hosts = visible(request, Host.objects.order_by("name"))
-    context.update(
-        pull_form=scoped_form(request, PullForm()),
-        prune_form=scoped_form(request, PruneForm()),
-        all_hosts=hosts,
-    )
+    pull_form, prune_form = scoped_form(request, PullForm()), scoped_form(request, PruneForm())
+    # The forms offer every host by name: only that is read of each (and of a fleet's
+    # facts, keys and labels nothing).
+    for field in (pull_form.fields["hosts"], prune_form.fields["host"]):
+        field.queryset = field.queryset.only("pk", "name")  # type: ignore[attr-defined]
+    context.update(pull_form=pull_form, prune_form=prune_form, all_hosts=hosts)
     return render(request, "frontend/images.html", context)
 
 
