@@ -184,11 +184,35 @@ class RollbackSerializer(DeploySerializer):
     revision = serializers.IntegerField(min_value=1, help_text="The revision to go back to")
 
 
+class _RolloutHostList(serializers.ListSerializer):  # type: ignore[type-arg]
+    """A rollout's steps, a host each: written straight from the rows (the same as the
+    fields would), as a page of rollouts can hold a step for every host of a fleet."""
+
+    def to_representation(self, data: Any) -> list[dict[str, Any]]:
+        steps = data.all() if hasattr(data, "all") else data
+        fields = self.child.fields  # type: ignore[union-attr]
+        started, finished = fields["started_at"], fields["finished_at"]
+        return [
+            {
+                "host": step.host_id,
+                "host_name": step.host.name,
+                "batch": step.batch,
+                "step": step.step,
+                "message": step.message,
+                "container_id": step.container_id,
+                "started_at": started.to_representation(step.started_at),
+                "finished_at": finished.to_representation(step.finished_at),
+            }
+            for step in steps
+        ]
+
+
 class RolloutHostSerializer(serializers.ModelSerializer[RolloutHost]):
     host_name = serializers.CharField(source="host.name", read_only=True)
 
     class Meta:
         model = RolloutHost
+        list_serializer_class = _RolloutHostList
         fields = ["host", "host_name", "batch", "step", "message", "container_id", "started_at",
                   "finished_at"]  # fmt: skip
 
