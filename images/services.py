@@ -311,23 +311,24 @@ def group_fleet_images(
     rows (sorted, once each), the largest size and its hosts by name.
     """
     merged = {image_id: FleetImage(id=image_id, created=created) for image_id, created in images}
-    tags: dict[str, set[str]] = {image_id: set() for image_id in merged}
-    digests: dict[str, set[str]] = {image_id: set() for image_id in merged}
-    decoded: dict[str | None, list[str]] = {None: []}
+    # Per image, its rows' distinct (tags, digests) texts: decoded once, after the rows.
+    texts: dict[str, set[tuple[str | None, str | None]]] = {image_id: set() for image_id in merged}
     for image_id, tags_text, digests_text, size, host_id, host_name, pk in rows:
         entry = merged.get(image_id)
         if entry is None:
             continue
-        for text, found in ((tags_text, tags), (digests_text, digests)):
-            if text not in decoded:
-                decoded[text] = json.loads(text) or []
-            found[image_id].update(decoded[text])
+        texts[image_id].add((tags_text, digests_text))
         if size > entry.size:
             entry.size = size
         entry.hosts.append({"host": host_id, "host_name": host_name, "image": pk})
     for image_id, entry in merged.items():
-        entry.tags = sorted(tags[image_id])
-        entry.digests = sorted(digests[image_id])
+        tags: set[str] = set()
+        digests: set[str] = set()
+        for tags_text, digests_text in texts[image_id]:
+            tags.update(json.loads(tags_text) if tags_text else ())
+            digests.update(json.loads(digests_text) if digests_text else ())
+        entry.tags = sorted(tags)
+        entry.digests = sorted(digests)
         entry.hosts.sort(key=itemgetter("host_name"))
     return list(merged.values())
 
