@@ -7,7 +7,7 @@ import itertools
 
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -27,12 +27,16 @@ STEP_FIELDS = ("rollout", "host__name", "batch", "step", "message")
 
 
 def _rollouts(service: Service) -> list[Rollout]:
-    steps = RolloutHost.objects.select_related("host").only(*STEP_FIELDS)
-    return list(
-        service.rollouts.select_related("revision", "previous_revision", "operation")
-        .prefetch_related(Prefetch("hosts", queryset=steps))
-        .order_by("-created_at", "-id")[:RECENT_ROLLOUTS]
+    """The recent rollouts, the newest with its steps (the only ones shown: a rollout
+    has a step per target host)."""
+    rollouts = list(
+        service.rollouts.select_related("revision", "previous_revision", "operation").order_by(
+            "-created_at", "-id"
+        )[:RECENT_ROLLOUTS]
     )
+    steps = RolloutHost.objects.select_related("host").only(*STEP_FIELDS)
+    prefetch_related_objects(rollouts[:1], Prefetch("hosts", queryset=steps))
+    return rollouts
 
 
 @viewer
