@@ -206,10 +206,20 @@ def presence_chips(context: template.Context, hosts: Iterable[dict[str, Any]]) -
 
 
 @register.filter
-def choice_input(choice: Any) -> SafeString:
-    """``choice.tag`` of a checkbox or radio choice, the same HTML, without a template
-    render per choice (a form can offer every host of a fleet)."""
-    data = choice.data
-    value = "" if data["value"] is None else f' value="{escape(str(data["value"]))}"'
-    html = f'<input type="{escape(str(data["type"]))}" name="{escape(str(data["name"]))}"{value}'
-    return mark_safe(html + attrs_html(data["attrs"]) + ">")  # noqa: S308 - escaped above
+def choice_labels(field: Any) -> SafeString:
+    """The choices of a checkbox (or radio) field, each ``<label>`` around its input and
+    label, as a template loop over the field would write them with ``choice.tag``, but
+    without a template render (and a cached BoundWidget) per choice: a form can offer
+    every host of a fleet."""
+    widget = field.field.widget
+    id_ = widget.attrs.get("id") or field.auto_id
+    attrs = field.build_widget_attrs({"id": id_} if id_ else {})
+    labels = []
+    for data in widget.subwidgets(field.html_name, field.value(), attrs=attrs):
+        value = "" if data["value"] is None else f' value="{escape(str(data["value"]))}"'
+        labels.append(
+            f'<label><input type="{escape(str(data["type"]))}" '
+            f'name="{escape(str(data["name"]))}"{value}{attrs_html(data["attrs"])}> '
+            f"{escape(str(data['label']))}</label>"
+        )
+    return mark_safe("".join(labels) or "<small>None yet.</small>")  # noqa: S308 - escaped

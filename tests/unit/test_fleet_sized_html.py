@@ -33,13 +33,20 @@ def test_a_bound_select_field_renders_as_djangos():
     assert str(form["host"]) == django
 
 
-def test_checkbox_choices_render_as_their_tag():
-    template = Template("{% load berth %}{% for c in form.many %}{{ c|choice_input }}|{% endfor %}")
-    django = Template("{% for c in form.many %}{{ c.tag }}|{% endfor %}")
+def test_checkbox_choices_render_as_a_template_loop_would():
+    ours = Template("{% load berth %}{{ form.many|choice_labels }}")
+    django = Template(
+        "{% for c in form.many %}<label>{{ c.tag }} {{ c.choice_label }}</label>"
+        "{% empty %}<small>None yet.</small>{% endfor %}"
+    )
     for data in ({"many": ["1", "3"]}, None):
         context = Context({"form": _Form(data=data)})
-        assert template.render(context) == django.render(context)
-        assert "checked" in template.render(context) or data is None
+        assert ours.render(context) == django.render(context)
+        assert "checked" in ours.render(context) or data is None
+    empty = _Form()
+    empty.fields["many"].choices = []
+    context = Context({"form": empty})
+    assert ours.render(context) == django.render(context) == "<small>None yet.</small>"
 
 
 OLD_CHIPS = (
