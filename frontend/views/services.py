@@ -45,15 +45,23 @@ def service_list(request: HttpRequest) -> HttpResponse:
     newest = Rollout.objects.filter(service=OuterRef("pk")).order_by("-created_at", "-id")
     services_ = (
         visible(request, Service.objects.select_related("current_revision", "host_group"))
-        .prefetch_related("hosts")
         .annotate(last_rollout_id=Subquery(newest.values("pk")[:1]))
         .order_by("name")
     )
-    rows = [{"service": service, "last_rollout": None} for service in services_]
+    rows = [{"service": service, "last_rollout": None, "hosts": []} for service in services_]
     wanted = [row["service"].last_rollout_id for row in rows if row["service"].last_rollout_id]
     last = Rollout.objects.in_bulk(wanted)
+    # The hosts a service lists, by name: names only, not a queryset and hosts per service.
+    listed: dict[int, list[str]] = {}
+    for service_id, name in (
+        Service.hosts.through.objects.filter(service__in=[row["service"] for row in rows])
+        .order_by("host__name")
+        .values_list("service_id", "host__name")
+    ):
+        listed.setdefault(service_id, []).append(name)
     for row in rows:
         row["last_rollout"] = last.get(row["service"].last_rollout_id)
+        row["hosts"] = listed.get(row["service"].pk, [])
     return render(request, "frontend/services.html", {"rows": rows})
 
 
