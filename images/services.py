@@ -6,13 +6,17 @@ queues it. The ``@action`` handlers below run in the worker.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from agent_link.errors import AgentError
 from berth.labels import LabelSelector
@@ -284,31 +288,48 @@ class FleetImage:
     references: list[tuple[str, str]] = field(default_factory=list)
 
 
-# What group_fleet_images reads of each row: an image is on every host of a fleet, so
-# its rows are loaded without the rest of each host (facts, keys, labels).
-FLEET_IMAGE_FIELDS = ("image_id", "tags", "digests", "size", "created", "host__name")
+def fleet_image_rows(rows: QuerySet[Image]) -> QuerySet[Any]:
+    """What group_fleet_images reads of each of ``rows``, as tuples: an image can be on
+    every host of a fleet, and a model instance per row (with its host, tags and digests
+    decoded) costs more than the rest of the list together. Tags and digests come as
+    their JSON text, decoded once per distinct list."""
+    return (
+        rows.order_by()
+        .annotate(tags_text=Cast("tags", TextField()), digests_text=Cast("digests", TextField()))
+        .values_list("image_id", "tags_text", "digests_text", "size", "host_id", "host__name", "pk")
+    )
 
 
-def group_fleet_images(image_ids: Sequence[str], rows: Iterable[Image]) -> list[FleetImage]:
-    """Merge per-host rows into one entry per image id, in the order of ``image_ids``.
+def group_fleet_images(
+    images: Sequence[tuple[str, Any]], rows: Iterable[tuple[Any, ...]]
+) -> list[FleetImage]:
+    """Merge per-host rows into one entry per image, in the order of ``images``.
 
-    ``rows`` must have their host loaded (``select_related("host")``, and at least
-    ``only(*FLEET_IMAGE_FIELDS)``).
+    ``images`` are (image id, creation time) pairs; the id is the digest of the image's
+    config, which holds its creation time, so every host reports the same one. ``rows``
+    are those of ``fleet_image_rows``. Each entry has the tags and digests of all its
+    rows (sorted, once each), the largest size and its hosts by name.
     """
-    merged = {image_id: FleetImage(id=image_id) for image_id in image_ids}
-    for row in rows:
-        entry = merged.get(row.image_id)
+    merged = {image_id: FleetImage(id=image_id, created=created) for image_id, created in images}
+    # Per image, its rows' distinct (tags, digests) texts: decoded once, after the rows.
+    texts: dict[str, set[tuple[str | None, str | None]]] = {image_id: set() for image_id in merged}
+    for image_id, tags_text, digests_text, size, host_id, host_name, pk in rows:
+        entry = merged.get(image_id)
         if entry is None:
             continue
-        entry.tags.extend(tag for tag in row.tags if tag not in entry.tags)
-        entry.digests.extend(digest for digest in row.digests if digest not in entry.digests)
-        entry.size = max(entry.size, row.size)
-        entry.created = entry.created or row.created
-        entry.hosts.append({"host": row.host_id, "host_name": row.host.name, "image": row.pk})
-    for entry in merged.values():
-        entry.tags.sort()
-        entry.digests.sort()
-        entry.hosts.sort(key=lambda presence: presence["host_name"])
+        texts[image_id].add((tags_text, digests_text))
+        if size > entry.size:
+            entry.size = size
+        entry.hosts.append({"host": host_id, "host_name": host_name, "image": pk})
+    for image_id, entry in merged.items():
+        tags: set[str] = set()
+        digests: set[str] = set()
+        for tags_text, digests_text in texts[image_id]:
+            tags.update(json.loads(tags_text) if tags_text else ())
+            digests.update(json.loads(digests_text) if digests_text else ())
+        entry.tags = sorted(tags)
+        entry.digests = sorted(digests)
+        entry.hosts.sort(key=itemgetter("host_name"))
     return list(merged.values())
 
 

@@ -201,11 +201,58 @@ class RollbackSerializer(DeploySerializer):
     revision = serializers.IntegerField(min_value=1, help_text="The revision to go back to")
 
 
+# A rollout's step as the rollouts list reads it: (rollout id, then the step's fields).
+STEP_ROW = ("rollout_id", "host_id", "host__name", "batch", "step", "message", "container_id",
+            "started_at", "finished_at")  # fmt: skip
+
+
+class _RolloutHostList(serializers.ListSerializer):  # type: ignore[type-arg]
+    """A rollout's steps, a host each: written straight from the rows (the same as the
+    fields would), as a page of rollouts can hold a step for every host of a fleet. The
+    rollouts list gives them as ``step_rows`` (STEP_ROW tuples without the rollout)."""
+
+    def get_attribute(self, instance: Any) -> Any:
+        rows = getattr(instance, "step_rows", None)
+        return rows if rows is not None else super().get_attribute(instance)
+
+    def to_representation(self, data: Any) -> list[dict[str, Any]]:
+        if hasattr(data, "all"):
+            data = [
+                (
+                    step.host_id,
+                    step.host.name,
+                    step.batch,
+                    step.step,
+                    step.message,
+                    step.container_id,
+                    step.started_at,
+                    step.finished_at,
+                )
+                for step in data.all()
+            ]
+        fields = self.child.fields  # type: ignore[union-attr]
+        started, finished = fields["started_at"], fields["finished_at"]
+        return [
+            {
+                "host": host,
+                "host_name": host_name,
+                "batch": batch,
+                "step": step,
+                "message": message,
+                "container_id": container_id,
+                "started_at": started.to_representation(started_at),
+                "finished_at": finished.to_representation(finished_at),
+            }
+            for host, host_name, batch, step, message, container_id, started_at, finished_at in data
+        ]
+
+
 class RolloutHostSerializer(serializers.ModelSerializer[RolloutHost]):
     host_name = serializers.CharField(source="host.name", read_only=True)
 
     class Meta:
         model = RolloutHost
+        list_serializer_class = _RolloutHostList
         fields = ["host", "host_name", "batch", "step", "message", "container_id", "started_at",
                   "finished_at"]  # fmt: skip
 

@@ -25,6 +25,7 @@ from operations.services import cancel_operation
 from policies.api.errors import enforce_policy, policy_refusals
 
 from .serializers import (
+    STEP_ROW,
     DeploySerializer,
     RevisionArchiveSerializer,
     RevisionDiffSerializer,
@@ -294,6 +295,21 @@ class RolloutViewSet(viewsets.ReadOnlyModelViewSet[Rollout]):
             )
         )
         return scope_queryset(rollouts, self.request.user)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A page of rollouts; their host steps are read as rows in one query, not as a
+        model instance (and one of its host) per step: a page can name every host of a
+        fleet many times over."""
+        rollouts = self.filter_queryset(self.get_queryset()).prefetch_related(None)
+        page = self.paginate_queryset(rollouts)
+        shown = list(page if page is not None else rollouts)
+        steps: dict[int, list[tuple[Any, ...]]] = {rollout.pk: [] for rollout in shown}
+        for row in RolloutHost.objects.filter(rollout__in=shown).values_list(*STEP_ROW):
+            steps[row[0]].append(row[1:])
+        for rollout in shown:
+            rollout.step_rows = steps[rollout.pk]  # type: ignore[attr-defined]
+        data = self.get_serializer(shown, many=True).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
 
     @extend_schema(
         request=None,

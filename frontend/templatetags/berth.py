@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from functools import lru_cache
 from html import escape
 from typing import Any
 
 from django import template
+from django.template.defaulttags import CsrfTokenNode
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from access.roles import Role, has_role
+
+from ..forms import attrs_html
 
 register = template.Library()
 
@@ -164,3 +168,58 @@ def image_ref(image: str | None, digest: str | None = "") -> SafeString:
     return format_html(
         '<code>{}</code> <small class="mono digest" title="{}">({})</small>', name, digest, short
     )
+
+
+_PK = 2**31 - 1  # stands for a row's id in a URL reversed once for many rows
+
+
+@lru_cache(maxsize=4096)
+def _escaped(name: str) -> str:
+    return escape(str(name))  # a host's name, on a chip of each image it has
+
+
+@register.simple_tag(takes_context=True)
+def presence_chips(context: template.Context, hosts: Iterable[dict[str, Any]]) -> SafeString:
+    """A chip per host an image is on (``FleetImage.hosts``), with a form to remove it
+    from that host for those who may. An image can be on every host of a fleet: the
+    chips are joined here, the URL reversed and the CSRF field rendered once."""
+    operate = can_operate(context.get("user"))
+    if operate:
+        csrf_field = CsrfTokenNode().render(context)
+        url = reverse("frontend:image-remove", args=[_PK])
+        before, _, after = url.partition(str(_PK))
+    chips = []
+    for presence in hosts:
+        name = _escaped(presence["host_name"])
+        if not operate:
+            chips.append(f'<span class="chip presence-chip">{name}</span>')
+            continue
+        action = escape(f"{before}{int(presence['image'])}{after}")
+        chips.append(
+            f'<span class="chip presence-chip">{name}<form method="post" action="{action}" '
+            f'class="inline" hx-post="{action}" hx-target="#feedback" hx-swap="afterbegin" '
+            f'hx-confirm="Remove this image from {name}?">{csrf_field}<button class="chip-x" '
+            f'aria-label="Remove from {name}" title="Remove from {name}">\u00d7</button>'
+            "</form></span>"
+        )
+    return mark_safe("".join(chips))  # noqa: S308 - every value above is escaped
+
+
+@register.filter
+def choice_labels(field: Any) -> SafeString:
+    """The choices of a checkbox (or radio) field, each ``<label>`` around its input and
+    label, as a template loop over the field would write them with ``choice.tag``, but
+    without a template render (and a cached BoundWidget) per choice: a form can offer
+    every host of a fleet."""
+    widget = field.field.widget
+    id_ = widget.attrs.get("id") or field.auto_id
+    attrs = field.build_widget_attrs({"id": id_} if id_ else {})
+    labels = []
+    for data in widget.subwidgets(field.html_name, field.value(), attrs=attrs):
+        value = "" if data["value"] is None else f' value="{escape(str(data["value"]))}"'
+        labels.append(
+            f'<label><input type="{escape(str(data["type"]))}" '
+            f'name="{escape(str(data["name"]))}"{value}{attrs_html(data["attrs"])}> '
+            f"{escape(str(data['label']))}</label>"
+        )
+    return mark_safe("".join(labels) or "<small>None yet.</small>")  # noqa: S308 - escaped

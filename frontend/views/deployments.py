@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 
 from django.contrib import messages
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Prefetch, Subquery, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -22,26 +22,46 @@ from .common import done, is_htmx, operator, refused, scoped_form, started, view
 RECENT_ROLLOUTS = 5
 
 
+# What the rollouts partial shows of each host's step (of its host, only the name).
+STEP_FIELDS = ("rollout", "host__name", "batch", "step", "message")
+
+
 def _rollouts(service: Service) -> list[Rollout]:
-    return list(
-        service.rollouts.select_related("revision", "previous_revision", "operation")
-        .prefetch_related(Prefetch("hosts", queryset=RolloutHost.objects.select_related("host")))
-        .order_by("-created_at", "-id")[:RECENT_ROLLOUTS]
+    """The recent rollouts, the newest with its steps (the only ones shown: a rollout
+    has a step per target host)."""
+    rollouts = list(
+        service.rollouts.select_related("revision", "previous_revision", "operation").order_by(
+            "-created_at", "-id"
+        )[:RECENT_ROLLOUTS]
     )
+    steps = RolloutHost.objects.select_related("host").only(*STEP_FIELDS)
+    prefetch_related_objects(rollouts[:1], Prefetch("hosts", queryset=steps))
+    return rollouts
 
 
 @viewer
 def service_list(request: HttpRequest) -> HttpResponse:
-    services_ = visible(
-        request, Service.objects.select_related("current_revision", "host_group")
-    ).prefetch_related(
-        "hosts",
-        Prefetch("rollouts", queryset=Rollout.objects.order_by("-created_at", "-id")),
+    # Each service's newest rollout, found in SQL: a service has a rollout per deploy.
+    newest = Rollout.objects.filter(service=OuterRef("pk")).order_by("-created_at", "-id")
+    services_ = (
+        visible(request, Service.objects.select_related("current_revision", "host_group"))
+        .annotate(last_rollout_id=Subquery(newest.values("pk")[:1]))
+        .order_by("name")
     )
-    rows = [
-        {"service": service, "last_rollout": next(iter(service.rollouts.all()), None)}
-        for service in services_.order_by("name")
-    ]
+    rows = [{"service": service, "last_rollout": None, "hosts": []} for service in services_]
+    wanted = [row["service"].last_rollout_id for row in rows if row["service"].last_rollout_id]
+    last = Rollout.objects.in_bulk(wanted)
+    # The hosts a service lists, by name: names only, not a queryset and hosts per service.
+    listed: dict[int, list[str]] = {}
+    for service_id, name in (
+        Service.hosts.through.objects.filter(service__in=[row["service"] for row in rows])
+        .order_by("host__name")
+        .values_list("service_id", "host__name")
+    ):
+        listed.setdefault(service_id, []).append(name)
+    for row in rows:
+        row["last_rollout"] = last.get(row["service"].last_rollout_id)
+        row["hosts"] = listed.get(row["service"].pk, [])
     return render(request, "frontend/services.html", {"rows": rows})
 
 

@@ -24,20 +24,19 @@ def _fleet_images(request: HttpRequest) -> dict[str, object]:
     search = request.GET.get("q", "").strip()
     if search:
         rows = rows.filter(Q(tags__icontains=search) | Q(image_id__icontains=search))
-    image_ids = (
+    images = (
         rows.values("image_id")
         .annotate(newest=Max("created"))
         .order_by("-newest", "image_id")
-        .values_list("image_id", flat=True)
+        .values_list("image_id", "newest")
     )
-    page = paginate(request, image_ids, IMAGES_PER_PAGE)
-    ids = list(page.object_list)
+    page = paginate(request, images, IMAGES_PER_PAGE)
+    shown = list(page.object_list)
     entries = services.group_fleet_images(
-        ids,
-        visible(request, Image.objects.filter(image_id__in=ids))
-        .select_related("host")
-        .only(*services.FLEET_IMAGE_FIELDS)
-        .order_by(),
+        shown,
+        services.fleet_image_rows(
+            visible(request, Image.objects.filter(image_id__in=[image_id for image_id, _ in shown]))
+        ),
     )
     describe_images(entries)
     return {"page": page, "images": entries, "q": search}
@@ -49,11 +48,12 @@ def image_list(request: HttpRequest) -> HttpResponse:
     if is_htmx(request):
         return render(request, "frontend/partials/images.html", context)
     hosts = visible(request, Host.objects.order_by("name"))
-    context.update(
-        pull_form=scoped_form(request, PullForm()),
-        prune_form=scoped_form(request, PruneForm()),
-        all_hosts=hosts,
-    )
+    pull_form, prune_form = scoped_form(request, PullForm()), scoped_form(request, PruneForm())
+    # The forms offer every host by name: only that is read of each (and of a fleet's
+    # facts, keys and labels nothing).
+    for field in (pull_form.fields["hosts"], prune_form.fields["host"]):
+        field.queryset = field.queryset.only("pk", "name")  # type: ignore[attr-defined]
+    context.update(pull_form=pull_form, prune_form=prune_form, all_hosts=hosts)
     return render(request, "frontend/images.html", context)
 
 

@@ -62,7 +62,18 @@ class RegistryCredentialSerializer(StrictFieldsMixin, serializers.ModelSerialize
             raise serializers.ValidationError({"password": str(exc)}) from None
 
 
+class _HostPresenceList(serializers.ListSerializer):
+    """The hosts of an image as group_fleet_images made them (ints and a name): copied,
+    not passed field by field through the serializer (an image can be on every host)."""
+
+    def to_representation(self, data: Any) -> list[dict[str, Any]]:
+        return [{"host": p["host"], "host_name": p["host_name"], "image": p["image"]} for p in data]
+
+
 class HostPresenceSerializer(serializers.Serializer):
+    class Meta:
+        list_serializer_class = _HostPresenceList
+
     host = serializers.IntegerField(help_text="host id")
     host_name = serializers.CharField()
     image = serializers.IntegerField(help_text="id of the host's image row (/host-images/ID/)")

@@ -61,23 +61,17 @@ class FleetImageViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.Gen
     write_role = Role.OPERATOR
 
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
-        image_ids = (
+        images = (
             self.filter_queryset(self.get_queryset())
             .values("image_id")
             .annotate(newest=Max("created"))
             .order_by("-newest", "image_id")
-            .values_list("image_id", flat=True)
+            .values_list("image_id", "newest")
         )
-        page = self.paginate_queryset(image_ids)
-        ids = list(page if page is not None else image_ids)
-        rows = (
-            self.get_queryset()
-            .filter(image_id__in=ids)
-            .select_related("host")
-            .only(*services.FLEET_IMAGE_FIELDS)
-            .order_by()
-        )
-        entries = services.group_fleet_images(ids, rows)
+        page = self.paginate_queryset(images)
+        shown = list(page if page is not None else images)
+        rows = self.get_queryset().filter(image_id__in=[image_id for image_id, _ in shown])
+        entries = services.group_fleet_images(shown, services.fleet_image_rows(rows))
         data = FleetImageSerializer(entries, many=True).data
         if page is not None:
             return self.get_paginated_response(data)
