@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -84,6 +84,11 @@ def started(
         )
     messages.success(request, f"{message} (operation #{operation.pk})")
     return redirect(fallback, **kwargs)
+
+
+def form_problems(errors: Mapping[str, Iterable[Any]]) -> str:
+    """A form's errors as one readable line: "field: message; other: message"."""
+    return "; ".join(f"{field}: {' '.join(map(str, texts))}" for field, texts in errors.items())
 
 
 def refused(request: HttpRequest, message: str, fallback: str, **kwargs: Any) -> HttpResponse:

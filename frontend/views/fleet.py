@@ -14,7 +14,7 @@ from hosts.choices import HostStatus
 from hosts.filtersets import HostFilterSet
 from hosts.models import Host, HostGroup
 
-from .common import is_htmx, paginate, viewer, visible
+from .common import form_problems, is_htmx, paginate, viewer, visible
 
 HOSTS_PER_PAGE = 50
 STOPPED_STATES = ("exited", "created", "dead")
@@ -75,9 +75,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     hosts = filterset.qs
     # A malformed filter (a label selector too) is a form error: the page says it was
     # not applied, and the other filters still are.
-    error = "; ".join(
-        f"{field}: {' '.join(messages)}" for field, messages in filterset.form.errors.items()
-    )
+    error = form_problems(filterset.form.errors)
     page = paginate(request, hosts.prefetch_related("groups").order_by("name"), HOSTS_PER_PAGE)
     page.object_list = host_rows(list(page.object_list))
     context = {

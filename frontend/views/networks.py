@@ -12,7 +12,17 @@ from networks import services
 from networks.models import Network
 
 from ..forms import NetworkForm, NetworkPruneForm
-from .common import is_htmx, operator, paginate, refused, scoped_form, started, viewer, visible
+from .common import (
+    form_problems,
+    is_htmx,
+    operator,
+    paginate,
+    refused,
+    scoped_form,
+    started,
+    viewer,
+    visible,
+)
 
 NETWORKS_PER_PAGE = 50
 
@@ -57,10 +67,7 @@ def network_list(request: HttpRequest) -> HttpResponse:
 def network_create(request: HttpRequest) -> HttpResponse:
     form = scoped_form(request, NetworkForm(request.POST))
     if not form.is_valid():
-        problems = "; ".join(
-            f"{name}: {' '.join(map(str, errors))}" for name, errors in form.errors.items()
-        )
-        return refused(request, problems, "frontend:networks")
+        return refused(request, form_problems(form.errors), "frontend:networks")
     data = form.cleaned_data
     host = data["host"]
     try:
