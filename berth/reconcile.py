@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import models, router, transaction
+from django.db import IntegrityError, models, router, transaction
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,17 @@ def sync_host_rows(
     return SyncCounts(
         created=len(plan.to_create), updated=len(plan.to_update), deleted=len(plan.gone)
     )
+
+
+def store_reported(store: Callable[[], object]) -> None:
+    """Run ``store`` (a reconcile of what a host reported) in a transaction, once more if
+    a concurrent refresh of the same host inserted the same rows first; a second
+    IntegrityError is raised."""
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                store()
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise  # a concurrent refresh inserted the same rows twice in a row

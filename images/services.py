@@ -14,13 +14,13 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from agent_link.errors import AgentError
 from berth.labels import LabelSelector
-from berth.reconcile import SyncCounts, sync_host_rows
+from berth.reconcile import SyncCounts, store_reported, sync_host_rows
 from berth.timeutil import from_unix
 from hosts.agent import HostAgent, operation_host
 from hosts.models import Host
@@ -68,14 +68,7 @@ def _agent_timeout() -> float:
 def _reconcile_from_agent(agent: HostAgent) -> None:
     """Ask the host for its images and store them (a refresh may be doing the same)."""
     reported = agent.call("image.list", timeout=_agent_timeout(), cancel=None)
-    for attempt in (1, 2):
-        try:
-            with transaction.atomic():
-                reconcile_images(agent.host, reported)
-            return
-        except IntegrityError:
-            if attempt == 2:
-                raise  # a concurrent refresh inserted the same rows twice in a row
+    store_reported(lambda: reconcile_images(agent.host, reported))
 
 
 # --- registry credentials --------------------------------------------------------------

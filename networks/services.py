@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from agent_link.errors import AgentError
-from berth.reconcile import SyncCounts, sync_host_rows
+from berth.reconcile import SyncCounts, store_reported, sync_host_rows
 from berth.timeutil import from_unix
 from containers.models import Container
 from hosts.agent import HostAgent, operation_host
@@ -75,14 +74,7 @@ def read_networks(agent: HostAgent) -> list[dict[str, Any]]:
     reported: list[dict[str, Any]] = agent.call(
         "network.list", timeout=float(settings.BERTH_AGENT_REQUEST_TIMEOUT), cancel=None
     )
-    for attempt in (1, 2):
-        try:
-            with transaction.atomic():
-                reconcile_networks(agent.host, reported)
-            break
-        except IntegrityError:
-            if attempt == 2:
-                raise  # a concurrent refresh inserted the same rows twice in a row
+    store_reported(lambda: reconcile_networks(agent.host, reported))
     return reported
 
 
