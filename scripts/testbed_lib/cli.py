@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+from contextlib import suppress
 from pathlib import Path
 
 from .common import (
@@ -40,16 +41,17 @@ from .daemons import (
     ssh_banner,
     start_dockerd,
     start_sshd,
+    stop_dockerd,
     stop_sshd,
     write_host_key,
     write_sshd_config,
 )
-from .hosts import Host, ScaleHost
+from .hosts import OWN_ENGINE_MARK, Host, ScaleHost
 from .inventory import host_by_name, read_inventory, update_inventory_host_key, write_inventory
 from .net import create_dummy_link, create_host_network, existing_links, existing_netns
 from .processes import stop_pids
 from .registry import DEMO_IMAGES, registry_ping, running_registry, seed_registry, start_registry
-from .teardown import previous_hosts, teardown
+from .teardown import host_cgroups, previous_hosts, teardown, unmount_all
 
 
 def preflight() -> None:
@@ -117,15 +119,23 @@ def existing_scale_hosts() -> list[ScaleHost]:
 
 def remove_scale_host(host: ScaleHost) -> None:
     stop_sshd(host)
+    if host.has_engine:
+        stop_dockerd(host)  # its containers first: they are not in the namespace
     pids = run(["ip", "netns", "pids", host.netns], check=False).split()
     stop_pids([int(pid) for pid in pids], grace=2)
     run(["ip", "netns", "delete", host.netns], check=False)
     run(["ip", "link", "delete", host.link], check=False)
+    unmount_all(host.state, host.run)
+    for cgroup in host_cgroups(host.netns):
+        with suppress(OSError):
+            cgroup.rmdir()
     shutil.rmtree(host.state, ignore_errors=True)
+    shutil.rmtree(host.run, ignore_errors=True)
 
 
-def cmd_scale(count: int) -> None:
-    """Replace the light hosts with ``count`` fresh ones (0: remove them)."""
+def cmd_scale(count: int, engines: bool = False) -> None:
+    """Replace the light hosts with ``count`` fresh ones (0: remove them); with
+    ``engines``, each runs a dockerd of its own instead of sharing h1's."""
     if not 0 <= count <= MAX_SCALE_HOSTS:
         raise TestbedError(f"N must be between 0 and {MAX_SCALE_HOSTS}")
     inventory = read_inventory()  # light hosts need the test bed (h1's dockerd)
@@ -143,15 +153,19 @@ def cmd_scale(count: int) -> None:
 
     def start_host(host: ScaleHost) -> None:
         host.state.mkdir(parents=True)
+        if engines:
+            (host.state / OWN_ENGINE_MARK).touch()
+            start_dockerd(host)
         write_host_key(host)
-        write_sshd_config(host)
+        write_sshd_config(host)  # names the host's own dockerd when it has one
         start_sshd(host)
 
     parallel(start_host, hosts)
     keys = {label: Path(path) for label, path in inventory["client_keys"].items()
             if label != "passphrase"}  # fmt: skip
     write_inventory(hosts, keys, SCALE_INVENTORY)
-    say(f"{count} light host(s) s1..s{count} up (sshd only, h1's dockerd): {SCALE_INVENTORY}")
+    engine = "each its own dockerd" if engines else "sshd only, h1's dockerd"
+    say(f"{count} light host(s) s1..s{count} up ({engine}): {SCALE_INVENTORY}")
 
 
 def cmd_status(hosts: int = 0) -> int:
@@ -277,6 +291,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "scale", help="add N light hosts (sshd only, sharing h1's dockerd); 0 removes them"
     )
     scale.add_argument("count", type=int, metavar="N")
+    scale.add_argument(
+        "--engines", action="store_true", help="give each light host a dockerd of its own"
+    )
     hostkey = commands.add_parser("hostkey", help="give a host a new SSH host key")
     hostkey.add_argument("action", choices=["rotate"])
     hostkey.add_argument("name", metavar="NAME")
@@ -301,7 +318,7 @@ def main(argv: list[str]) -> int:
             elif args.command == "link":
                 cmd_link(args.action, args.name, args.rate)
             elif args.command == "scale":
-                cmd_scale(args.count)
+                cmd_scale(args.count, args.engines)
             elif args.command == "hostkey":
                 cmd_hostkey_rotate(args.name)
     except TestbedError as error:

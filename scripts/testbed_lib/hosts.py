@@ -96,9 +96,15 @@ class Host:
         return f"{key_type} {key_data}"
 
 
+# A light host whose state directory holds this file runs its own dockerd.
+OWN_ENGINE_MARK = "own-engine"
+
+
 @dataclass(frozen=True)
 class ScaleHost(Host):
-    """A light host: its own namespace, address, sshd, host key and home; h1's dockerd."""
+    """A light host: its own namespace, address, sshd, host key and home; h1's dockerd,
+    or (``scale N --engines``) a dockerd of its own, so that each light host keeps its
+    own containers, as a real host does, for a rollout to all of them."""
 
     @property
     def name(self) -> str:
@@ -129,11 +135,15 @@ class ScaleHost(Host):
         return RUN_DIR / "scale" / self.name
 
     @property
+    def has_engine(self) -> bool:
+        return (self.state / OWN_ENGINE_MARK).exists()
+
+    @property
     def docker_sock(self) -> Path:
-        return Host(1).docker_sock
+        return self.run / "docker.sock" if self.has_engine else Host(1).docker_sock
 
     def running_dockerd(self) -> int | None:
-        return None
+        return super().running_dockerd() if self.has_engine else None
 
 
 def in_host(host: Host, args: list[str], own_home: bool = False) -> list[str]:

@@ -16,6 +16,7 @@ from .common import (
     REGISTRY_CONFIG,
     RUN_DIR,
     SCALE_INVENTORY,
+    SCALE_NETNS_PREFIX,
     STATE_DIR,
     TESTBED_NET,
     TestbedError,
@@ -59,10 +60,12 @@ def leftover_pids(hosts: list[Host]) -> set[int]:
     return pids - my_ancestry()
 
 
-def host_cgroups() -> list[Path]:
-    """The cgroups (deepest first) that the hosts' dockerds put containers in."""
-    roots = list(Path("/sys/fs/cgroup").glob(f"{NETNS_PREFIX}*"))
-    roots += Path("/sys/fs/cgroup").glob(f"*/{NETNS_PREFIX}*")
+def host_cgroups(*names: str) -> list[Path]:
+    """The cgroups (deepest first) that the hosts' dockerds (or those named, by their
+    namespace) put containers in."""
+    patterns = names or (f"{NETNS_PREFIX}*", f"{SCALE_NETNS_PREFIX}*")
+    roots = [root for pattern in patterns for root in Path("/sys/fs/cgroup").glob(pattern)]
+    roots += [root for pattern in patterns for root in Path("/sys/fs/cgroup").glob(f"*/{pattern}")]
     found = [Path(path) for root in roots for path, _, _ in os.walk(root)]
     return sorted(found, key=lambda path: len(path.parts), reverse=True)
 
