@@ -155,6 +155,7 @@ ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
     ),
     "images page": (lambda host: reverse("frontend:images"), 9),
     "networks page": (lambda host: reverse("frontend:networks"), 7),
+    "volumes page": (lambda host: reverse("frontend:volumes"), 7),
     "services page": (lambda host: reverse("frontend:services"), 5),
     "operations page": (lambda host: reverse("frontend:operations"), 4),
     "host detail": (lambda host: reverse("frontend:host", args=[host.pk]), 10),

@@ -174,3 +174,46 @@ def test_a_refresh_reads_volumes_without_sizes_and_keeps_the_last_measure(site):
     reconcile_volumes(site.host, [{"name": "pgdata", "driver": "local", "containers": []}])
     measured.refresh_from_db()
     assert (measured.size, measured.containers) == (4096, [])
+
+
+def test_viewers_see_the_page_without_the_forms_and_their_posts_are_403(viewer_client, site):
+    _in_use(site)
+    page = viewer_client.get(reverse("frontend:volumes")).content.decode()
+    assert "data-a" in page and "pgdata" in page and "backup" in page
+    assert "not measured" in page
+    assert "Create a volume" not in page and "Remove" not in page and "Prune" not in page
+    for url, body in [
+        (reverse("frontend:volume-create"), {"host": site.host.pk, "name": "x"}),
+        (reverse("frontend:volume-remove", args=[site.volume.pk]), {}),
+        (reverse("frontend:volume-prune"), {"prune-host": site.host.pk}),
+        (reverse("frontend:volume-measure"), {"measure-host": site.host.pk}),
+    ]:
+        assert viewer_client.post(url, body).status_code == 403
+    assert not Operation.objects.filter(action__startswith="volume.").exists()
+
+
+def test_operators_create_prune_measure_and_remove_from_the_page(operator_client, site):
+    used = _in_use(site)
+    page = operator_client.get(reverse("frontend:volumes")).content.decode()
+    assert "Create a volume" in page and "Measure sizes" in page
+    operator_client.post(
+        reverse("frontend:volume-create"),
+        {"host": site.host.pk, "name": "cache", "driver": "local"},
+    )
+    operator_client.post(
+        reverse("frontend:volume-prune"), {"prune-host": site.host.pk, "prune-dry_run": "on"}
+    )
+    operator_client.post(reverse("frontend:volume-measure"), {"measure-host": site.host.pk})
+    operator_client.post(reverse("frontend:volume-remove", args=[site.volume.pk]))
+    refused = operator_client.post(
+        reverse("frontend:volume-remove", args=[used.pk]), HTTP_HX_REQUEST="true"
+    )
+    assert "web-a" in refused.content.decode() and "backup" in refused.content.decode()
+    recorded = {
+        action: params for action, params in Operation.objects.values_list("action", "params")
+    }
+    assert recorded["volume.create"]["name"] == "cache"
+    assert recorded["volume.prune"] == {"dry_run": True, "all": False}
+    assert "volume.measure" in recorded
+    assert recorded["volume.remove"] == {"name": "data-a"}
+    assert Operation.objects.filter(action="volume.remove").count() == 1
