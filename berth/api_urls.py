@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("policies.api.urls")),
     path("", include("images.api.urls")),
     path("", include("networks.api.urls")),
+    path("", include("volumes.api.urls")),
     path("", include("deployments.api.urls")),
     path("", include("accounts.api.urls")),
 ]

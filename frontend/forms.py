@@ -22,6 +22,7 @@ from hosts.models import Host, HostGroup, JumpHost, SSHKey
 from hosts.validators import HOST_NAME_RULE, validate_host_name
 from images.models import RegistryCredential
 from networks.validators import DRIVERS as NETWORK_DRIVERS
+from volumes.validators import DRIVERS as VOLUME_DRIVERS
 
 MAX_KEY_FILE = 64 * 1024
 
@@ -523,4 +524,25 @@ class NetworkForm(forms.Form):
 
 
 class NetworkPruneForm(forms.Form):
+    host = forms.ModelChoiceField(queryset=Host.objects.order_by("name"))
+
+
+class VolumeForm(forms.Form):
+    """A new Docker volume on one host; checked by volumes.services.prepare_create, as the
+    API's are."""
+
+    host = forms.ModelChoiceField(queryset=Host.objects.order_by("name"))
+    name = forms.CharField(max_length=255)
+    driver = forms.ChoiceField(choices=[(d, d) for d in VOLUME_DRIVERS], initial="local")
+
+
+class VolumePruneForm(forms.Form):
+    host = forms.ModelChoiceField(queryset=Host.objects.order_by("name"))
+    all = forms.BooleanField(required=False, label="Every unused volume, not only anonymous ones")
+    dry_run = forms.BooleanField(
+        required=False, initial=True, label="Dry run: list what would go, remove nothing"
+    )
+
+
+class VolumeMeasureForm(forms.Form):
     host = forms.ModelChoiceField(queryset=Host.objects.order_by("name"))

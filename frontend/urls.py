@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import containers, deployments, fleet, hosts, images, networks, operations
+from .views import containers, deployments, fleet, hosts, images, networks, operations, volumes
 
 app_name = "frontend"
 
@@ -32,6 +32,12 @@ urlpatterns = [
     path("networks/<int:pk>/remove/", networks.network_remove, name="network-remove"),
     path("networks/<int:pk>/connect/", networks.network_connect, name="network-connect"),
     path("networks/<int:pk>/disconnect/", networks.network_disconnect, name="network-disconnect"),
+    # volumes
+    path("volumes/", volumes.volume_list, name="volumes"),
+    path("volumes/new/", volumes.volume_create, name="volume-create"),
+    path("volumes/prune/", volumes.volume_prune, name="volume-prune"),
+    path("volumes/measure/", volumes.volume_measure, name="volume-measure"),
+    path("volumes/<int:pk>/remove/", volumes.volume_remove, name="volume-remove"),
     # deployments: services
     path("services/", deployments.service_list, name="services"),
     path("services/new/", deployments.service_create, name="service-create"),

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "policies",
     "images",
     "networks",
+    "volumes",
     "deployments",
     "frontend",
 ]

@@ -41,7 +41,7 @@ def test_the_pages_raise_no_csp_violation(open_page, register, fleet):
         "e.blockedURI))"
     )
     pages = ["/", f"/hosts/{host.pk}/", "/hosts/add/", f"/hosts/{host.pk}/edit/", "/containers/",
-             f"/containers/{container.pk}/", "/images/", "/networks/", "/services/",
+             f"/containers/{container.pk}/", "/images/", "/networks/", "/volumes/", "/services/",
              f"/services/{service.pk}/",
              f"/services/{service.pk}/targets/",
              "/operations/", "/api/docs/"]  # fmt: skip

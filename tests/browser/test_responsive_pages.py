@@ -69,7 +69,7 @@ def test_every_page_fits_a_phone_and_raises_no_error(browser, berth, users, regi
     pages = [
         "/", f"/hosts/{host.pk}/", "/hosts/add/", f"/hosts/{host.pk}/edit/", "/containers/",
         f"/containers/{container.pk}/",
-        "/images/", "/networks/", "/services/", f"/services/{service.pk}/",
+        "/images/", "/networks/", "/volumes/", "/services/", f"/services/{service.pk}/",
         f"/services/{service.pk}/revisions/new/", f"/services/{service.pk}/targets/",
         "/operations/", f"/operations/{operation.pk}/",
     ]  # fmt: skip

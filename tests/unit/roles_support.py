@@ -16,6 +16,7 @@ from images.models import Image, RegistryCredential
 from networks.models import Network
 from operations.models import Operation
 from operations.services import start_operation
+from volumes.models import Volume
 
 
 def make_user(username: str, role: Role, groups: list[HostGroup] | None = None) -> User:
@@ -53,6 +54,7 @@ class Site:
     rollout: Rollout
     operation: Operation
     network: Network
+    volume: Volume
 
 
 def make_site(name: str) -> Site:
@@ -80,7 +82,9 @@ def make_site(name: str) -> Site:
         host=host, network_id="n" + name[0] * 63, name=f"backend-{name}", driver="bridge",
         scope="local", containers=[{"id": container.container_id, "name": container.name}],
     )  # fmt: skip
-    return Site(group, host, container, image, service, rollout, operation, network)
+    # Unused, so an operator may remove it.
+    volume = Volume.objects.create(host=host, name=f"data-{name}", driver="local", scope="local")
+    return Site(group, host, container, image, service, rollout, operation, network, volume)
 
 
 def make_credential() -> RegistryCredential:
@@ -101,6 +105,7 @@ def resource_ids(site: Site, *, user: User, secret_value: str) -> dict[str, int]
         "containers": site.container.pk,
         "host-images": site.image.pk,
         "networks": site.network.pk,
+        "volumes": site.volume.pk,
         "container-policies": ContainerPolicy.objects.create().pk,
         "registry-credentials": make_credential().pk,
         "secrets": create_secret(name="db-password", value=secret_value).pk,

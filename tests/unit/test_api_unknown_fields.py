@@ -36,6 +36,7 @@ BERTH_APPS = {
     "networks",
     "operations",
     "policies",
+    "volumes",
 }
 
 ALL_JSON_WRITES = sorted(

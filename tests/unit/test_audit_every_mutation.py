@@ -123,6 +123,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("post", "/api/v1/networks/{id}/disconnect/"): Case(
         lambda w: {"container": w.site.container.name}, "network.disconnect"
     ),
+    ("post", "/api/v1/hosts/{host_id}/volumes/"): Case({"name": "pgdata"}, "volume.create"),
+    ("post", "/api/v1/hosts/{host_id}/volumes/prune/"): Case({"dry_run": True}, "volume.prune"),
+    ("post", "/api/v1/hosts/{host_id}/volumes/measure/"): Case({}, "volume.measure"),
+    ("delete", "/api/v1/volumes/{id}/"): Case({}, "volume.remove"),
     ("delete", "/api/v1/hosts/{id}/"): Case({}, "host.remove", ids=lambda w: w.spare_host.pk),
     ("put", "/api/v1/hosts/{id}/"): Case(
         {"name": "renamed", "transport": "local"}, "host.update", ids=lambda w: w.spare_host.pk
@@ -230,6 +234,7 @@ def _url(path: str, case: Case, world: World) -> str:
         "containers": world.site.container.pk,
         "host-images": world.site.image.pk,
         "networks": world.site.network.pk,
+        "volumes": world.site.volume.pk,
         "registry-credentials": world.credential.pk,
         "services": world.site.service.pk,
         "rollouts": world.site.rollout.pk,

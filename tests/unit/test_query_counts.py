@@ -30,6 +30,7 @@ from networks.models import Network
 from operations.choices import OperationStatus
 from operations.services import start_operation
 from tests.unit.frontend_fixtures import make_host
+from volumes.models import Volume
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +83,10 @@ def _grow(count: int, admin) -> None:
             host=host, network_id=uuid.uuid4().hex * 2, name=f"net-{index}", driver="bridge",
             subnets=[{"subnet": f"10.0.{index}.0/24", "gateway": "", "ip_range": ""}],
             containers=[{"id": "c" * 64, "name": f"app-{index}"}],
+        )  # fmt: skip
+        Volume.objects.create(
+            host=host, name=f"vol-{index}", driver="local", size=index or None,
+            containers=[{"id": "c" * 64, "name": f"app-{index}"}] if index % 2 else [],
         )  # fmt: skip
         # Pulled by digest, untagged: the pages name it by the revision pinned to it.
         Image.objects.create(
@@ -150,6 +155,7 @@ ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
     ),
     "images page": (lambda host: reverse("frontend:images"), 9),
     "networks page": (lambda host: reverse("frontend:networks"), 7),
+    "volumes page": (lambda host: reverse("frontend:volumes"), 7),
     "services page": (lambda host: reverse("frontend:services"), 5),
     "operations page": (lambda host: reverse("frontend:operations"), 4),
     "host detail": (lambda host: reverse("frontend:host", args=[host.pk]), 10),
@@ -161,6 +167,7 @@ ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
     "API images": (lambda host: reverse("image-list"), 5),
     "API host images": (lambda host: reverse("host-image-list"), 4),
     "API networks": (lambda host: reverse("network-list"), 4),
+    "API volumes": (lambda host: reverse("volume-list"), 4),
     "API services": (lambda host: reverse("service-list"), 5),
     "API rollouts": (lambda host: reverse("rollout-list"), 5),
     "API operations": (lambda host: reverse("operation-list"), 4),

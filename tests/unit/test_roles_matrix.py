@@ -29,6 +29,8 @@ OPERATOR_WRITES = [
     r"^/api/v1/host-images/",
     r"^/api/v1/hosts/\{host_id\}/networks/",
     r"^/api/v1/networks/",
+    r"^/api/v1/hosts/\{host_id\}/volumes/",
+    r"^/api/v1/volumes/",
     r"^/api/v1/services/",
     r"^/api/v1/rollouts/",
     r"^/api/v1/operations/",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from berth_agent.ops import containers, events, host, images, networks, service
+from berth_agent.ops import containers, events, host, images, networks, service, volumes
 
 OPS: dict[str, Callable[[Any, dict], Any]] = {
     "ping": host.ping,
@@ -30,6 +30,10 @@ OPS: dict[str, Callable[[Any, dict], Any]] = {
     "network.prune": networks.prune,
     "network.connect": networks.connect,
     "network.disconnect": networks.disconnect,
+    "volume.list": volumes.list_volumes,
+    "volume.create": volumes.create,
+    "volume.remove": volumes.remove,
+    "volume.prune": volumes.prune,
     "events.stream": events.stream,
     "service.deploy": service.deploy,
     "service.list": service.list_services,

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class VolumesConfig(AppConfig):
+    name = "volumes"
+
+    def ready(self) -> None:
+        from hosts.inventory import register_inventory
+
+        from . import scoping, services  # noqa: F401 - registers scope rules and operation actions
+
+        # No sizes: `system df` walks every volume's files; only "measure sizes" asks for them.
+        register_inventory("volumes", "volume.list", services.reconcile_volumes)
