@@ -35,13 +35,14 @@ agent:  ## build build/berth-agent.pyz (reproducible)
 	$(PY) scripts/build-agent
 
 bench:  ## benchmarks against the test fleet (started if it is not up); JSON in bench/results/
-	scripts/bootstrap test
+	scripts/bootstrap bench
 	scripts/testbed status --hosts 3 >/dev/null 2>&1 || scripts/testbed up 3
 	$(PY) bench/agent_latency.py
 	$(PY) bench/deploy.py
 	$(PY) bench/ui_scale.py
 	$(PY) bench/prune_operations.py
 	$(PY) bench/fleet_refresh.py
+	$(PY) bench/rollout_scale.py
 
 screenshots:  ## PNGs of the main pages at 1280 and 390 px into docs/screenshots/ (test fleet started if it is not up)
 	scripts/bootstrap test
