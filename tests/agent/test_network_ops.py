@@ -63,6 +63,35 @@ def test_docker_own_networks_are_listed(agent: Agent) -> None:
     assert {"bridge", "host", "none"} <= names
 
 
+def test_list_names_the_attached_containers_as_an_inspect_does(
+    agent: Agent, docker_host: str, network: str, make_container
+) -> None:
+    """The list reads attachments from the running containers, not from an inspect of
+    each network: it must name the same containers, and no stopped one."""
+    agent.ok("network.create", {"name": network})
+    running = make_container(opts=("--network", network))
+    stopped = make_container(start=False, opts=("--network", network))
+    on_bridge = make_container()
+    listed = {n["name"]: n for n in agent.ok("network.list", {})}
+    for name in (network, "bridge", "host", "none"):
+        inspected = (
+            docker_cli(
+                docker_host,
+                "network",
+                "inspect",
+                "-f",
+                "{{range .Containers}}{{.Name}} {{end}}",
+                name,
+            )
+            .stdout.decode()
+            .split()
+        )
+        assert sorted(c["name"] for c in listed[name]["containers"]) == sorted(inspected), name
+    assert [c["name"] for c in listed[network]["containers"]] == [running]
+    assert on_bridge in {c["name"] for c in listed["bridge"]["containers"]}
+    assert stopped not in {c["name"] for n in listed.values() for c in n["containers"]}
+
+
 @pytest.mark.parametrize(
     ("args", "names"),
     [

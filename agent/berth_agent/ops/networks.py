@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Union
 from berth_agent import docker_client
 from berth_agent.context import OpContext
 from berth_agent.ops.common import iso_to_unix
-from berth_agent.protocol import CONFLICT, NOT_FOUND, AgentError, InvalidArgument
+from berth_agent.protocol import CONFLICT, AgentError, InvalidArgument
 from berth_agent.validation import (
     check_keys,
     check_str,
@@ -38,9 +38,19 @@ DRIVER_OPTIONS = {
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
-def _summary(attrs: Dict[str, Any]) -> Dict[str, Any]:
+def _summary(
+    attrs: Dict[str, Any], attached: Optional[List[Dict[str, str]]] = None
+) -> Dict[str, Any]:
+    """What Berth shows of a network; ``attached`` (id and name of each container) in
+    place of the ``Containers`` an inspect has and a list leaves out."""
     ipam = [c for c in ((attrs.get("IPAM") or {}).get("Config") or []) if isinstance(c, dict)]
-    containers = attrs.get("Containers") or {}
+    if attached is None:
+        attached = [
+            {"id": cid, "name": str((info or {}).get("Name") or "")}
+            for cid, info in (attrs.get("Containers") or {}).items()
+            # Swarm's load balancer endpoints are not containers.
+            if not cid.startswith("lb-")
+        ]
     return {
         "id": attrs.get("Id"),
         "name": attrs.get("Name"),
@@ -59,15 +69,7 @@ def _summary(attrs: Dict[str, Any]) -> Dict[str, Any]:
             for c in ipam
             if c.get("Subnet")
         ],
-        "containers": sorted(
-            (
-                {"id": cid, "name": str((info or {}).get("Name") or "")}
-                for cid, info in containers.items()
-                # Swarm's load balancer endpoints are not containers.
-                if not cid.startswith("lb-")
-            ),
-            key=lambda c: c["name"],
-        ),
+        "containers": sorted(attached, key=lambda c: c["name"]),
         "created": iso_to_unix(attrs.get("Created")),
     }
 
@@ -90,18 +92,25 @@ def _inspect(ref: str) -> Dict[str, Any]:
 def list_networks(ctx: OpContext, args: Dict[str, Any]) -> List[Dict[str, Any]]:
     check_keys(args, set())
     api = docker_client.api()
-    out = []
-    for item in api.networks():
-        # The list leaves out attached containers: inspect each network for them.
-        try:
-            attrs = api.inspect_network(item["Id"])
-        except Exception as exc:  # removed between the list and the inspect
-            error = docker_client.translate_error(exc)
-            if error is not None and error.code == NOT_FOUND:
-                continue
-            raise
-        out.append(_summary(attrs))
+    attached = _attached(api)
+    # The list has everything but the attached containers, which one list of the running
+    # containers gives for every network at once: no inspect per network on each refresh.
+    out = [_summary(item, attached.get(str(item.get("Id")), [])) for item in api.networks()]
     return sorted(out, key=lambda n: str(n["name"]))
+
+
+def _attached(api: Any) -> Dict[str, List[Dict[str, str]]]:
+    """Network id -> the containers attached to it: the running ones (and paused), which
+    are those with an endpoint on it, as an inspect of the network lists them."""
+    found: Dict[str, List[Dict[str, str]]] = {}
+    for container in api.containers():
+        name = ((container.get("Names") or ["/?"])[0]).lstrip("/")
+        networks = (container.get("NetworkSettings") or {}).get("Networks") or {}
+        for endpoint in networks.values():
+            network_id = (endpoint or {}).get("NetworkID")
+            if network_id:
+                found.setdefault(network_id, []).append({"id": container["Id"], "name": name})
+    return found
 
 
 def _ip_network(value: Any, what: str) -> IPNetwork:
