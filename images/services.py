@@ -19,6 +19,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from agent_link.errors import AgentError
+from berth.invalid import InvalidRequest
 from berth.labels import LabelSelector
 from berth.reconcile import SyncCounts, store_reported, sync_host_rows
 from berth.timeutil import from_unix
@@ -190,15 +191,6 @@ class PullRequest:
             "credential": self.credential.pk if self.credential else None,
             "credential_name": self.credential.name if self.credential else "",
         }
-
-
-class InvalidRequest(ValueError):
-    """Input the caller must fix; ``field`` names what to fix."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 def prepare_pull(ref: str, credential: RegistryCredential | None = None) -> PullRequest:

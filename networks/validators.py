@@ -8,6 +8,8 @@ import ipaddress
 import re
 from typing import Any
 
+from berth.invalid import InvalidRequest
+
 NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 CONTAINER_REF_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")
 ALIAS_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -20,15 +22,6 @@ DRIVER_OPTIONS: dict[str, dict[str, re.Pattern[str]]] = {
     },
     "ipvlan": {"parent": PARENT_RE, "ipvlan_mode": re.compile(r"^(l2|l3|l3s)$")},
 }
-
-
-class InvalidRequest(ValueError):
-    """Input the caller must fix; ``field`` names what to fix."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 def check_name(name: str) -> str:

@@ -6,18 +6,11 @@ from __future__ import annotations
 
 import re
 
+from berth.invalid import InvalidRequest
+
 VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")
 # Only the local driver, without options: those can mount any device or host path.
 DRIVERS = ("local",)
-
-
-class InvalidRequest(ValueError):
-    """Input the caller must fix; ``field`` names what to fix."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 def check_name(name: str) -> str:
