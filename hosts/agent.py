@@ -19,6 +19,7 @@ handler, a rollout, a refresh) gets the same rules:
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 from collections.abc import Callable, Iterable
@@ -36,6 +37,8 @@ from operations.models import Operation
 
 from .choices import HostStatus, Transport
 from .models import Host, SSHEndpoint
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[dict[str, Any]], None]
 CancelCheck = Callable[[], bool]
@@ -106,6 +109,37 @@ def operation_host(operation: Operation) -> Host:
     if host is None:
         raise OperationFailed("the host was removed from Berth before the action ran")
     return host
+
+
+# Set on every engine object an operation creates (a network, a volume): the operation
+# that made it, so a second run of the operation (its worker was lost) finds it instead
+# of failing on its own work.
+OPERATION_LABEL = "berth.operation"
+
+
+def call_then_reread(
+    operation: Operation,
+    context: OperationContext,
+    op: str,
+    args: Any,
+    *,
+    reread: Callable[[HostAgent], object],
+    what: str,
+) -> Any:
+    """Ask the operation's host for ``op``, then ``reread`` what it changed (the host's
+    ``what``) whatever the outcome: a refusal, too, says the stored rows may be stale.
+    A failed re-read is logged; the agent's answer is the outcome, and the next refresh
+    catches up."""
+    agent = HostAgent(operation_host(operation), context)
+    context.progress(force=True, step=f"{op} on {agent.host.name}")
+    try:
+        return agent.call(op, args, timeout=max(float(settings.BERTH_AGENT_REQUEST_TIMEOUT), 60.0))
+    finally:
+        context.progress(force=True, step=f"reading the {what} of {agent.host.name}")
+        try:
+            reread(agent)
+        except Exception:
+            log.warning("could not re-read the %s of %s after %s", what, agent, op, exc_info=True)
 
 
 class HostAgent:

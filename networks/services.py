@@ -8,7 +8,6 @@ agent and then re-reads the host's networks.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from agent_link.errors import AgentError
 from berth.reconcile import SyncCounts, store_reported, sync_host_rows
 from berth.timeutil import from_unix
 from containers.models import Container
-from hosts.agent import HostAgent, operation_host
+from hosts.agent import OPERATION_LABEL, HostAgent, call_then_reread
 from hosts.models import Host
 from operations.context import OperationContext
 from operations.models import Operation
@@ -36,12 +35,6 @@ from .validators import (
     check_name,
     check_options,
 )
-
-log = logging.getLogger(__name__)
-
-# Set on every network Berth creates: the operation that made it, so a second run of the
-# operation (its worker was lost) finds it instead of failing on its own work.
-OPERATION_LABEL = "berth.operation"
 
 __all__ = ["InvalidRequest", "check_aliases"]
 
@@ -218,21 +211,8 @@ def request_disconnect(
 # --- handlers (run in the worker) ---------------------------------------------------------
 
 
-def _timeout() -> float:
-    return max(float(settings.BERTH_AGENT_REQUEST_TIMEOUT), 60.0)
-
-
 def _call_then_read(operation: Operation, context: OperationContext, op: str, args: Any) -> Any:
-    """Ask the agent for ``op``, then re-read the host's networks whatever the outcome
-    (a refusal, too, says the stored rows may be stale)."""
-    agent = HostAgent(operation_host(operation), context)
-    try:
-        return agent.call(op, args, timeout=_timeout())
-    finally:
-        try:
-            read_networks(agent)
-        except Exception:  # the agent's answer is the outcome; the next refresh catches up
-            log.warning("could not re-read the networks of %s after %s", agent, op, exc_info=True)
+    return call_then_reread(operation, context, op, args, reread=read_networks, what="networks")
 
 
 def _host_id(operation: Operation) -> int:

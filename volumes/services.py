@@ -8,7 +8,6 @@ agent and then re-reads the host's volumes.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,7 @@ from django.utils import timezone
 from agent_link.errors import AgentError
 from berth.reconcile import SyncCounts, store_reported, sync_host_rows
 from berth.timeutil import from_unix
-from hosts.agent import HostAgent, operation_host
+from hosts.agent import OPERATION_LABEL, HostAgent, call_then_reread, operation_host
 from hosts.models import Host
 from operations.context import OperationContext
 from operations.models import Operation
@@ -28,11 +27,6 @@ from operations.services import Actor, submit
 from .models import Volume
 from .validators import DRIVERS, InvalidRequest, check_labels, check_name
 
-log = logging.getLogger(__name__)
-
-# Set on every volume Berth creates: the operation that made it, so a second run of the
-# operation (its worker was lost) finds it instead of failing on its own work.
-OPERATION_LABEL = "berth.operation"
 # `system df` walks every volume's files: give it longer than an ordinary request.
 MEASURE_TIMEOUT = 600.0
 
@@ -153,25 +147,8 @@ def request_measure(host: Host, *, actor: Actor) -> Operation:
 # --- handlers (run in the worker) ---------------------------------------------------------
 
 
-def _timeout() -> float:
-    return max(float(settings.BERTH_AGENT_REQUEST_TIMEOUT), 60.0)
-
-
-def _call_then_read(
-    operation: Operation, context: OperationContext, op: str, args: Any
-) -> tuple[HostAgent, Any]:
-    """Ask the agent for ``op``, then re-read the host's volumes whatever the outcome
-    (a refusal, too, says the stored rows may be stale)."""
-    agent = HostAgent(operation_host(operation), context)
-    context.progress(force=True, step=f"{op} on {agent.host.name}")
-    try:
-        return agent, agent.call(op, args, timeout=_timeout())
-    finally:
-        context.progress(force=True, step=f"reading the volumes of {agent.host.name}")
-        try:
-            read_volumes(agent)
-        except Exception:  # the agent's answer is the outcome; the next refresh catches up
-            log.warning("could not re-read the volumes of %s after %s", agent, op, exc_info=True)
+def _call_then_read(operation: Operation, context: OperationContext, op: str, args: Any) -> Any:
+    return call_then_reread(operation, context, op, args, reread=read_volumes, what="volumes")
 
 
 def _made_by(operation: Operation) -> Volume | None:
@@ -189,7 +166,7 @@ def _create(operation: Operation, context: OperationContext) -> dict[str, Any]:
     args = dict(operation.params)
     args["labels"] = {**(args.get("labels") or {}), OPERATION_LABEL: str(operation.pk)}
     try:
-        _, result = _call_then_read(operation, context, "volume.create", args)
+        result = _call_then_read(operation, context, "volume.create", args)
     except AgentError as exc:
         made = _made_by(operation) if exc.code == "conflict" else None
         if made is None:
@@ -217,7 +194,7 @@ def _prune(operation: Operation, context: OperationContext) -> dict[str, Any]:
         "dry_run": bool(operation.params.get("dry_run")),
         "all": bool(operation.params.get("all")),
     }
-    _, result = _call_then_read(operation, context, "volume.prune", args)
+    result = _call_then_read(operation, context, "volume.prune", args)
     out = {
         "dry_run": args["dry_run"],
         "volumes": result.get("volumes") or [],
