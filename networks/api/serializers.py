@@ -7,7 +7,7 @@ from rest_framework import serializers
 from networks import services
 from networks.models import Network
 from networks.validators import DRIVERS
-from operations.api.serializers import StrictFieldsMixin
+from operations.api.serializers import StrictFieldsMixin, Text, check_engine_labels
 
 
 class AttachedContainerSerializer(serializers.Serializer):
@@ -54,15 +54,6 @@ class NetworkSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class Text(serializers.CharField):
-    """Text only: a number is not "1000"."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            raise serializers.ValidationError("Give text (a JSON string).")
-        return str(super().to_internal_value(data))
-
-
 class NetworkCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     name = Text(max_length=128, help_text="letters, digits, '_', '.', '-'")
     driver = serializers.ChoiceField(choices=DRIVERS, default="bridge")
@@ -88,11 +79,7 @@ class NetworkCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     )
 
     def validate_labels(self, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > 100:
-            raise serializers.ValidationError("At most 100 labels.")
-        if any(not key or len(key) > 256 for key in value):
-            raise serializers.ValidationError("Label keys are 1-256 characters.")
-        return value
+        return check_engine_labels(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -56,6 +56,24 @@ class BulkAcceptedSerializer(OperationAcceptedSerializer):
     )
 
 
+class Text(serializers.CharField):
+    """Text only: a number is not "1000"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Give text (a JSON string).")
+        return str(super().to_internal_value(data))
+
+
+def check_engine_labels(value: dict[str, str]) -> dict[str, str]:
+    """The labels of a new network or volume: at most 100, each key 1-256 characters."""
+    if len(value) > 100:
+        raise serializers.ValidationError("At most 100 labels.")
+    if any(not key or len(key) > 256 for key in value):
+        raise serializers.ValidationError("Label keys are 1-256 characters.")
+    return value
+
+
 class StrictFieldsMixin:
     """For every write body: a field the serializer does not know, or one it only reports
     (read-only, like ``id``), is a 400 naming it, never silently dropped (a misspelt

@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from operations.api.serializers import StrictFieldsMixin
+from operations.api.serializers import StrictFieldsMixin, Text, check_engine_labels
 from volumes import services
 from volumes.models import Volume
 from volumes.validators import DRIVERS
@@ -57,26 +57,13 @@ class VolumeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class Text(serializers.CharField):
-    """Text only: a number is not "1000"."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            raise serializers.ValidationError("Give text (a JSON string).")
-        return str(super().to_internal_value(data))
-
-
 class VolumeCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     name = Text(max_length=255, help_text="letters, digits, '_', '.', '-'")
     driver = serializers.ChoiceField(choices=DRIVERS, default="local")
     labels = serializers.DictField(child=Text(max_length=4096, allow_blank=True), default=dict)
 
     def validate_labels(self, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > 100:
-            raise serializers.ValidationError("At most 100 labels.")
-        if any(not key or len(key) > 256 for key in value):
-            raise serializers.ValidationError("Label keys are 1-256 characters.")
-        return value
+        return check_engine_labels(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         try:
