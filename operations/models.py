@@ -50,6 +50,11 @@ class Operation(models.Model):
         max_length=255, blank=True, help_text="worker node and process running it"
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life from the process running it (operations.services.heartbeat)",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from celery import Signature, group
@@ -220,7 +222,7 @@ def _worker_name() -> str:
 def _process_alive(claimed_by: str) -> bool:
     node, _, pid = claimed_by.rpartition(":")
     if node != os.uname().nodename or not pid.isdigit():
-        return True  # another machine's worker: only the reaper can judge it
+        return True  # another machine's worker: only its heartbeat can tell
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -230,11 +232,61 @@ def _process_alive(claimed_by: str) -> bool:
     return True
 
 
+def _claimer_lost(operation: Operation, now: datetime) -> bool:
+    """Whether the process that claimed this running operation is gone.
+
+    A process on this machine is judged by its pid. One on another machine cannot be:
+    it is lost once the operation's heartbeat is older than BERTH_WORKER_LOST_AFTER
+    (its machine died or was cut off, and with it every process it ran).
+    """
+    if not _process_alive(operation.claimed_by):
+        return True
+    if operation.heartbeat_at is None:
+        return False  # claimed before heartbeats were written: left to the deadline
+    silent_since = now - timedelta(seconds=settings.BERTH_WORKER_LOST_AFTER)
+    return operation.heartbeat_at < silent_since
+
+
+@contextmanager
+def heartbeat(operation_id: int, claimer: str) -> Iterator[None]:
+    """Write the operation's heartbeat every BERTH_WORKER_HEARTBEAT s while the block runs.
+
+    From a thread of its own with its own database connection, so a handler busy in a
+    long agent call still beats. It only touches the row while ``claimer`` holds it.
+    A beat that fails (the database away) is skipped: the run itself finds out.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.BERTH_WORKER_HEARTBEAT):
+                try:
+                    Operation.objects.filter(
+                        pk=operation_id, status=OperationStatus.RUNNING, claimed_by=claimer
+                    ).update(heartbeat_at=timezone.now())
+                except DATABASE_ERRORS as exc:
+                    log.warning(
+                        "operation %s: could not write its heartbeat (%s)", operation_id, exc
+                    )
+                    db.connections.close_all()
+        finally:
+            db.connections.close_all()  # this thread's own connections
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{operation_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def claim_operation(operation_id: int, *, reclaim_from: str | None = None) -> Operation | None:
     """Move a pending operation to running; None when someone else has it.
 
-    A running operation whose worker process on this machine has died (killed in
-    the middle, the task message redelivered), or whose claimer gave its run up
+    A running operation whose worker process has died (on this machine, killed in
+    the middle, the task message redelivered; on another, its heartbeat silent for
+    BERTH_WORKER_LOST_AFTER), or whose claimer gave its run up
     (``reclaim_from``: it lost the database), is claimed again and re-run: every
     handler is written to be safe to repeat.
     """
@@ -250,16 +302,22 @@ def claim_operation(operation_id: int, *, reclaim_from: str | None = None) -> Op
         "claimed_by": _worker_name(),
         "attempts": F("attempts") + 1,
         "deadline_at": now + timedelta(seconds=limit + 60),
+        "heartbeat_at": now,
     }
     claimed = Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
         **fields
     )
     lost = operation.status == OperationStatus.RUNNING and (
-        not _process_alive(operation.claimed_by) or operation.claimed_by == reclaim_from
+        _claimer_lost(operation, now) or operation.claimed_by == reclaim_from
     )
     if not claimed and lost:
+        # Only if the claim is still the one judged lost: a beat written meanwhile
+        # means its process is alive after all.
         claimed = Operation.objects.filter(
-            pk=operation_id, status=OperationStatus.RUNNING, claimed_by=operation.claimed_by
+            pk=operation_id,
+            status=OperationStatus.RUNNING,
+            claimed_by=operation.claimed_by,
+            heartbeat_at=operation.heartbeat_at,
         ).update(**fields)
         if claimed:
             log.warning("operation %s: its worker was lost; running it again", operation_id)
@@ -312,7 +370,14 @@ def _run_claimed(operation: Operation) -> Outcome:
         if operation.cancel_requested:
             raise OperationCancelled()
         try:
-            result = spec.handler(operation, context)
+            # In-process (eager) runs have no worker to lose: nothing to beat for.
+            beating = (
+                nullcontext()
+                if settings.CELERY_TASK_ALWAYS_EAGER
+                else heartbeat(operation.pk, operation.claimed_by)
+            )
+            with beating:
+                result = spec.handler(operation, context)
         finally:
             # The stream's last lines reach Redis before the status says finished, so a
             # client that reads the stream once it sees the end gets every line.
@@ -521,11 +586,11 @@ def update_parent(parent_id: int) -> None:
 def reap_stuck_operations() -> int:
     """Fail operations no worker will finish: past their deadline, or never picked up.
 
-    First, queue again what a worker process on this machine was running when it
-    died with its whole worker (a SIGKILLed parent takes its pool processes with it,
-    and Redis hands the unacknowledged task to another worker only after its
-    visibility timeout, an hour): the next claim takes it over, as it does a task
-    Celery hands back.
+    First, queue again what a worker process was running when it died with its whole
+    worker or machine (a SIGKILLed parent takes its pool processes with it, and Redis
+    hands the unacknowledged task to another worker only after its visibility
+    timeout, an hour): the next claim takes it over, as it does a task Celery hands
+    back.
     """
     requeue_lost_operations()
     now = timezone.now()
@@ -555,17 +620,19 @@ def reap_stuck_operations() -> int:
 
 
 def requeue_lost_operations() -> list[int]:
-    """Queue again every running operation whose worker process on this machine is gone.
+    """Queue again every running operation whose worker process is gone.
 
-    Only this machine's processes can be judged (by pid); a task queued twice is
-    harmless, since only one claim of an operation succeeds.
+    On this machine a process is judged by its pid, on another by the operation's
+    heartbeat (``_claimer_lost``); a task queued twice is harmless, since only one
+    claim of an operation succeeds.
     """
     requeued = []
+    now = timezone.now()
     running = Operation.objects.filter(
-        status=OperationStatus.RUNNING, deadline_at__gte=timezone.now()
+        status=OperationStatus.RUNNING, deadline_at__gte=now
     ).exclude(claimed_by="")
     for operation in running:
-        if _process_alive(operation.claimed_by):
+        if not _claimer_lost(operation, now):
             continue
         log.warning(
             "operation %s: worker process %s is gone; queueing it again",

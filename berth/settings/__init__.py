@@ -351,6 +351,18 @@ CONTENT_SECURITY_POLICY = {
 BERTH_OPERATION_RETRIES = env_int("BERTH_OPERATION_RETRIES", 3, minimum=0)
 BERTH_RETRY_BACKOFF = env_float("BERTH_RETRY_BACKOFF", 2.0, minimum=0.0)
 BERTH_PENDING_TIMEOUT = env_int("BERTH_PENDING_TIMEOUT", 3600, minimum=10)
+# A running operation's process writes its heartbeat this often (seconds); a process on
+# another machine whose operation has not beaten for BERTH_WORKER_LOST_AFTER seconds is
+# taken as lost (its machine died), and the reaper queues the operation again
+# (docs/deployment.md "Losing a worker machine").
+BERTH_WORKER_HEARTBEAT = env_float("BERTH_WORKER_HEARTBEAT", 5.0, minimum=0.1)
+BERTH_WORKER_LOST_AFTER = env_float("BERTH_WORKER_LOST_AFTER", 30.0, minimum=1.0)
+if BERTH_WORKER_LOST_AFTER < 3 * BERTH_WORKER_HEARTBEAT:
+    raise ImproperlyConfigured(
+        "BERTH_WORKER_LOST_AFTER must be at least 3 times BERTH_WORKER_HEARTBEAT "
+        f"({3 * BERTH_WORKER_HEARTBEAT:g}), not {BERTH_WORKER_LOST_AFTER:g}: a live "
+        "worker that misses one beat would be taken for lost"
+    )
 BERTH_DEPLOY_HOST_TIMEOUT = env_int("BERTH_DEPLOY_HOST_TIMEOUT", 600, minimum=10)
 # After a failed attempt to bring a host to its services' current revision, wait this
 # long before the next one, so a host that cannot run a revision is not hammered.
@@ -369,7 +381,7 @@ if BERTH_LOG_MAX_BYTES > 16 * 1024 * 1024:
     )
 CELERY_BEAT_SCHEDULE["reap-stuck-operations"] = {
     "task": "operations.tasks.reap_stuck_operations",
-    "schedule": env_float("BERTH_REAPER_INTERVAL", 60.0, minimum=1.0),
+    "schedule": env_float("BERTH_REAPER_INTERVAL", 20.0, minimum=1.0),
 }
 # Retention of the operation log (operations/retention.py): finished operations
 # recorded more than this many days ago, or beyond the newest this many, are exported

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from datetime import timedelta
 
 import pytest
@@ -168,3 +169,51 @@ def test_a_running_operation_whose_worker_process_died_is_queued_again(
     assert lost.status == OperationStatus.RUNNING
     assert services.claim_operation(lost.pk) is not None
     assert services.claim_operation(alive.pk) is None
+
+
+def test_an_operation_whose_worker_machine_stopped_beating_is_queued_again(
+    host, settings, django_capture_on_commit_callbacks
+):
+    """Another machine's process cannot be judged by pid: its heartbeat says whether it
+    still runs the operation. Silent for longer than BERTH_WORKER_LOST_AFTER: lost."""
+    settings.BERTH_WORKER_LOST_AFTER = 30
+    now = timezone.now()
+    silent = _running(host, deadline_in=600)
+    beating = _running(host, deadline_in=600)
+    Operation.objects.filter(pk=silent.pk).update(
+        claimed_by="machine-b:77", heartbeat_at=now - timedelta(seconds=31)
+    )
+    Operation.objects.filter(pk=beating.pk).update(
+        claimed_by="machine-b:78", heartbeat_at=now - timedelta(seconds=5)
+    )
+
+    with django_capture_on_commit_callbacks() as queued:
+        assert services.requeue_lost_operations() == [silent.pk]
+
+    assert len(queued) == 1
+    taken = services.claim_operation(silent.pk)
+    assert taken is not None
+    assert taken.claimed_by == f"{os.uname().nodename}:{os.getpid()}"
+    assert taken.attempts == 2
+    assert taken.heartbeat_at is not None and taken.heartbeat_at > now
+    assert services.claim_operation(beating.pk) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_beats_while_it_lasts_and_stops_with_it(host, settings):
+    """The heartbeat of a run: written from its own thread (its own connection) while
+    the handler works, and no more once the run has ended."""
+    settings.BERTH_WORKER_HEARTBEAT = 0.1
+    operation = _running(host, deadline_in=600)
+    stale = timezone.now() - timedelta(seconds=600)
+    Operation.objects.filter(pk=operation.pk).update(claimed_by="machine-b:77", heartbeat_at=stale)
+
+    with services.heartbeat(operation.pk, "machine-b:77"):
+        deadline = time.monotonic() + 10
+        while Operation.objects.get(pk=operation.pk).heartbeat_at == stale:
+            assert time.monotonic() < deadline, "the run never beat"
+            time.sleep(0.05)
+    last = Operation.objects.get(pk=operation.pk).heartbeat_at
+    assert last > timezone.now() - timedelta(seconds=5)
+    time.sleep(0.4)
+    assert Operation.objects.get(pk=operation.pk).heartbeat_at == last

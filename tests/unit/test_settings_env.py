@@ -109,3 +109,26 @@ def test_settings_take_the_database_and_redis_passwords_from_files(tmp_path):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout
     assert out.splitlines() == ["berth|db pass|db", "redis://:r%2Fp@redis:6379/0"]
+
+
+@pytest.mark.parametrize(
+    ("lost_after", "refused"), [("30", False), ("15", False), ("14.9", True), ("3", True)]
+)
+def test_a_worker_is_never_taken_for_lost_within_three_heartbeats(lost_after, refused):
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "berth.settings",
+        "BERTH_DEBUG": "true",
+        "BERTH_WORKER_HEARTBEAT": "5",
+        "BERTH_WORKER_LOST_AFTER": lost_after,
+    }
+    code = "from django.conf import settings; print(settings.BERTH_WORKER_LOST_AFTER)"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if refused:
+        assert run.returncode != 0
+        assert "BERTH_WORKER_LOST_AFTER must be at least 3 times BERTH_WORKER_HEARTBEAT" in (
+            run.stderr
+        )
+    else:
+        assert run.returncode == 0, run.stderr
+        assert float(run.stdout) == float(lost_after)
