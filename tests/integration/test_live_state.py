@@ -15,8 +15,10 @@ import pytest
 from containers.models import Container
 from hosts.choices import HostStatus
 from hosts.models import Host
+from networks.models import Network
 from tests.fleet import wait_for
 from tests.live_services import start_process, stop_process
+from volumes.models import Volume
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,4 +77,39 @@ def test_container_created_with_the_docker_cli_appears_within_five_seconds(
     )
     # All of that came through one event subscription that stayed up throughout.
     assert watcher.process.poll() is None, watcher.log_path.read_text()
+    assert watcher.subscriptions_to(host.name) == 1, watcher.log_path.read_text()
+
+
+def test_volume_and_network_made_with_the_docker_cli_appear_within_five_seconds(
+    register, fleet, watcher
+):
+    h1 = fleet["h1"]
+    host = register(h1)
+    wait_for(
+        lambda: Host.objects.filter(pk=host.pk, status=HostStatus.ONLINE).exists(),
+        what="h1 to come online",
+    )
+    name = f"it-live-{uuid.uuid4().hex[:8]}"
+    h1.docker("volume", "create", name)
+    h1.docker("network", "create", name)
+    try:
+        wait_for(
+            lambda: (
+                Volume.objects.filter(host=host, name=name).exists()
+                and Network.objects.filter(host=host, name=name).exists()
+            ),
+            timeout=5,
+            what=f"the volume and the network {name} to appear in Berth",
+        )
+    finally:
+        h1.docker("volume", "rm", name, check=False)
+        h1.docker("network", "rm", name, check=False)
+    wait_for(
+        lambda: (
+            not Volume.objects.filter(host=host, name=name).exists()
+            and not Network.objects.filter(host=host, name=name).exists()
+        ),
+        timeout=5,
+        what=f"the volume and the network {name} to disappear from Berth",
+    )
     assert watcher.subscriptions_to(host.name) == 1, watcher.log_path.read_text()

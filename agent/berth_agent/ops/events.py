@@ -1,4 +1,5 @@
-"""events.stream: engine events for containers and images, as progress lines until cancelled."""
+"""events.stream: engine events for the objects Berth keeps (containers, images, networks,
+volumes), as progress lines until cancelled."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ def stream(ctx: OpContext, args: dict) -> dict[str, Any]:
     check_keys(args, {"since"})
     since = opt_int(args, "since", None, 0, 2**40)
     api = docker_client.api()
-    events = api.events(since=since, filters={"type": ["container", "image"]}, decode=True)
+    # Every type a refresh reads (the server's inventories): a change to any of them made
+    # outside Berth is worth a refresh.
+    types = ["container", "image", "network", "volume"]
+    events = api.events(since=since, filters={"type": types}, decode=True)
     ctx.on_cancel(events.close)
     count = 0
     try:
