@@ -44,15 +44,21 @@ def watcher(service_env, celery_worker, tmp_path) -> Iterator[Watcher]:
     stop_process(process, log_path)
 
 
-def test_container_created_with_the_docker_cli_appears_within_five_seconds(
-    register, fleet, watcher
-):
-    h1 = fleet["h1"]
-    host = register(h1)
+@pytest.fixture
+def h1_online(register, fleet) -> Host:
+    host = register(fleet["h1"])
     wait_for(
         lambda: Host.objects.filter(pk=host.pk, status=HostStatus.ONLINE).exists(),
         what="h1 to come online",
     )
+    return host
+
+
+def test_container_created_with_the_docker_cli_appears_within_five_seconds(
+    h1_online, fleet, watcher
+):
+    h1 = fleet["h1"]
+    host = h1_online
     name = f"it-live-{uuid.uuid4().hex[:8]}"
     h1.docker("create", "--name", name, f"{fleet.registry}/demo/sleeper:v1")
     try:
@@ -81,14 +87,10 @@ def test_container_created_with_the_docker_cli_appears_within_five_seconds(
 
 
 def test_volume_and_network_made_with_the_docker_cli_appear_within_five_seconds(
-    register, fleet, watcher
+    h1_online, fleet, watcher
 ):
     h1 = fleet["h1"]
-    host = register(h1)
-    wait_for(
-        lambda: Host.objects.filter(pk=host.pk, status=HostStatus.ONLINE).exists(),
-        what="h1 to come online",
-    )
+    host = h1_online
     name = f"it-live-{uuid.uuid4().hex[:8]}"
     h1.docker("volume", "create", name)
     h1.docker("network", "create", name)
