@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,6 +14,18 @@ from django.contrib.auth import get_user_model
 # Playwright's sync API keeps an asyncio loop current in this thread, which Django
 # would take for an async context; the ORM calls here are all synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+BROWSER_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """What a page shows and does in a browser does not depend on the database the
+    server uses: every browser test runs in `make test`'s first database run only
+    (the pages' queries run on both databases in tests/unit)."""
+    for item in items:
+        if item.path.is_relative_to(BROWSER_TESTS):
+            item.add_marker(pytest.mark.one_database)
+
 
 CHROMIUM = os.environ.get("BERTH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -11,7 +11,7 @@ from hosts.choices import HostStatus, Transport
 from hosts.models import Host
 from tests.fleet import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 
 def test_local_transport_runs_the_same_agent_without_ssh(celery_worker, fleet):

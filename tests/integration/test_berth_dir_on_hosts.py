@@ -13,7 +13,7 @@ from agent_link.pool import pool
 from hosts.choices import HostStatus
 from tests.integration.container_support import until_status
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 
 @pytest.fixture

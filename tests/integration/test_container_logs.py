@@ -15,7 +15,7 @@ from tests.integration.container_support import (
     stream_items,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 ECHO_FIVE = "for i in 1 2 3 4 5; do echo known-line-$i; done; echo on-stderr >&2; exec /bin/start"
 TICKER = 'trap "exit 0" TERM; i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done'

@@ -9,7 +9,7 @@ from tests.integration.container_support import (
     online_host,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 
 def test_stats_result_has_cpu_and_memory_numbers(admin_client, register, fleet):

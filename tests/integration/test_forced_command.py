@@ -22,7 +22,7 @@ from hosts.models import Host
 from tests.fleet import AUTHORIZED_KEYS, wait_for
 from tests.integration.container_support import plant_old_agent, until_status
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from operations.context import OperationContext
 from operations.models import Operation
 from tests.integration.container_support import finished, known_container, online_host, post
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 
 def _done(client, response, timeout: float = 120) -> Operation:

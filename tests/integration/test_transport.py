@@ -20,7 +20,7 @@ from hosts.models import JumpHost
 from tests.fleet import AUTHORIZED_KEYS, run_testbed
 from tests.integration.container_support import plant_old_agent, until_status
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 
 def _agent_file(fleet, name: str) -> Path:

@@ -17,7 +17,7 @@ from tests.integration.container_support import finished, online_host, post
 from volumes import services
 from volumes.models import Volume
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 
 def _succeeded(response, timeout: float = 120) -> Operation:
