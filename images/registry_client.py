@@ -355,6 +355,11 @@ class RegistryClient:
                 f"cannot reach registry {self.address} over https: the TLS handshake failed "
                 "(an untrusted certificate, or a registry without TLS: then mark it insecure)"
             ) from None
+        except requests.exceptions.ConnectTimeout:
+            raise RegistryError(
+                f"cannot reach registry {self.address}: no connection within "
+                f"{CONNECT_TIMEOUT:.0f} s"
+            ) from None
         except requests.exceptions.Timeout:
             raise RegistryError(
                 f"registry {self.address} did not answer within {READ_TIMEOUT:.0f} s"
