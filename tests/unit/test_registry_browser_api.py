@@ -159,3 +159,23 @@ def test_browsing_needs_a_login():
 def test_a_registry_without_a_login_gives_a_pull_no_auth():
     record = create_registry_credential(name="lab", registry="198.18.0.1:5000", insecure=True)
     assert docker_auth(record) is None
+
+
+def _tag_queries(client, record, django_assert_num_queries, hosts: int, count: int) -> None:
+    for index in range(hosts):
+        site = make_site(f"q{index}")
+        Image.objects.filter(pk=site.image.pk).update(
+            tags=[f"{record.registry}/demo/web:v1"],
+            digests=[f"{record.registry}/demo/web@sha256:{index:064d}"],
+        )
+    with django_assert_num_queries(count):
+        assert len(client.get(_base(record) + "demo/web/tags/v1/").json()["hosts"]) == hosts
+
+
+@pytest.mark.parametrize("hosts", [1, 6])
+def test_a_tags_hosts_cost_the_same_queries_however_many(
+    stub, record, django_assert_num_queries, hosts
+):
+    client = bearer(token_for(make_user("boss", Role.ADMIN), Role.VIEWER))
+    # token lookup (+ its last use), the user's profile, the record, the images
+    _tag_queries(client, record, django_assert_num_queries, hosts, count=5)
