@@ -1,6 +1,16 @@
 from django.urls import path
 
-from .views import containers, deployments, fleet, hosts, images, networks, operations, volumes
+from .views import (
+    containers,
+    deployments,
+    fleet,
+    hosts,
+    images,
+    networks,
+    operations,
+    registries,
+    volumes,
+)
 
 app_name = "frontend"
 
@@ -25,6 +35,10 @@ urlpatterns = [
     path("images/pull/", images.image_pull, name="image-pull"),
     path("images/prune/", hosts.host_prune, name="image-prune"),
     path("images/<int:pk>/remove/", images.image_remove, name="image-remove"),
+    # registries (the browser)
+    path("registries/", registries.registry_list, name="registries"),
+    path("registries/<int:pk>/", registries.registry_detail, name="registry"),
+    path("registries/<int:pk>/tag/", registries.registry_tag, name="registry-tag"),
     # networks
     path("networks/", networks.network_list, name="networks"),
     path("networks/new/", networks.network_create, name="network-create"),

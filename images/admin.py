@@ -31,11 +31,19 @@ class _RegistryField(forms.CharField):
 
 class RegistryCredentialAddForm(forms.ModelForm):
     registry = _RegistryField(max_length=255)
-    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    password = forms.CharField(
+        widget=forms.PasswordInput, strip=False, required=False, help_text="Blank for no login"
+    )
 
     class Meta:
         model = RegistryCredential
-        fields = ["name", "registry", "username", "password"]
+        fields = ["name", "registry", "username", "password", "insecure"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("username")) != bool(data.get("password")):
+            self.add_error("password", "Give both a username and a password, or neither.")
+        return data
 
 
 class RegistryCredentialChangeForm(forms.ModelForm):
@@ -51,12 +59,13 @@ class RegistryCredentialChangeForm(forms.ModelForm):
 
     class Meta:
         model = RegistryCredential
-        fields = ["name", "registry", "username"]
+        fields = ["name", "registry", "username", "insecure"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         registry = data.get("registry")
-        if registry and registry != self.initial.get("registry") and not data.get("new_password"):
+        moved = registry and registry != self.initial.get("registry")
+        if moved and self.instance.password and not data.get("new_password"):
             # The stored password is only ever sent to the registry it was given for.
             self.add_error("new_password", "Give the password again for the new registry.")
         return data
@@ -64,7 +73,7 @@ class RegistryCredentialChangeForm(forms.ModelForm):
 
 @admin.register(RegistryCredential)
 class RegistryCredentialAdmin(admin.ModelAdmin):
-    list_display = ["name", "registry", "username", "created_at"]
+    list_display = ["name", "registry", "username", "insecure", "created_at"]
     search_fields = ["name", "registry", "username"]
     readonly_fields = ["created_at"]
 
@@ -80,8 +89,8 @@ class RegistryCredentialAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ["name", "registry", "username", "password"]
-        return ["name", "registry", "username", "new_password", "created_at"]
+            return ["name", "registry", "username", "password", "insecure"]
+        return ["name", "registry", "username", "new_password", "insecure", "created_at"]
 
     def save_model(
         self, request: HttpRequest, obj: RegistryCredential, form: Any, change: bool
@@ -94,6 +103,7 @@ class RegistryCredentialAdmin(admin.ModelAdmin):
                 name=data["name"],
                 registry=data["registry"],
                 username=data["username"],
+                insecure=data["insecure"],
                 actor=request.user,
             )
             return
@@ -102,6 +112,7 @@ class RegistryCredentialAdmin(admin.ModelAdmin):
             registry=data["registry"],
             username=data["username"],
             password=data["password"],
+            insecure=data["insecure"],
             actor=request.user,
         )
         obj.pk = created.pk

@@ -31,10 +31,13 @@ class Image(models.Model):
 
 
 class RegistryCredential(models.Model):
-    """A login for a container registry, used when a host pulls from it.
+    """A container registry Berth knows, with the login hosts pull from it with (if any).
 
-    The password is encrypted at rest, never returned by the API or shown in the
-    admin, and decrypted only in the worker that hands it to the agent.
+    Hosts use it when they pull; the registry browser reads repositories and tags
+    through it. Username and password are both blank for a registry without auth
+    (anonymous browsing; a pull then sends no login). The password is encrypted at
+    rest, never returned by the API or shown in the admin, and decrypted only where
+    it is sent to the registry (the worker for a pull, the browser's HTTP client).
     """
 
     name = models.CharField(max_length=100, unique=True)
@@ -42,9 +45,15 @@ class RegistryCredential(models.Model):
         max_length=255,
         help_text="Registry address as host[:port], e.g. ghcr.io, docker.io, 198.18.0.1:5000",
     )
-    username = models.CharField(max_length=255)
+    username = models.CharField(max_length=255, blank=True, help_text="Blank for no login")
     password = EncryptedTextField(
-        max_length=4096, help_text="Password or access token (stored encrypted)"
+        max_length=4096,
+        blank=True,
+        help_text="Password or access token (stored encrypted); blank for no login",
+    )
+    insecure = models.BooleanField(
+        default=False,
+        help_text="Browse this registry over plain HTTP (only for a registry without TLS)",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -52,4 +61,10 @@ class RegistryCredential(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.username}@{self.registry})"
+        login = f"{self.username}@" if self.username else ""
+        return f"{self.name} ({login}{self.registry})"
+
+    @property
+    def anonymous(self) -> bool:
+        """True for a registry without a login: nothing is sent to it but requests."""
+        return not self.username

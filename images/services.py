@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,15 @@ from operations.registry import action
 from operations.services import Actor, record_change, submit, submit_bulk
 
 from .models import Image, RegistryCredential
-from .validators import ImageRef, normalize_registry, parse_image_ref
+from .registry_client import Names, RegistryClient, TagInfo
+from .validators import (
+    DEFAULT_REGISTRY,
+    REPOSITORY_RE,
+    TAG_RE,
+    ImageRef,
+    normalize_registry,
+    parse_image_ref,
+)
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -81,20 +89,31 @@ def _credential_fields(credential: RegistryCredential) -> dict[str, Any]:
         "name": credential.name,
         "registry": credential.registry,
         "username": credential.username,
+        "insecure": credential.insecure,
     }
 
 
 @transaction.atomic
 def create_registry_credential(
-    *, name: str, registry: str, username: str, password: str, actor: Actor = None
+    *,
+    name: str,
+    registry: str,
+    username: str = "",
+    password: str = "",
+    insecure: bool = False,
+    actor: Actor = None,
 ) -> RegistryCredential:
-    """Store a registry login (the password encrypted), recorded as
-    ``registrycredential.create``.
+    """Store a registry and its login (the password encrypted), recorded as
+    ``registrycredential.create``. A blank username stores a registry without a login.
 
     Raises ValueError when the registry address is not a host[:port].
     """
     credential = RegistryCredential.objects.create(
-        name=name, registry=normalize_registry(registry), username=username, password=password
+        name=name,
+        registry=normalize_registry(registry),
+        username=username,
+        password=password if username else "",
+        insecure=insecure,
     )
     record_change(
         "registrycredential.create",
@@ -115,7 +134,7 @@ def update_registry_credential(
     *,
     password: str | None = None,
     actor: Actor = None,
-    **fields: str,
+    **fields: Any,
 ) -> RegistryCredential:
     """Change a registry login; a ``password`` of None keeps the stored one. Recorded as
     ``registrycredential.update``, a new password only as ``password_changed``.
@@ -127,7 +146,7 @@ def update_registry_credential(
         fields["registry"] = normalize_registry(fields["registry"])
         # From the database: a form (the admin's) may have set the new value already.
         stored = RegistryCredential.objects.values_list("registry", flat=True).get(pk=credential.pk)
-        if fields["registry"] != stored and password is None:
+        if fields["registry"] != stored and password is None and credential.password:
             raise PasswordRequired(
                 f"Give the password again to move this login from {stored} to "
                 f"{fields['registry']}: the stored one is only sent to {stored}."
@@ -135,6 +154,10 @@ def update_registry_credential(
     for name, value in fields.items():
         setattr(credential, name, value)
     update_fields = list(fields)
+    if not credential.username and credential.password:
+        # Without a username there is no login: a password left behind would be sent
+        # nowhere, so it is not kept either.
+        password = ""
     if password is not None:
         credential.password = password
         update_fields.append("password")
@@ -164,8 +187,11 @@ def credential_for(ref: ImageRef) -> RegistryCredential | None:
     return RegistryCredential.objects.filter(registry=ref.registry.lower()).order_by("name").first()
 
 
-def docker_auth(credential: RegistryCredential) -> dict[str, str]:
-    """What the agent's ``image.pull`` takes as ``auth``. Only the worker calls this."""
+def docker_auth(credential: RegistryCredential) -> dict[str, str] | None:
+    """What the agent's ``image.pull`` takes as ``auth`` (None for a registry without a
+    login). Only the worker calls this."""
+    if credential.anonymous:
+        return None
     return {
         "username": credential.username,
         "password": credential.password,
@@ -351,7 +377,9 @@ def _pull(operation: Operation, context: OperationContext) -> dict[str, Any]:
         if credential is None:
             name = operation.params.get("credential_name") or credential_id
             raise OperationFailed(f"registry credential {name!r} was deleted before the pull ran")
-        args["auth"] = docker_auth(credential)
+        auth = docker_auth(credential)
+        if auth is not None:
+            args["auth"] = auth
     tracker = _PullProgress()
     context.progress(force=True, **tracker.summary())
 
@@ -412,3 +440,118 @@ def _prune(operation: Operation, context: OperationContext) -> dict[str, Any]:
         "deleted": result.get("deleted") or [],
         "untagged": result.get("untagged") or [],
     }
+
+
+# --- browsing registries -----------------------------------------------------------------
+# A read an operator waits for, answered inside the request like the other reads of the
+# database: no Operation (nothing changes) and no host involved. The registry client's
+# timeouts bound how long it can take. Only registries an admin stored can be read, by id.
+
+
+def registry_client(registry: RegistryCredential) -> RegistryClient:
+    """A client for a stored registry, with its login (if any). The password leaves the
+    database only here, for the registry it was given for."""
+    return RegistryClient(
+        registry.registry,
+        username=registry.username,
+        password=registry.password if registry.username else "",
+        insecure=registry.insecure,
+    )
+
+
+def check_repository(name: str) -> str:
+    """``name`` if it is a repository path (``demo/web``); InvalidRequest otherwise."""
+    if not isinstance(name, str) or not REPOSITORY_RE.match(name) or len(name) > 255:
+        raise InvalidRequest(
+            "repository",
+            f"{name!r} is not a repository name (lowercase letters, digits, '.', '_', '-' "
+            "and '/', like demo/web).",
+        )
+    return name
+
+
+def check_tag(tag: str) -> str:
+    """``tag`` if it is a tag name; InvalidRequest otherwise."""
+    if not isinstance(tag, str) or not TAG_RE.match(tag):
+        raise InvalidRequest(
+            "tag", f"{tag!r} is not a tag (letters, digits, '_', '.', '-'; at most 128)."
+        )
+    return tag
+
+
+def registry_repositories(registry: RegistryCredential) -> Names:
+    """The repositories in a stored registry (its catalog); RegistryError says why not."""
+    return registry_client(registry).catalog()
+
+
+def registry_tags(registry: RegistryCredential, repository: str) -> Names:
+    """The tags of one repository of a stored registry."""
+    return registry_client(registry).tags(check_repository(repository))
+
+
+@dataclass
+class TagHost:
+    """A host with an image of the tag's repository: the digest it has, and whether that
+    is the tag's current digest (``current``) or another (the host's copy is stale)."""
+
+    host: int
+    host_name: str
+    image: int
+    digest: str
+    current: bool
+
+
+@dataclass
+class RegistryTag:
+    """A tag as the registry describes it, with the hosts that have its repository."""
+
+    info: TagInfo
+    hosts: list[TagHost]
+
+
+def registry_tag(
+    registry: RegistryCredential, repository: str, tag: str, images: QuerySet[Image]
+) -> RegistryTag:
+    """What ``repository:tag`` points at in a stored registry, and which of the hosts
+    behind ``images`` (the caller's scope) have that digest or another one of it."""
+    info = registry_client(registry).tag(check_repository(repository), check_tag(tag))
+    return RegistryTag(info=info, hosts=hosts_on_tag(registry.registry, info, images))
+
+
+def hosts_on_tag(address: str, info: TagInfo, images: QuerySet[Image]) -> list[TagHost]:
+    """The hosts (of ``images``) on the tag's current digest, and those whose copy of the
+    tag is another digest: stale, the tag has moved since they pulled it.
+
+    A host is on the digest when one of its images has ``<registry>/<repo>@<digest>``
+    among its RepoDigests (whatever it is tagged there); it is stale when its image
+    tagged ``<registry>/<repo>:<tag>`` has only other digests of the repository.
+    """
+    name = ImageRef(registry=address, repository=info.repository, tag="", digest="").name
+    # A cheap filter in the database (the text of the repository's name, as a host would
+    # write it); exact matching on the parsed references below.
+    short = info.repository.removeprefix("library/") if address == DEFAULT_REGISTRY else name
+    rows = (
+        images.filter(digests__icontains=f"{short}@")
+        .order_by("host__name", "pk")
+        .values_list("host_id", "host__name", "pk", "tags", "digests")
+    )
+    found: dict[int, TagHost] = {}
+    for host_id, host_name, pk, tags, digests in rows:
+        own = [ref.digest for ref in _refs(digests) if ref.name == name]
+        if not own:
+            continue
+        if info.digest in own:
+            found[host_id] = TagHost(host_id, host_name, pk, info.digest, current=True)
+            continue
+        tagged = any(ref.name == name and ref.tag == info.tag for ref in _refs(tags))
+        if tagged and host_id not in found:
+            found[host_id] = TagHost(host_id, host_name, pk, own[0], current=False)
+    return sorted(found.values(), key=lambda entry: (not entry.current, entry.host_name))
+
+
+def _refs(values: Iterable[str]) -> Iterator[ImageRef]:
+    for value in values or []:
+        try:
+            yield parse_image_ref(value)
+        except ValueError:
+            continue

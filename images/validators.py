@@ -18,8 +18,8 @@ _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"sha256:[0-9a-f]{64}"
 
 REGISTRY_RE = re.compile(rf"^{_REGISTRY}$")
-_PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
+REPOSITORY_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
+TAG_RE = re.compile(rf"^{_TAG}$")
 _DIGEST_RE = re.compile(rf"^{_DIGEST}$")
 
 MAX_REF_LENGTH = 512
@@ -72,12 +72,12 @@ def parse_image_ref(value: str) -> ImageRef:
     colon = rest.rfind(":")
     if colon > last_slash:
         repository, tag = rest[:colon], rest[colon + 1 :]
-        if not _TAG_RE.match(tag):
+        if not TAG_RE.match(tag):
             raise ValueError(
                 f"{tag!r} is not a valid tag (letters, digits, '_', '.', '-'; "
                 "at most 128 characters)."
             )
-    if not repository or not _PATH_RE.match(repository):
+    if not repository or not REPOSITORY_RE.match(repository):
         raise ValueError(
             f"{repository!r} is not a valid repository name (lowercase letters, digits and "
             f"separators '.', '_', '-', '/'); expected something like {EXAMPLE}."

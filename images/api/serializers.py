@@ -12,9 +12,10 @@ from operations.api.serializers import StrictFieldsMixin, acting_user
 
 
 class RegistryCredentialSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    """A registry login. The password is write-only: stored encrypted, never returned;
-    an update without ``password`` keeps the stored one, unless it changes ``registry``
-    (then the password is required again)."""
+    """A registry and its login. The password is write-only: stored encrypted, never
+    returned; an update without ``password`` keeps the stored one, unless it changes
+    ``registry`` (then the password is required again). A blank ``username`` (and no
+    password) records a registry without a login, to browse or pull anonymously."""
 
     password = serializers.CharField(
         write_only=True,
@@ -27,7 +28,16 @@ class RegistryCredentialSerializer(StrictFieldsMixin, serializers.ModelSerialize
 
     class Meta:
         model = RegistryCredential
-        fields = ["id", "url", "name", "registry", "username", "password", "created_at"]
+        fields = [
+            "id",
+            "url",
+            "name",
+            "registry",
+            "username",
+            "password",
+            "insecure",
+            "created_at",
+        ]
         read_only_fields = ["created_at"]
 
     def validate_registry(self, value: str) -> str:
@@ -37,7 +47,16 @@ class RegistryCredentialSerializer(StrictFieldsMixin, serializers.ModelSerialize
             raise serializers.ValidationError(str(exc)) from None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if self.instance is None and not attrs.get("password"):
+        username = attrs.get("username", self.instance.username if self.instance else "")
+        if not username:
+            if attrs.get("password"):
+                raise serializers.ValidationError(
+                    {"username": "Give the username the password is for (or neither)."}
+                )
+            attrs.pop("password", None)
+            return attrs
+        has_password = bool(self.instance and self.instance.password)
+        if not has_password and not attrs.get("password"):
             raise serializers.ValidationError({"password": "Give the registry password or token."})
         if "password" in attrs and not attrs["password"]:
             raise serializers.ValidationError(
@@ -175,3 +194,59 @@ class ImagePruneSerializer(StrictFieldsMixin, serializers.Serializer):
     all = serializers.BooleanField(
         default=False, help_text="remove every unused image, not only dangling ones"
     )
+
+
+# --- the registry browser ---------------------------------------------------------------
+
+
+class RegistryRepositoriesSerializer(serializers.Serializer):
+    """The repositories in a registry's catalog (at most 1000; ``truncated`` says more)."""
+
+    registry = serializers.CharField(help_text="registry address, host[:port]")
+    repositories = serializers.ListField(child=serializers.CharField())
+    truncated = serializers.BooleanField(help_text="the registry has more than are listed")
+
+
+class RegistryTagsSerializer(serializers.Serializer):
+    """A repository's tags, sorted (at most 1000; ``truncated`` says more)."""
+
+    registry = serializers.CharField()
+    repository = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    truncated = serializers.BooleanField()
+
+
+class RegistryPlatformSerializer(serializers.Serializer):
+    platform = serializers.CharField(help_text="os/architecture[/variant]")
+    digest = serializers.CharField(help_text="this platform's manifest digest")
+    size = serializers.IntegerField(help_text="bytes: config + compressed layers")
+    created = serializers.DateTimeField(allow_null=True)
+
+
+class TagHostSerializer(serializers.Serializer):
+    host = serializers.IntegerField(help_text="host id")
+    host_name = serializers.CharField()
+    image = serializers.IntegerField(help_text="the host's image row (/host-images/ID/)")
+    digest = serializers.CharField(help_text="the host's digest of this repository")
+    current = serializers.BooleanField(
+        help_text="true: the tag's current digest; false: the host's copy of the tag is stale"
+    )
+
+
+class RegistryTagSerializer(serializers.Serializer):
+    """A tag: the manifest digest it points at, its size and creation, and the hosts."""
+
+    registry = serializers.CharField()
+    repository = serializers.CharField()
+    tag = serializers.CharField()
+    digest = serializers.CharField(
+        help_text="manifest digest (of the index, for a multi-platform tag), as hosts record it"
+    )
+    media_type = serializers.CharField()
+    size = serializers.IntegerField(
+        allow_null=True, help_text="bytes: config + compressed layers; null for an index"
+    )
+    created = serializers.DateTimeField(allow_null=True, help_text="null for an index")
+    platforms = RegistryPlatformSerializer(many=True, help_text="for an index: each platform")
+    platforms_truncated = serializers.BooleanField()
+    hosts = TagHostSerializer(many=True, help_text="hosts on this digest first, then stale ones")

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from .views import (
@@ -7,7 +7,16 @@ from .views import (
     HostImagePullView,
     HostImageViewSet,
     RegistryCredentialViewSet,
+    RegistryRepositoriesView,
+    RegistryTagsView,
+    RegistryTagView,
 )
+
+# A repository name may hold slashes (demo/web), a tag none. Both are matched loosely
+# here and checked by the service, so a malformed one is a 400 naming it, not a 404.
+_REGISTRY = r"^registries/(?P<pk>[0-9]+)/repositories/"
+_REPOSITORY = r"(?P<repository>.+)"
+_TAG = r"(?P<tag>[^/]+)"
 
 router = SimpleRouter()
 router.register("images", FleetImageViewSet, basename="image")
@@ -18,6 +27,21 @@ urlpatterns = [
     path("hosts/<int:host_id>/images/pull/", HostImagePullView.as_view(), name="host-image-pull"),
     path(
         "hosts/<int:host_id>/images/prune/", HostImagePruneView.as_view(), name="host-image-prune"
+    ),
+    re_path(
+        rf"{_REGISTRY}$",
+        RegistryRepositoriesView.as_view(),
+        name="registry-repositories",
+    ),
+    re_path(
+        rf"{_REGISTRY}{_REPOSITORY}/tags/$",
+        RegistryTagsView.as_view(),
+        name="registry-tags",
+    ),
+    re_path(
+        rf"{_REGISTRY}{_REPOSITORY}/tags/{_TAG}/$",
+        RegistryTagView.as_view(),
+        name="registry-tag",
     ),
     *router.urls,
 ]

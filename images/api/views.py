@@ -1,23 +1,28 @@
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from django.db.models import Max
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access.permissions import ScopedQuerysetMixin
+from access.permissions import ScopedQuerysetMixin, scope_queryset
 from access.roles import Role
 from berth.api_errors import QUEUE_UNAVAILABLE, error_responses
+from berth.invalid import InvalidRequest
 from hosts.scoping import hosts_in_scope, scoped_hosts
 from images import services
 from images.filtersets import ImageFilterSet
 from images.models import Image, RegistryCredential
+from images.registry_client import RegistryError
 from operations.api.responses import operation_accepted
 from operations.api.serializers import BulkAcceptedSerializer, OperationAcceptedSerializer
 
@@ -29,6 +34,9 @@ from .serializers import (
     ImagePullSerializer,
     ImageRemoveSerializer,
     RegistryCredentialSerializer,
+    RegistryRepositoriesSerializer,
+    RegistryTagSerializer,
+    RegistryTagsSerializer,
 )
 
 # Actions that queue an operation (besides the errors every such endpoint has).
@@ -164,3 +172,112 @@ class HostImagePruneView(APIView):
             host, all_unused=serializer.validated_data["all"], actor=request.user
         )
         return operation_accepted(request, operation)
+
+
+# --- the registry browser ------------------------------------------------------------------
+
+
+class RegistryUnavailable(APIException):
+    """502: the registry could not be read; the message says what it answered."""
+
+    status_code = 502
+    default_code = "registry_error"
+
+
+BROWSE_ERRORS = error_responses(
+    {
+        404: "No such registry record, or the registry has no such repository or tag",
+        502: "The registry could not be reached or refused: the message says what it answered",
+    }
+)
+NAMED_ERRORS = {
+    **BROWSE_ERRORS,
+    **error_responses({400: "The repository or tag in the path is malformed: errors names it"}),
+}
+
+
+class _RegistryRead(APIView):
+    """A read of a stored registry (by the id of its registry-credentials record), answered
+    from the registry inside the request: no Operation, nothing changes."""
+
+    def registry(self, pk: str) -> RegistryCredential:
+        return get_object_or_404(RegistryCredential, pk=pk)
+
+    def ask(self, read: Any) -> Any:
+        try:
+            return read()
+        except InvalidRequest as exc:
+            raise ValidationError({exc.field: exc.message}) from None
+        except RegistryError as exc:
+            if exc.not_found:
+                raise NotFound(exc.message) from None
+            raise RegistryUnavailable(exc.message) from None
+
+
+class RegistryRepositoriesView(_RegistryRead):
+    """The repositories of a stored registry (its catalog)."""
+
+    @extend_schema(
+        operation_id="v1_registries_repositories_list",
+        responses={200: RegistryRepositoriesSerializer, **BROWSE_ERRORS},
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        registry = self.registry(pk)
+        found = self.ask(lambda: services.registry_repositories(registry))
+        body = {
+            "registry": registry.registry,
+            "repositories": found.names,
+            "truncated": found.truncated,
+        }
+        return Response(RegistryRepositoriesSerializer(body).data)
+
+
+class RegistryTagsView(_RegistryRead):
+    """The tags of a repository (its name may hold slashes: ``demo/web``)."""
+
+    @extend_schema(
+        operation_id="v1_registries_repositories_tags_list",
+        responses={200: RegistryTagsSerializer, **NAMED_ERRORS},
+    )
+    def get(self, request: Request, pk: str, repository: str) -> Response:
+        registry = self.registry(pk)
+        found = self.ask(lambda: services.registry_tags(registry, repository))
+        body = {
+            "registry": registry.registry,
+            "repository": repository,
+            "tags": found.names,
+            "truncated": found.truncated,
+        }
+        return Response(RegistryTagsSerializer(body).data)
+
+
+class RegistryTagView(_RegistryRead):
+    """A tag's manifest digest, size and creation, and the hosts (of your host groups)
+    that have it: those on this digest, and those whose copy of the tag is another."""
+
+    @extend_schema(
+        operation_id="v1_registries_repositories_tags_retrieve",
+        responses={200: RegistryTagSerializer, **NAMED_ERRORS},
+    )
+    def get(self, request: Request, pk: str, repository: str, tag: str) -> Response:
+        registry = self.registry(pk)
+        images = scope_queryset(Image.objects.all(), request.user)
+        found = self.ask(lambda: services.registry_tag(registry, repository, tag, images))
+        return Response(RegistryTagSerializer(registry_tag_body(registry, found)).data)
+
+
+def registry_tag_body(registry: RegistryCredential, found: services.RegistryTag) -> dict[str, Any]:
+    """A RegistryTag as the API (and the page) show it."""
+    info = found.info
+    return {
+        "registry": registry.registry,
+        "repository": info.repository,
+        "tag": info.tag,
+        "digest": info.digest,
+        "media_type": info.media_type,
+        "size": info.size,
+        "created": info.created,
+        "platforms": [asdict(platform) for platform in info.platforms],
+        "platforms_truncated": info.platforms_truncated,
+        "hosts": [asdict(host) for host in found.hosts],
+    }

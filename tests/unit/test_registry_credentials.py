@@ -153,3 +153,17 @@ def test_admin_stores_a_new_credential_encrypted(admin_client):
     credential = RegistryCredential.objects.get(name="lab")
     assert credential.password == SECRET
     assert SECRET not in _stored_password(credential.pk)
+
+
+def test_admin_stores_a_registry_without_a_login_and_refuses_half_a_login(admin_client):
+    url = reverse("admin:images_registrycredential_add")
+    response = admin_client.post(
+        url, {"name": "lab", "registry": "198.18.0.1:5000", "insecure": "on"}
+    )
+    assert response.status_code == 302, response.content
+    credential = RegistryCredential.objects.get(name="lab")
+    assert (credential.username, credential.password, credential.insecure) == ("", "", True)
+    half = admin_client.post(url, {"name": "half", "registry": "ghcr.io", "username": "ci"})
+    assert half.status_code == 200
+    assert "Give both a username and a password, or neither." in half.content.decode()
+    assert not RegistryCredential.objects.filter(name="half").exists()
