@@ -16,7 +16,7 @@ from hosts.models import Host
 from images.registry_client import RegistryClient
 from tests.fleet import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 
 def _online(host: Host) -> Host:
