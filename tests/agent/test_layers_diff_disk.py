@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests import docker_df
 from tests.agent.helpers import IDLE_CMD, PYTHON, Agent, docker_cli, unique
 
 
@@ -157,47 +158,6 @@ def test_diff_refuses_bad_arguments(agent: Agent) -> None:
 
 # --- disk usage -------------------------------------------------------------------------
 
-_DOCKER_TYPES = {
-    "Images": "images",
-    "Containers": "containers",
-    "Local Volumes": "volumes",
-    "Build Cache": "build_cache",
-}
-
-
-def _human(size: int) -> str:
-    """A size as the docker CLI prints it (go-units HumanSize: decimal, 4 digits)."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    value, unit = float(size), 0
-    while value >= 1000 and unit < len(units) - 1:
-        value /= 1000
-        unit += 1
-    return f"{value:.4g}{units[unit]}"
-
-
-def _as_docker_prints(kind: str, usage: dict[str, int]) -> dict[str, str]:
-    size, reclaimable = usage["size"], usage["reclaimable"]
-    shown = _human(reclaimable)
-    if kind != "build_cache" and size > 0:
-        shown += f" ({reclaimable * 100 // size}%)"
-    return {
-        "TotalCount": str(usage["count"]),
-        "Active": str(usage["active"]),
-        "Size": _human(size),
-        "Reclaimable": shown,
-    }
-
-
-def _docker_df(docker_host: str) -> dict[str, dict[str, str]]:
-    out = docker_cli(docker_host, "system", "df", "--format", "{{json .}}").stdout.decode()
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return {
-        _DOCKER_TYPES[row["Type"]]: {
-            k: row[k] for k in ("TotalCount", "Active", "Size", "Reclaimable")
-        }
-        for row in rows
-    }
-
 
 def test_disk_usage_is_what_docker_system_df_says(
     agent: Agent, docker_host: str, make_container
@@ -211,14 +171,14 @@ def test_disk_usage_is_what_docker_system_df_says(
         )  # fmt: skip
         docker_cli(docker_host, "wait", writer)
         make_container(*IDLE_CMD)
-        # The engine is shared with other tests: compare two reads taken back to back,
-        # until nothing changed between them.
-        for _ in range(5):
-            usage = agent.ok("host.disk", {}, timeout=120)
-            docker = _docker_df(docker_host)
-            printed = {kind: _as_docker_prints(kind, usage[kind]) for kind in docker}
-            if printed == docker:
-                break
+        # The engine is shared with other tests: two reads taken back to back, until
+        # nothing changed between them.
+        printed, docker, usage = docker_df.agrees(
+            lambda: agent.ok("host.disk", {}, timeout=120),
+            lambda: docker_cli(
+                docker_host, "system", "df", "--format", "{{json .}}"
+            ).stdout.decode(),
+        )
         assert printed == docker
         assert set(usage) == {"images", "containers", "volumes", "build_cache", "volume_sizes"}
         for kind in ("images", "containers", "volumes", "build_cache"):
