@@ -45,6 +45,10 @@ RUN_KEY_LABEL = "berth.run"
 PULL_TIMEOUT = 600  # seconds an image pull may take
 MAX_STOP_TIMEOUT = 600  # seconds a stop/restart may give the container to exit
 RUNNING_STATES = {"running", "restarting", "paused"}
+# container.diff: paths the result lists at most (the agent counts them all).
+DIFF_PATHS = 1000
+MAX_DIFF_PATHS = 10000
+DIFF_TIMEOUT = 120  # seconds: the engine walks the writable layer, and sizes the root fs
 TERMINATING_SIGNALS = {"SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "9", "15", "2", "3"}
 
 
@@ -226,6 +230,12 @@ def request_logs(
 def request_stats(container: Container, *, actor: Actor) -> Operation:
     """A one-shot sample of a container's CPU, memory, network and process count."""
     return _submit("container.stats", container, actor)
+
+
+def request_diff(container: Container, *, actor: Actor, limit: int = DIFF_PATHS) -> Operation:
+    """Read the container's writable layer: its size and the paths it added, changed and
+    deleted since it was created (the first ``limit`` by path, and how many in all)."""
+    return _submit("container.diff", container, actor, limit=limit)
 
 
 def request_run(
@@ -603,6 +613,19 @@ def _stats(operation: Operation, context: OperationContext) -> dict[str, Any]:
                 timeout=settings.BERTH_AGENT_REQUEST_TIMEOUT + 10,
             )
         )
+    except AgentError as exc:
+        if exc.code == "cancelled":
+            raise
+        raise _agent_says_gone(exc, params, host) from None
+
+
+@action("container.diff", time_limit=DIFF_TIMEOUT + 60)
+def _diff(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    params = operation.params
+    host = operation_host(operation)
+    args = {"id": params["container_id"], "limit": int(params.get("limit") or DIFF_PATHS)}
+    try:
+        return dict(HostAgent(host, context).call("container.diff", args, timeout=DIFF_TIMEOUT))
     except AgentError as exc:
         if exc.code == "cancelled":
             raise

@@ -23,17 +23,24 @@ urlpatterns = [
     path("hosts/<int:pk>/refresh/", hosts.host_refresh, name="host-refresh"),
     path("hosts/<int:pk>/approve-key/", hosts.host_approve_key, name="host-approve-key"),
     path("hosts/<int:pk>/remove/", hosts.host_remove, name="host-remove"),
+    path("hosts/<int:pk>/disk/measure/", hosts.host_measure_disk, name="host-disk-measure"),
+    # disk usage across the fleet
+    path("disk/", hosts.disk_usage, name="disk"),
+    path("disk/measure/", hosts.disk_measure, name="disk-measure"),
     # containers
     path("containers/", containers.container_list, name="containers"),
     path("containers/bulk/", containers.container_bulk, name="containers-bulk"),
     path("containers/<int:pk>/", containers.container_detail, name="container"),
     path("containers/<int:pk>/stats/", containers.container_stats, name="container-stats"),
     path("containers/<int:pk>/logs/", containers.container_logs_follow, name="container-logs"),
+    path("containers/<int:pk>/diff/", containers.container_diff, name="container-diff"),
     path("containers/<int:pk>/<str:verb>/", containers.container_action, name="container-action"),
     # images
     path("images/", images.image_list, name="images"),
     path("images/pull/", images.image_pull, name="image-pull"),
     path("images/prune/", hosts.host_prune, name="image-prune"),
+    path("images/<int:pk>/", images.image_detail, name="image"),
+    path("images/<int:pk>/layers/", images.image_layers, name="image-layers"),
     path("images/<int:pk>/remove/", images.image_remove, name="image-remove"),
     # registries (the browser)
     path("registries/", registries.registry_list, name="registries"),

@@ -7,4 +7,4 @@ class HostsConfig(AppConfig):
     def ready(self) -> None:
         # Registers the app's scope rules, operation actions and Celery tasks (queued by
         # name from services; registered in every process, as operations/apps.py says).
-        from . import scoping, services, tasks  # noqa: F401
+        from . import disk, scoping, services, tasks  # noqa: F401

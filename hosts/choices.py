@@ -15,3 +15,12 @@ class HostStatus(models.TextChoices):
 class Transport(models.TextChoices):
     SSH = "ssh", "SSH"
     LOCAL = "local", "Local (this machine, no SSH)"
+
+
+class DiskKind(models.TextChoices):
+    """What Docker keeps on a host's disk, as `docker system df` counts it."""
+
+    IMAGES = "images", "Images"
+    CONTAINERS = "containers", "Containers (writable layers)"
+    VOLUMES = "volumes", "Volumes"
+    BUILD_CACHE = "build_cache", "Build cache"

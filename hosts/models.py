@@ -5,7 +5,7 @@ from django.db import models
 
 from berth.fields import EncryptedTextField
 
-from .choices import HostStatus, Transport
+from .choices import DiskKind, HostStatus, Transport
 from .validators import (
     host_key_fingerprint,
     validate_address,
@@ -154,3 +154,28 @@ class Host(SSHEndpoint):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DiskUsage(models.Model):
+    """What Docker's ``system df`` said of one kind of a host's disk use when it was last
+    measured (``host.disk``): a refresh does not measure (it walks every volume's files),
+    so a host has none of these rows until someone asks."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="disk_usage")
+    kind = models.CharField(max_length=16, choices=DiskKind.choices)
+    count = models.PositiveIntegerField(default=0)
+    active = models.PositiveIntegerField(default=0, help_text="in use (by a container)")
+    size = models.BigIntegerField(default=0, help_text="bytes")
+    reclaimable = models.BigIntegerField(
+        default=0, help_text="bytes a prune would free, as Docker estimates it"
+    )
+    measured_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["host__name", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["host", "kind"], name="unique_disk_kind_per_host")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.host.name}"

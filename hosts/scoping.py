@@ -11,7 +11,7 @@ from django.db.models import Model, QuerySet
 from access.permissions import scope_queryset, scope_rule
 from access.roles import scope_of
 
-from .models import Host, HostGroup
+from .models import DiskUsage, Host, HostGroup
 
 
 def hosts_in(scope: frozenset[int]) -> QuerySet[Host, Any]:
@@ -22,6 +22,11 @@ def hosts_in(scope: frozenset[int]) -> QuerySet[Host, Any]:
 @scope_rule("hosts.Host")
 def _hosts(queryset: QuerySet[Host], scope: frozenset[int], user: Any) -> QuerySet[Host]:
     return queryset.filter(pk__in=hosts_in(scope))
+
+
+@scope_rule("hosts.DiskUsage")
+def _disk(queryset: QuerySet[DiskUsage], scope: frozenset[int], user: Any) -> QuerySet[DiskUsage]:
+    return queryset.filter(host__in=hosts_in(scope))
 
 
 @scope_rule("hosts.HostGroup")

@@ -30,6 +30,34 @@ class Image(models.Model):
         return self.tags[0] if self.tags else self.image_id[:19]
 
 
+class ImageLayers(models.Model):
+    """An image's layer stack as its host last read it (``image.layers``): its history,
+    oldest step first, with the layer each step made and the other images on the host
+    that shared each layer then. Kept apart from ``Image``, which every refresh reads."""
+
+    image = models.OneToOneField(
+        Image, on_delete=models.CASCADE, primary_key=True, related_name="layer_stack"
+    )
+    # [{"created", "created_by", "comment", "size", "layer", "digest", "shared_with":
+    #   [{"id", "tags"}], "shared_count"}], as the agent's image.layers answers.
+    history = models.JSONField(default=list, blank=True)
+    # [{"digest", "chain_id", "shared_with", "shared_count"}]: RootFS order, base first.
+    layers = models.JSONField(default=list, blank=True)
+    mapped = models.BooleanField(
+        default=True, help_text="whether the history says which step made each layer"
+    )
+    compared = models.PositiveIntegerField(
+        default=0, help_text="how many other images of the host were compared"
+    )
+    read_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "image layers"
+
+    def __str__(self) -> str:
+        return f"layers of {self.image}"
+
+
 class RegistryCredential(models.Model):
     """A container registry Berth knows, with the login hosts pull from it with (if any).
 

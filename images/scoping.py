@@ -9,9 +9,16 @@ from django.db.models import QuerySet
 from access.permissions import scope_rule
 from hosts.scoping import hosts_in
 
-from .models import Image
+from .models import Image, ImageLayers
 
 
 @scope_rule("images.Image")
 def _images(queryset: QuerySet[Image], scope: frozenset[int], user: Any) -> QuerySet[Image]:
     return queryset.filter(host__in=hosts_in(scope))
+
+
+@scope_rule("images.ImageLayers")
+def _layers(
+    queryset: QuerySet[ImageLayers], scope: frozenset[int], user: Any
+) -> QuerySet[ImageLayers]:
+    return queryset.filter(image__host__in=hosts_in(scope))

@@ -1,4 +1,5 @@
-"""Images on the hosts: what they report, and pulling, removing and pruning them.
+"""Images on the hosts: what they report, their layers, and pulling, removing and pruning
+them.
 
 Views and the API call the public functions here; each records an Operation and
 queues it. The ``@action`` handlers below run in the worker.
@@ -10,6 +11,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from agent_link.errors import AgentError
 from berth.invalid import InvalidRequest
@@ -30,7 +33,7 @@ from operations.models import Operation
 from operations.registry import action
 from operations.services import Actor, record_change, submit, submit_bulk
 
-from .models import Image, RegistryCredential
+from .models import Image, ImageLayers, RegistryCredential
 from .registry_client import Names, RegistryClient, TagInfo
 from .validators import (
     DEFAULT_REGISTRY,
@@ -49,6 +52,8 @@ log = logging.getLogger(__name__)
 PULL_TIME_LIMIT = 900  # seconds an image.pull may run before it is stopped
 PULL_WAIT = PULL_TIME_LIMIT - 30  # the agent gets this long; the rest is for reconciling
 PRUNE_TIME_LIMIT = 300
+# image.layers inspects every image on the host to find the ones sharing a layer.
+LAYERS_TIME_LIMIT = 300
 # A pulled layer is done in one of these states.
 LAYER_DONE = {"Pull complete", "Already exists"}
 
@@ -272,6 +277,13 @@ def request_prune(host: Host, *, all_unused: bool = False, actor: Actor) -> Oper
     )
 
 
+def request_layers(image: Image, *, actor: Actor) -> Operation:
+    """Record a read of the image's layers on its host (and of the other images there
+    that share each) and queue it; the handler stores what it read."""
+    params = {"image": image.image_id, "tags": list(image.tags)}
+    return submit(action="image.layers", target=image, actor=actor, host=image.host, params=params)
+
+
 def hosts_with_label(selector: str, hosts: QuerySet[Host] | None = None) -> list[Host]:
     """The hosts (of ``hosts``, by default every host) that a label selector picks
     (``role=web``, ``role=web,zone``: see ``berth.labels``), by name; LabelSelectorError
@@ -342,6 +354,85 @@ def group_fleet_images(
         entry.digests = sorted(digests)
         entry.hosts.sort(key=itemgetter("host_name"))
     return list(merged.values())
+
+
+# --- an image's layers ------------------------------------------------------------------
+
+
+@dataclass
+class LayerStack:
+    """An image's stored layers, for the API and the page: each ``shared_with`` entry also
+    names that image's row on the same host (``image``: its id, None once it is gone)."""
+
+    image: Image
+    read_at: datetime | None = None
+    mapped: bool = True
+    compared: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    layers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def shared(self) -> int:
+        """How many of the image's layers another image on the host shares."""
+        return sum(1 for layer in self.layers if layer.get("shared_count"))
+
+
+def layer_stack(image: Image) -> LayerStack:
+    """What the last ``image.layers`` of ``image`` read (nothing read yet: empty)."""
+    stored = ImageLayers.objects.filter(image=image).first()
+    if stored is None:
+        return LayerStack(image=image)
+    rows = [*stored.history, *stored.layers]
+    ids = {sharer["id"] for row in rows for sharer in row.get("shared_with") or []}
+    known = dict(
+        Image.objects.filter(host_id=image.host_id, image_id__in=ids).values_list("image_id", "pk")
+    )
+
+    def resolved(row: dict[str, Any], **defaults: Any) -> dict[str, Any]:
+        sharers = [
+            {"id": s["id"], "tags": s.get("tags") or [], "image": known.get(s["id"])}
+            for s in row.get("shared_with") or []
+        ]
+        return {
+            **defaults,
+            **row,
+            "shared_with": sharers,
+            "shared_count": int(row.get("shared_count") or len(sharers)),
+        }
+
+    history = [
+        resolved(step, comment="", created_by="", size=0, layer=None, digest=None)
+        for step in stored.history
+    ]
+    for step in history:  # unix seconds, as the engine says
+        step["created"] = from_unix(step.get("created"))
+    return LayerStack(
+        image=image,
+        read_at=stored.read_at,
+        mapped=stored.mapped,
+        compared=stored.compared,
+        history=history,
+        layers=[resolved(layer, chain_id="") for layer in stored.layers],
+    )
+
+
+def store_layers(host: Host, image_id: str, reported: dict[str, Any]) -> bool:
+    """Keep what ``image.layers`` read of the host's image; False if Berth no longer has
+    the image's row (a refresh saw it go meanwhile)."""
+    image = Image.objects.filter(host=host, image_id=image_id).first()
+    if image is None:
+        return False
+    ImageLayers.objects.update_or_create(
+        image=image,
+        defaults={
+            "history": reported.get("history") or [],
+            "layers": reported.get("layers") or [],
+            "mapped": bool(reported.get("mapped")),
+            "compared": int(reported.get("compared") or 0),
+            "read_at": timezone.now(),
+        },
+    )
+    return True
 
 
 # --- handlers (run in the worker) ---------------------------------------------------------
@@ -439,6 +530,32 @@ def _prune(operation: Operation, context: OperationContext) -> dict[str, Any]:
         "space_reclaimed": result.get("space_reclaimed") or 0,
         "deleted": result.get("deleted") or [],
         "untagged": result.get("untagged") or [],
+    }
+
+
+@action("image.layers", time_limit=LAYERS_TIME_LIMIT)
+def _layers(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    host = operation_host(operation)
+    image_id = str(operation.params["image"])
+    name = next(iter(operation.params.get("tags") or []), image_id[:19])
+    agent = HostAgent(host, context)
+    context.progress(force=True, step=f"reading the layers of {name} on {host.name}")
+    try:
+        result = agent.call("image.layers", {"id": image_id}, timeout=LAYERS_TIME_LIMIT - 30)
+    except AgentError as exc:
+        if exc.code == "not_found":
+            _reconcile_from_agent(agent)
+            raise OperationFailed(f"image {name} is no longer on {host.name}") from None
+        raise  # the runner records the agent's message
+    layers = result.get("layers") or []
+    return {
+        "image": image_id,
+        "steps": len(result.get("history") or []),
+        "layers": len(layers),
+        "shared": sum(1 for layer in layers if layer.get("shared_count")),
+        "mapped": bool(result.get("mapped")),
+        "compared": int(result.get("compared") or 0),
+        "stored": store_layers(host, image_id, result),
     }
 
 

@@ -71,6 +71,23 @@ def read_volumes(agent: HostAgent, *, sizes: bool = False) -> list[dict[str, Any
     return reported
 
 
+def store_sizes(host: Host, sizes: dict[str, int | None]) -> int:
+    """Store the sizes another measure of the host read (``host.disk``, the same
+    ``system df``) on the volumes Berth knows; returns how many it stored."""
+    now = timezone.now()
+    rows = list(Volume.objects.filter(host=host, name__in=list(sizes)))
+    for row in rows:
+        row.size, row.size_measured_at = sizes[row.name], now
+    Volume.objects.bulk_update(rows, ["size", "size_measured_at"])
+    return len(rows)
+
+
+def on_disk_measured(
+    sender: Any, host: Host, volume_sizes: dict[str, int | None], **kwargs: Any
+) -> None:
+    store_sizes(host, volume_sizes)
+
+
 # --- requests (check, record, queue) ---------------------------------------------------
 
 

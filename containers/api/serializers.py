@@ -19,7 +19,7 @@ from containers.choices import SIGNALS, RestartPolicy
 from containers.filtersets import ContainerFilterSet
 from containers.models import Container
 from containers.secrets import looks_secret, missing_secrets
-from containers.services import MAX_STOP_TIMEOUT, RUN_KEY_LABEL
+from containers.services import DIFF_PATHS, MAX_DIFF_PATHS, MAX_STOP_TIMEOUT, RUN_KEY_LABEL
 from containers.validators import (
     CAPABILITY_RE,
     ENV_KEY_RE,
@@ -237,6 +237,15 @@ class ContainerLogsSerializer(StrictFieldsMixin, serializers.Serializer):
         if "duration" in attrs and not attrs.get("follow"):
             raise serializers.ValidationError({"duration": "duration applies only with follow."})
         return attrs
+
+
+class ContainerDiffSerializer(StrictFieldsMixin, serializers.Serializer):
+    limit = serializers.IntegerField(
+        default=DIFF_PATHS,
+        min_value=1,
+        max_value=MAX_DIFF_PATHS,
+        help_text="List at most this many changed paths (the first by path); every one is counted",
+    )
 
 
 # --- run spec -----------------------------------------------------------------------------

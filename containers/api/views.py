@@ -26,6 +26,7 @@ from policies.api.errors import enforce_policy
 
 from .serializers import (
     ContainerBulkSerializer,
+    ContainerDiffSerializer,
     ContainerKillSerializer,
     ContainerLogsSerializer,
     ContainerRemoveSerializer,
@@ -139,6 +140,27 @@ class ContainerViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         mem_usage, mem_limit, mem_percent, net_rx_bytes, net_tx_bytes and pids."""
         return operation_accepted(
             request, services.request_stats(self.get_object(), actor=request.user)
+        )
+
+    @extend_schema(
+        request=ContainerDiffSerializer,
+        responses={
+            **ACCEPTED,
+            **error_responses({400: "limit is not 1-10000, or a field is unknown"}),
+        },
+        examples=[OpenApiExample("first 100 paths", value={"limit": 100}, request_only=True)],
+    )
+    @action(detail=True, methods=["post"])
+    def diff(self, request: Request, pk: str | None = None) -> Response:
+        """Read the container's writable layer (``docker diff``): the operation's result
+        holds ``size_rw`` (bytes the container wrote), ``size_root_fs`` (its whole file
+        system), ``counts`` of ``added``, ``changed`` and ``deleted`` paths, ``total``, and
+        ``changes``: the first ``limit`` paths by name, each ``{"path", "kind"}``, with
+        ``truncated`` when there were more."""
+        container = self.get_object()
+        params = _valid(ContainerDiffSerializer, request)
+        return operation_accepted(
+            request, services.request_diff(container, actor=request.user, **params)
         )
 
     @extend_schema(

@@ -152,6 +152,16 @@ def container_chips(containers: Iterable[Any]) -> SafeString:
 SHORT_DIGEST_HEX = 12  # as long as Docker's short image ids
 
 
+@register.filter
+def image_name(image: Any) -> str:
+    """An image named in a list (``{"id", "tags"}``): its first tag, else its short id."""
+    tags = image.get("tags") if isinstance(image, dict) else None
+    if tags:
+        return str(tags[0])
+    image_id = str(image.get("id") or "") if isinstance(image, dict) else ""
+    return image_id.partition(":")[2][:SHORT_DIGEST_HEX] or image_id
+
+
 @register.simple_tag
 def image_ref(image: str | None, digest: str | None = "") -> SafeString:
     """``demo/web:v2 (sha256:3e80…)``: the image as asked for and a short digest of the bits,
@@ -180,10 +190,12 @@ def _escaped(name: str) -> str:
 
 @register.simple_tag(takes_context=True)
 def presence_chips(context: template.Context, hosts: Iterable[dict[str, Any]]) -> SafeString:
-    """A chip per host an image is on (``FleetImage.hosts``), with a form to remove it
-    from that host for those who may. An image can be on every host of a fleet: the
-    chips are joined here, the URL reversed and the CSRF field rendered once."""
+    """A chip per host an image is on (``FleetImage.hosts``), linking to the image's page
+    on that host, with a form to remove it from that host for those who may. An image can
+    be on every host of a fleet: the chips are joined here, the URLs reversed and the CSRF
+    field rendered once."""
     operate = can_operate(context.get("user"))
+    page_before, _, page_after = reverse("frontend:image", args=[_PK]).partition(str(_PK))
     if operate:
         csrf_field = CsrfTokenNode().render(context)
         url = reverse("frontend:image-remove", args=[_PK])
@@ -191,12 +203,15 @@ def presence_chips(context: template.Context, hosts: Iterable[dict[str, Any]]) -
     chips = []
     for presence in hosts:
         name = _escaped(presence["host_name"])
+        row = int(presence["image"])
+        page = escape(f"{page_before}{row}{page_after}")
+        link = f'<a href="{page}" title="{name}: layers and details">{name}</a>'
         if not operate:
-            chips.append(f'<span class="chip presence-chip">{name}</span>')
+            chips.append(f'<span class="chip presence-chip">{link}</span>')
             continue
-        action = escape(f"{before}{int(presence['image'])}{after}")
+        action = escape(f"{before}{row}{after}")
         chips.append(
-            f'<span class="chip presence-chip">{name}<form method="post" action="{action}" '
+            f'<span class="chip presence-chip">{link}<form method="post" action="{action}" '
             f'class="inline" hx-post="{action}" hx-target="#feedback" hx-swap="afterbegin" '
             f'hx-confirm="Remove this image from {name}?">{csrf_field}<button class="chip-x" '
             f'aria-label="Remove from {name}" title="Remove from {name}">\u00d7</button>'

@@ -137,3 +137,19 @@ def container_logs_follow(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "frontend/partials/log_panel.html", {"op": operation, "container": container}
     )
+
+
+@require_POST
+@operator
+def container_diff(request: HttpRequest, pk: int) -> HttpResponse:
+    """Read the writable layer; the answer is the operation's card, which shows the
+    changed paths when it is done."""
+    container = get_object_or_404(visible(request, Container.objects.select_related("host")), pk=pk)
+    operation = services.request_diff(container, actor=request.user)
+    return started(
+        request,
+        operation,
+        f"Reading what {container.name} changed in its file system.",
+        "frontend:container",
+        pk=pk,
+    )

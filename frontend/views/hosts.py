@@ -1,4 +1,5 @@
-"""A host's page (facts, containers, images, operations) and the host actions."""
+"""A host's page (facts, disk usage, containers, images, operations) and the host actions;
+Docker's disk usage across the fleet."""
 
 from __future__ import annotations
 
@@ -7,22 +8,35 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from hosts import services
+from hosts import disk, services
 from hosts.models import Host
 from images.references import describe_container_images, describe_images
 from images.services import request_prune
 from operations.models import Operation
 
 from ..forms import HostEditForm, HostForm, PruneForm
-from .common import admin, done, is_htmx, operator, refused, scoped_form, started, viewer, visible
+from .common import (
+    admin,
+    done,
+    is_htmx,
+    operator,
+    paginate,
+    refused,
+    scoped_form,
+    started,
+    viewer,
+    visible,
+)
 
 RECENT_OPERATIONS = 10
+DISK_HOSTS_PER_PAGE = 100
 
 
 def _host_context(host: Host) -> dict[str, object]:
@@ -40,6 +54,7 @@ def _host_context(host: Host) -> dict[str, object]:
         .select_related("host")
         .order_by("-created_at", "-id")[:RECENT_OPERATIONS],
         "authorized_keys_line": services.authorized_keys_line(host),
+        "disk": disk.host_usage(host),
     }
 
 
@@ -61,6 +76,51 @@ def host_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     host = get_object_or_404(visible(request, Host.objects.all()), pk=pk)
     operation = services.request_refresh(host, actor=request.user)
     return started(request, operation, f"Refresh of {host.name} queued.", "frontend:host", pk=pk)
+
+
+@require_POST
+@operator
+def host_measure_disk(request: HttpRequest, pk: int) -> HttpResponse:
+    host = get_object_or_404(visible(request, Host.objects.all()), pk=pk)
+    operation = disk.request_measure(host, actor=request.user)
+    return started(
+        request, operation, f"Measuring Docker's disk use on {host.name}.", "frontend:host", pk=pk
+    )
+
+
+@viewer
+def disk_usage(request: HttpRequest) -> HttpResponse:
+    """Docker's disk use summed over the fleet, and each host's, the largest first."""
+    hosts = visible(request, Host.objects.all())
+    ordered = disk.hosts_by_usage(hosts).order_by(F("size").desc(), "name")
+    page = paginate(request, ordered, DISK_HOSTS_PER_PAGE)
+    shown = list(page.object_list)
+    usage = disk.usage_by_host(shown)
+    context = {
+        "fleet": disk.fleet_usage(hosts),
+        "page": page,
+        "rows": [(host, usage[host.pk]) for host in shown],
+    }
+    template = "frontend/partials/disk.html" if is_htmx(request) else "frontend/disk.html"
+    return render(request, template, context)
+
+
+@require_POST
+@operator
+def disk_measure(request: HttpRequest) -> HttpResponse:
+    """Measure every host the user sees: one operation per host under a parent."""
+    hosts = list(visible(request, Host.objects.order_by("name")))
+    if not hosts:
+        return refused(request, "You can see no host to measure.", "frontend:disk")
+    operation = disk.request_fleet_measure(
+        hosts, actor=request.user, label=f"measure the disk use of {len(hosts)} host(s)"
+    )
+    return started(
+        request,
+        operation,
+        f"Measuring Docker's disk use on {len(hosts)} host(s): one operation each.",
+        "frontend:disk",
+    )
 
 
 @require_POST

@@ -1,9 +1,10 @@
-"""Images across the fleet, with the hosts that have each; pull, remove and prune."""
+"""Images across the fleet, with the hosts that have each; one host's image with its layers;
+pull, remove, prune and read layers."""
 
 from __future__ import annotations
 
 from django.db.models import Max, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
@@ -11,11 +12,13 @@ from hosts.models import Host
 from images import services
 from images.models import Image
 from images.references import describe_images
+from operations.models import Operation
 
 from ..forms import PruneForm, PullForm
 from .common import is_htmx, operator, paginate, refused, scoped_form, started, viewer, visible
 
 IMAGES_PER_PAGE = 50
+RECENT_OPERATIONS = 10
 
 
 def _fleet_images(request: HttpRequest) -> dict[str, object]:
@@ -83,4 +86,41 @@ def image_remove(request: HttpRequest, pk: int) -> HttpResponse:
     operation = services.request_remove(image, force=True, actor=request.user)
     return started(
         request, operation, f"Removing {image} from {image.host.name}.", "frontend:images"
+    )
+
+
+def _image_context(image: Image) -> dict[str, object]:
+    describe_images([image])
+    operations = (
+        Operation.objects.filter(target_type="image", target_id=str(image.pk))
+        .select_related("host")
+        .order_by("-created_at", "-id")[:RECENT_OPERATIONS]
+    )
+    return {"image": image, "stack": services.layer_stack(image), "operations": operations}
+
+
+@viewer
+def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One host's image (``pk`` is that host's image row) with its layer stack."""
+    image = visible(request, Image.objects.select_related("host")).filter(pk=pk).first()
+    if is_htmx(request):
+        # Polled: an image removed meanwhile says so instead of vanishing.
+        context = _image_context(image) if image else {"image": None}
+        return render(request, "frontend/partials/image.html", context)
+    if image is None:
+        raise Http404("No such image (it may have been removed from its host)")
+    return render(request, "frontend/image.html", _image_context(image))
+
+
+@require_POST
+@operator
+def image_layers(request: HttpRequest, pk: int) -> HttpResponse:
+    image = get_object_or_404(visible(request, Image.objects.select_related("host")), pk=pk)
+    operation = services.request_layers(image, actor=request.user)
+    return started(
+        request,
+        operation,
+        f"Reading the layers of {image} on {image.host.name}.",
+        "frontend:image",
+        pk=pk,
     )

@@ -164,3 +164,67 @@ class HostKeyApprovalSerializer(StrictFieldsMixin, serializers.Serializer):
         help_text="The fingerprint of the offered key you checked out of band "
         "('SHA256:…', as host_key_offered_fingerprint shows it)"
     )
+
+
+# --- disk usage ---------------------------------------------------------------------------
+
+
+class DiskKindSerializer(serializers.Serializer):
+    """One kind of Docker's disk use, as `docker system df` counts it."""
+
+    count = serializers.IntegerField(help_text="how many there are")
+    active = serializers.IntegerField(help_text="of them, in use by a container")
+    size = serializers.IntegerField(help_text="bytes on disk")
+    reclaimable = serializers.IntegerField(
+        help_text="bytes a prune would free, as Docker estimates it (see docs/api.md)"
+    )
+
+
+def _kind(help_text: str) -> DiskKindSerializer:
+    return DiskKindSerializer(allow_null=True, help_text=f"{help_text}; null: never measured")
+
+
+class _DiskTotals(serializers.Serializer):
+    images = _kind("every image layer once")
+    containers = _kind("the containers' writable layers")
+    volumes = _kind("the volumes a driver measures")
+    build_cache = _kind("the build cache")
+    size = serializers.IntegerField(allow_null=True, help_text="bytes of every kind")
+    reclaimable = serializers.IntegerField(allow_null=True, help_text="bytes of every kind")
+
+
+class HostDiskSerializer(_DiskTotals):
+    """Docker's disk use on one host at its last measure (``host.disk``)."""
+
+    host = serializers.IntegerField()
+    host_name = serializers.CharField()
+    measured_at = serializers.DateTimeField(
+        allow_null=True, help_text="when it was measured; null: never (the numbers are null)"
+    )
+
+
+class FleetDiskSerializer(_DiskTotals):
+    """Docker's disk use summed over the hosts you see, each at its last measure."""
+
+    hosts = serializers.IntegerField(help_text="hosts you see")
+    measured = serializers.IntegerField(help_text="of them, measured at least once")
+    oldest_measure = serializers.DateTimeField(allow_null=True)
+    newest_measure = serializers.DateTimeField(allow_null=True)
+
+
+class DiskMeasureSerializer(StrictFieldsMixin, serializers.Serializer):
+    hosts = serializers.PrimaryKeyRelatedField(
+        queryset=Host.objects.all(), many=True, required=False, help_text="host ids"
+    )
+    all = serializers.BooleanField(default=False, help_text="every host you see")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("hosts" in attrs) == attrs["all"]:
+            raise serializers.ValidationError(
+                {"hosts": 'Give either hosts (a list of host ids) or "all": true.'}
+            )
+        if "hosts" in attrs:
+            attrs["targets"] = list({host.pk: host for host in attrs["hosts"]}.values())
+            if not attrs["targets"]:
+                raise serializers.ValidationError({"hosts": "Give at least one host id."})
+        return attrs

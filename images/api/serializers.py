@@ -250,3 +250,63 @@ class RegistryTagSerializer(serializers.Serializer):
     platforms = RegistryPlatformSerializer(many=True, help_text="for an index: each platform")
     platforms_truncated = serializers.BooleanField()
     hosts = TagHostSerializer(many=True, help_text="hosts on this digest first, then stale ones")
+
+
+# --- layers -------------------------------------------------------------------------------
+
+
+class LayerSharerSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="the other image's id (sha256:…)")
+    tags = serializers.ListField(child=serializers.CharField())
+    image = serializers.IntegerField(
+        allow_null=True, help_text="its row on the same host (/host-images/ID/); null once gone"
+    )
+
+
+class _Shared(serializers.Serializer):
+    shared_with = LayerSharerSerializer(
+        many=True, help_text="other images on the host with this layer (at most 50 named)"
+    )
+    shared_count = serializers.IntegerField(help_text="how many other images have it")
+
+
+class LayerStepSerializer(_Shared):
+    """One step of the image's history, oldest first."""
+
+    created = serializers.DateTimeField(allow_null=True)
+    created_by = serializers.CharField(help_text="the command or Dockerfile step")
+    comment = serializers.CharField()
+    size = serializers.IntegerField(help_text="bytes the step's layer added")
+    layer = serializers.IntegerField(
+        allow_null=True,
+        help_text="index in layers of the layer the step made; null: it made none (or "
+        "mapped is false)",
+    )
+    digest = serializers.CharField(allow_null=True, help_text="that layer's digest (diff id)")
+
+
+class LayerSerializer(_Shared):
+    """One layer of the image's root file system, base first."""
+
+    digest = serializers.CharField(help_text="the layer's digest (diff id)")
+    chain_id = serializers.CharField(help_text="the layer with every one below it")
+
+
+class ImageLayersSerializer(serializers.Serializer):
+    """An image's layer stack as its host last read it."""
+
+    image = serializers.IntegerField(source="image.pk", help_text="the host's image row")
+    image_id = serializers.CharField(source="image.image_id")
+    host = serializers.IntegerField(source="image.host_id")
+    host_name = serializers.CharField(source="image.host.name")
+    read_at = serializers.DateTimeField(
+        allow_null=True, help_text="when they were read; null: never (history and layers empty)"
+    )
+    mapped = serializers.BooleanField(
+        help_text="whether the history says which step made each layer (false: the steps "
+        "carry no digest, and layers alone say what is shared)"
+    )
+    compared = serializers.IntegerField(help_text="other images on the host compared")
+    shared = serializers.IntegerField(help_text="layers another image on the host shares")
+    history = LayerStepSerializer(many=True)
+    layers = LayerSerializer(many=True)

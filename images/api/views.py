@@ -30,6 +30,7 @@ from .serializers import (
     BulkImagePullSerializer,
     FleetImageSerializer,
     HostImageSerializer,
+    ImageLayersSerializer,
     ImagePruneSerializer,
     ImagePullSerializer,
     ImageRemoveSerializer,
@@ -134,6 +135,29 @@ class HostImageViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
             image, force=serializer.validated_data["force"], actor=request.user
         )
         return operation_accepted(request, operation)
+
+    @extend_schema(
+        methods=["GET"],
+        responses={200: ImageLayersSerializer, **error_responses({404: "No such image"})},
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        responses={
+            202: OperationAcceptedSerializer,
+            **error_responses({404: "No such image", 503: QUEUE_UNAVAILABLE}),
+        },
+    )
+    @action(detail=True, methods=["get", "post"])
+    def layers(self, request: Request, pk: str | None = None) -> Response:
+        """``GET``: the image's layers as its host last read them: each step of its
+        history (oldest first) with the layer it made, that layer's digest and the other
+        images on the same host that share it; empty, with ``read_at`` null, until read.
+        ``POST``: read them again on the host (``image.layers``; operator work)."""
+        image = self.get_object()
+        if request.method == "POST":
+            return operation_accepted(request, services.request_layers(image, actor=request.user))
+        return Response(ImageLayersSerializer(services.layer_stack(image)).data)
 
 
 class HostImagePullView(APIView):

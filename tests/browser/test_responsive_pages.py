@@ -11,7 +11,10 @@ from playwright.sync_api import expect
 
 from containers.models import Container
 from deployments.models import Revision, Service
+from hosts.disk import store_usage
 from hosts.models import HostGroup
+from images.models import Image
+from images.services import store_layers
 from operations.models import Operation
 from tests.browser.conftest import PASSWORD, TIMEOUT_MS
 from tests.browser.helpers import online, unique
@@ -64,12 +67,21 @@ def test_every_page_fits_a_phone_and_raises_no_error(browser, berth, users, regi
         service=service, number=1, image=LONG_IMAGE, spec={"image": LONG_IMAGE},
         author_name="test", note="A revision note long enough to wrap on a phone's screen",
     )  # fmt: skip
+    image = Image.objects.create(host=host, image_id="sha256:" + "e" * 64, tags=[LONG_IMAGE])
+    long_step = "/bin/sh -c apt-get update && apt-get install -y --no-install-recommends " * 4
+    layer = {"digest": "sha256:" + "f" * 64, "shared_with": [{"id": image.image_id,
+             "tags": [LONG_IMAGE]}], "shared_count": 1}  # fmt: skip
+    store_layers(host, image.image_id, {"history": [
+        {"created": 1_700_000_000, "created_by": long_step, "size": 123456, "layer": 0, **layer}
+    ], "layers": [layer], "mapped": True})  # fmt: skip
+    store_usage(host, {"images": {"count": 3, "active": 1, "size": 10**9, "reclaimable": 10**8}})
     operation = Operation.objects.order_by("pk").first()
     assert operation is not None  # registering the host is recorded as one
     pages = [
         "/", f"/hosts/{host.pk}/", "/hosts/add/", f"/hosts/{host.pk}/edit/", "/containers/",
         f"/containers/{container.pk}/",
-        "/images/", "/networks/", "/volumes/", "/services/", f"/services/{service.pk}/",
+        "/images/", f"/images/{image.pk}/", "/networks/", "/volumes/", "/disk/", "/services/",
+        f"/services/{service.pk}/",
         f"/services/{service.pk}/revisions/new/", f"/services/{service.pk}/targets/",
         "/operations/", f"/operations/{operation.pk}/",
     ]  # fmt: skip

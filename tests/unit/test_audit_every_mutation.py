@@ -89,6 +89,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("delete", "/api/v1/container-policies/{id}/"): Case(
         {}, "containerpolicy.delete", ids=_policy_id
     ),
+    ("post", "/api/v1/containers/{id}/diff/"): Case({"limit": 50}, "container.diff"),
     ("post", "/api/v1/containers/{id}/kill/"): Case({}, "container.kill"),
     ("post", "/api/v1/containers/{id}/logs/"): Case({}, "container.logs"),
     ("post", "/api/v1/containers/{id}/remove/"): Case({}, "container.remove"),
@@ -107,6 +108,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("delete", "/api/v1/host-groups/{id}/"): Case(
         {}, "hostgroup.delete", ids=lambda w: w.spare_group.pk
     ),
+    ("post", "/api/v1/host-images/{id}/layers/"): Case({}, "image.layers"),
     ("post", "/api/v1/host-images/{id}/remove/"): Case({}, "image.remove"),
     ("post", "/api/v1/hosts/"): Case({"name": "new-host", "transport": "local"}, "host.create"),
     ("post", "/api/v1/hosts/{host_id}/containers/"): Case(
@@ -136,6 +138,8 @@ CASES: dict[tuple[str, str], Case] = {
         lambda w: {"fingerprint": w.site.host.host_key_offered_fingerprint}, "host.approve_key"
     ),
     ("post", "/api/v1/hosts/{id}/refresh/"): Case({}, "host.refresh"),
+    ("post", "/api/v1/hosts/{id}/disk/measure/"): Case({}, "host.disk"),
+    ("post", "/api/v1/disk/measure/"): Case({"all": True}, "bulk.host.disk"),
     ("post", "/api/v1/images/pull/"): Case(
         lambda w: {"ref": "demo/web:v1", "hosts": [w.site.host.pk]}, "bulk.image.pull"
     ),

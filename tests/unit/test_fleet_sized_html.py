@@ -51,7 +51,9 @@ def test_checkbox_choices_render_as_a_template_loop_would():
 
 OLD_CHIPS = (
     '{% load berth %}{% for presence in hosts %}<span class="chip presence-chip">'
-    '{{ presence.host_name }}{% if user|can_operate %}<form method="post" action="'
+    '<a href="{% url \'frontend:image\' presence.image %}" title="{{ presence.host_name }}: '
+    'layers and details">{{ presence.host_name }}</a>'
+    '{% if user|can_operate %}<form method="post" action="'
     '{% url \'frontend:image-remove\' presence.image %}" class="inline" hx-post="'
     '{% url \'frontend:image-remove\' presence.image %}" hx-target="#feedback" '
     'hx-swap="afterbegin" hx-confirm="Remove this image from {{ presence.host_name }}?">'

@@ -23,6 +23,8 @@ def _pages(seeded):
         "containers": reverse("frontend:containers"),
         "container": reverse("frontend:container", args=[seeded["container"].pk]),
         "images": reverse("frontend:images"),
+        "image": reverse("frontend:image", args=[seeded["image"].pk]),
+        "disk": reverse("frontend:disk"),
         "services": reverse("frontend:services"),
         "service": reverse("frontend:service", args=[seeded["service"].pk]),
         "operations": reverse("frontend:operations"),

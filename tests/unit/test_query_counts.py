@@ -24,8 +24,10 @@ from deployments.choices import HostStep, RolloutStatus
 from deployments.models import Rollout, RolloutHost, Service
 from deployments.services import create_revision, target_host_ids, target_hosts
 from hosts.choices import HostStatus
+from hosts.disk import store_usage
 from hosts.models import Host, HostGroup, SSHKey
 from images.models import Image
+from images.services import store_layers
 from networks.models import Network
 from operations.choices import OperationStatus
 from operations.services import start_operation
@@ -42,9 +44,14 @@ def _first_host() -> Host:
     return Host.objects.order_by("name").first()  # type: ignore[return-value]
 
 
+def _first_image() -> Image:
+    return Image.objects.filter(host=_first_host()).order_by("pk").first()  # type: ignore[return-value]
+
+
 def _grow(count: int, admin) -> None:
     """Bring the fleet to ``count`` hosts; everything a list shows grows with it, and so
-    do the first host's own containers, images and operations."""
+    do the first host's own containers, images and operations, and the images its first
+    image shares a layer with."""
     edge = HostGroup.objects.get_or_create(name="edge")[0]
     core = HostGroup.objects.get_or_create(name="core")[0]
     for index in range(Host.objects.count(), count):
@@ -79,6 +86,9 @@ def _grow(count: int, admin) -> None:
                 size=1000 + index,
             )
         Image.objects.create(host=host, image_id=SHARED_IMAGE, tags=["demo/web:v1"], size=10)
+        if status == HostStatus.ONLINE:
+            numbers = {"count": index, "active": 1, "size": 1000 * index, "reclaimable": index}
+            store_usage(host, {kind: numbers for kind in ("images", "containers", "volumes")})
         Network.objects.create(
             host=host, network_id=uuid.uuid4().hex * 2, name=f"net-{index}", driver="bridge",
             subnets=[{"subnet": f"10.0.{index}.0/24", "gateway": "", "ip_range": ""}],
@@ -138,6 +148,16 @@ def _grow(count: int, admin) -> None:
         set_profile(user, role=Role.OPERATOR, host_groups=[core] if index % 2 else [])
         create_token(admin, name=f"token {index}", role=Role.VIEWER, host_groups=[edge])
         create_token(user, name=f"token {index}", role=Role.OPERATOR)
+    first_image = _first_image()
+    sharers = [
+        {"id": image_id, "tags": tags}
+        for image_id, tags in Image.objects.filter(host=first_image.host)
+        .exclude(pk=first_image.pk)
+        .values_list("image_id", "tags")
+    ]
+    layer = {"digest": "sha256:" + "1" * 64, "shared_with": sharers, "shared_count": len(sharers)}
+    steps = [{"created": 1_700_000_000, "created_by": "x", "size": 1, "layer": 0, **layer}]
+    store_layers(first_image.host, first_image.image_id, {"history": steps, "layers": [layer]})
 
 
 # name → (URL of the page or list, given the first host; queries pinned for an admin).
@@ -158,7 +178,9 @@ ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
     "volumes page": (lambda host: reverse("frontend:volumes"), 7),
     "services page": (lambda host: reverse("frontend:services"), 5),
     "operations page": (lambda host: reverse("frontend:operations"), 4),
-    "host detail": (lambda host: reverse("frontend:host", args=[host.pk]), 10),
+    "host detail": (lambda host: reverse("frontend:host", args=[host.pk]), 11),
+    "image detail": (lambda host: reverse("frontend:image", args=[_first_image().pk]), 6),
+    "disk page": (lambda host: reverse("frontend:disk"), 8),
     # API lists
     "API hosts": (lambda host: reverse("host-list"), 5),
     "API host groups": (lambda host: reverse("hostgroup-list"), 4),
@@ -166,6 +188,12 @@ ENDPOINTS: dict[str, tuple[Callable[[Host], str], int]] = {
     "API host containers": (lambda host: reverse("host-containers", args=[host.pk]), 7),
     "API images": (lambda host: reverse("image-list"), 5),
     "API host images": (lambda host: reverse("host-image-list"), 4),
+    "API image layers": (
+        lambda host: reverse("host-image-layers", args=[_first_image().pk]),
+        5,
+    ),
+    "API fleet disk": (lambda host: reverse("fleet-disk"), 5),
+    "API fleet disk hosts": (lambda host: reverse("fleet-disk-hosts"), 5),
     "API networks": (lambda host: reverse("network-list"), 4),
     "API volumes": (lambda host: reverse("volume-list"), 4),
     "API services": (lambda host: reverse("service-list"), 5),

@@ -25,6 +25,8 @@ OPERATOR_WRITES = [
     r"^/api/v1/hosts/\{host_id\}/containers/$",
     r"^/api/v1/hosts/\{host_id\}/images/",
     r"^/api/v1/hosts/\{id\}/refresh/$",
+    r"^/api/v1/hosts/\{id\}/disk/measure/$",
+    r"^/api/v1/disk/measure/$",
     r"^/api/v1/images/",
     r"^/api/v1/host-images/",
     r"^/api/v1/hosts/\{host_id\}/networks/",

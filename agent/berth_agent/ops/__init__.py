@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from berth_agent.ops import containers, events, host, images, networks, service, volumes
+from berth_agent.ops import containers, disk, events, host, images, networks, service, volumes
 
 OPS: dict[str, Callable[[Any, dict], Any]] = {
     "ping": host.ping,
     "host.facts": host.facts,
+    "host.disk": disk.disk,
     "container.list": containers.list_containers,
     "container.inspect": containers.inspect,
     "container.start": containers.start,
@@ -18,9 +19,11 @@ OPS: dict[str, Callable[[Any, dict], Any]] = {
     "container.remove": containers.remove,
     "container.logs": containers.logs,
     "container.stats": containers.stats,
+    "container.diff": containers.diff,
     "container.run": containers.run,
     "image.list": images.list_images,
     "image.inspect": images.inspect,
+    "image.layers": images.layers,
     "image.pull": images.pull,
     "image.remove": images.remove,
     "image.prune": images.prune,

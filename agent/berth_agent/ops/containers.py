@@ -1,4 +1,5 @@
-"""Container ops: list, inspect, lifecycle, logs, stats and run (create + start)."""
+"""Container ops: list, inspect, lifecycle, logs, stats, the writable layer (diff) and run
+(create + start)."""
 
 from __future__ import annotations
 
@@ -390,6 +391,48 @@ def stats(ctx: OpContext, args: dict) -> dict[str, Any]:
         "net_rx_bytes": rx,
         "net_tx_bytes": tx,
         "pids": (s.get("pids_stats") or {}).get("current"),
+    }
+
+
+# --- the writable layer -----------------------------------------------------------------
+
+# Docker's change kinds (`docker diff`: C, A, D).
+CHANGE_KINDS = {0: "changed", 1: "added", 2: "deleted"}
+DIFF_PATHS = 1000
+MAX_DIFF_PATHS = 10000
+
+
+def diff(ctx: OpContext, args: dict) -> dict[str, Any]:
+    """The container's writable layer: its size and the paths changed, added and deleted
+    since it was created (the first ``limit`` by path; ``truncated`` if there are more)."""
+    check_keys(args, {"id", "limit"})
+    ref = container_ref(args)
+    limit = opt_int(args, "limit", DIFF_PATHS, 1, MAX_DIFF_PATHS)
+    assert limit is not None  # it has a default
+    api = docker_client.api()
+    # size=1: the engine measures the writable layer (SizeRw) and the whole root fs.
+    attrs = api._result(api._get(api._url("/containers/{0}/json", ref), params={"size": 1}), True)
+    changes = api.diff(attrs["Id"]) or []
+    counts = {"added": 0, "changed": 0, "deleted": 0}
+    paths = []
+    for change in changes:
+        kind = CHANGE_KINDS.get(change.get("Kind"))
+        if kind is None or not isinstance(change.get("Path"), str):
+            continue
+        counts[kind] += 1
+        paths.append({"path": change["Path"], "kind": kind})
+    paths.sort(key=lambda c: c["path"])
+    size_rw, size_root_fs = attrs.get("SizeRw"), attrs.get("SizeRootFs")
+    return {
+        "id": attrs.get("Id"),
+        "name": (attrs.get("Name") or "").lstrip("/"),
+        "state": (attrs.get("State") or {}).get("Status"),
+        "size_rw": size_rw if isinstance(size_rw, int) and size_rw >= 0 else None,
+        "size_root_fs": size_root_fs if isinstance(size_root_fs, int) else None,
+        "counts": counts,
+        "total": len(paths),
+        "changes": paths[:limit],
+        "truncated": len(paths) > limit,
     }
 
 

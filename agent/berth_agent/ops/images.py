@@ -1,7 +1,10 @@
-"""Image ops: list, inspect, pull (streamed progress), remove and prune."""
+"""Image ops: list, inspect, layers (with the other images sharing each), pull (streamed
+progress), remove and prune."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from typing import Any
 
@@ -163,4 +166,143 @@ def prune(ctx: OpContext, args: dict) -> dict[str, Any]:
         "space_reclaimed": out.get("SpaceReclaimed") or 0,
         "deleted": [e["Deleted"] for e in entries if e.get("Deleted")],
         "untagged": [e["Untagged"] for e in entries if e.get("Untagged")],
+    }
+
+
+# --- layers -------------------------------------------------------------------------------
+
+# Of the other images sharing a layer, at most this many are named (all are counted).
+MAX_SHARED_NAMED = 50
+# Dockerfile instructions that only change the image's config: never a layer of their own.
+_CONFIG_ONLY = frozenset((
+    "CMD", "ENTRYPOINT", "ENV", "LABEL", "EXPOSE", "USER", "ARG", "VOLUME", "STOPSIGNAL",
+    "HEALTHCHECK", "SHELL", "ONBUILD", "MAINTAINER",
+))  # fmt: skip
+# The classic builder writes a config-only step as "/bin/sh -c #(nop)  CMD [...]".
+_NOP_RE = re.compile(r"^/bin/sh -c #\(nop\)\s+(\S+)")
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """Each layer's chain id, as the engine names a layer it stores: the first layer's
+    diff id, then sha256 of "<chain id below> <diff id>". Two images share a stored
+    layer when they have the same chain id, that is the same layers up to it."""
+    out: list[str] = []
+    for diff_id in diff_ids:
+        if not out:
+            out.append(diff_id)
+            continue
+        digest = hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest()
+        out.append(f"sha256:{digest}")
+    return out
+
+
+def config_only(created_by: str) -> bool:
+    """Whether a history step is a Dockerfile instruction that makes no layer."""
+    text = created_by.strip()
+    nop = _NOP_RE.match(text)
+    word = nop.group(1) if nop else (text.split(None, 1) or [""])[0]
+    return word.upper() in _CONFIG_ONLY and (nop is not None or word.isupper())
+
+
+def layer_steps(history: list[dict[str, Any]], layers: int) -> list[int] | None:
+    """Which history steps (oldest first) made the image's ``layers`` layers, in order;
+    None when the history does not say for sure.
+
+    The engine's history gives no "empty layer" flag, only each step's size: a step with
+    bytes made a layer; a step of none made one too unless it only changed the config
+    (CMD, ENV, ...), but a step that made only directories also has no bytes. So: the
+    steps with bytes, else those and every empty step that is not config-only, else
+    every step, whichever count matches the layers."""
+    sized = [i for i, step in enumerate(history) if _int(step.get("Size")) > 0]
+    maybe = [
+        i
+        for i, step in enumerate(history)
+        if _int(step.get("Size")) > 0 or not config_only(str(step.get("CreatedBy") or ""))
+    ]
+    for steps in (sized, maybe, list(range(len(history)))):
+        if len(steps) == layers:
+            return steps
+    return None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _sharers(
+    api: Any, ctx: OpContext, image_id: str
+) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """Chain id -> the other images on the host that have that layer; and how many
+    images were compared. One inspect per image: the image list has no layers."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    compared = 0
+    for other in api.images():
+        other_id = other.get("Id")
+        if not other_id or other_id == image_id:
+            continue
+        ctx.check_cancelled()
+        try:
+            attrs = api.inspect_image(other_id)
+        except Exception as exc:  # removed since the list: not there to share anything
+            error = docker_client.translate_error(exc)
+            if error is None or error.code != NOT_FOUND:
+                raise
+            continue
+        compared += 1
+        entry = {"id": other_id, "tags": _tags(other.get("RepoTags"))}
+        for chain_id in chain_ids(list((attrs.get("RootFS") or {}).get("Layers") or [])):
+            found.setdefault(chain_id, []).append(entry)
+    return found, compared
+
+
+def _shared(sharers: list[dict[str, Any]]) -> dict[str, Any]:
+    named = sorted(sharers, key=lambda s: (not s["tags"], s["tags"][:1], s["id"]))
+    return {"shared_with": named[:MAX_SHARED_NAMED], "shared_count": len(sharers)}
+
+
+def layers(ctx: OpContext, args: dict) -> dict[str, Any]:
+    """An image's history (oldest step first) with the layer each step made, and for each
+    layer the other images on this host that share it."""
+    check_keys(args, {"id"})
+    api = docker_client.api()
+    attrs = api.inspect_image(image_ref(args))
+    image_id = str(attrs.get("Id") or "")
+    diff_ids = [str(d) for d in (attrs.get("RootFS") or {}).get("Layers") or []]
+    chains = chain_ids(diff_ids)
+    history = list(reversed(api.history(image_id) or []))  # the engine lists newest first
+    sharers, compared = _sharers(api, ctx, image_id)
+    rootfs = [
+        {"digest": diff_id, "chain_id": chain, **_shared(sharers.get(chain, []))}
+        for diff_id, chain in zip(diff_ids, chains)
+    ]
+    steps = layer_steps(history, len(diff_ids))
+    made = dict(zip(steps, range(len(diff_ids)))) if steps is not None else {}
+    rows = []
+    for i, step in enumerate(history):
+        row: dict[str, Any] = {
+            "created": step.get("Created") if _int(step.get("Created")) > 0 else None,
+            "created_by": str(step.get("CreatedBy") or ""),
+            "comment": str(step.get("Comment") or ""),
+            "size": _int(step.get("Size")),
+            "layer": made.get(i),
+            "digest": None,
+            "shared_with": [],
+            "shared_count": 0,
+        }
+        if row["layer"] is not None:
+            layer = rootfs[row["layer"]]
+            row.update(
+                digest=layer["digest"],
+                shared_with=layer["shared_with"],
+                shared_count=layer["shared_count"],
+            )
+        rows.append(row)
+    return {
+        "id": image_id,
+        "tags": _tags(attrs.get("RepoTags")),
+        "size": attrs.get("Size"),
+        "history": rows,
+        "layers": rootfs,
+        "mapped": steps is not None,
+        "compared": compared,
     }

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional
 
 from berth_agent import docker_client
 from berth_agent.context import OpContext
+from berth_agent.ops import disk
 from berth_agent.ops.common import iso_to_unix
 from berth_agent.protocol import CONFLICT, NOT_FOUND, AgentError, InvalidArgument
 from berth_agent.validation import check_keys, opt_bool, str_dict
@@ -20,8 +21,6 @@ DRIVERS = ("local",)
 # Docker 23+ labels anonymous volumes; older engines name them with 64 hex digits.
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 ANONYMOUS_RE = re.compile(r"^[0-9a-f]{64}$")
-# Volume-only `system df` (it otherwise measures images and containers too) from API 1.42.
-DF_TYPE_API = (1, 42)
 
 Users = Dict[str, List[Dict[str, str]]]
 
@@ -53,27 +52,6 @@ def _users(api: Any) -> Users:
     return users
 
 
-def _api_version(api: Any) -> tuple:
-    try:
-        return tuple(int(p) for p in str(api.api_version).split(".")[:2])
-    except ValueError:
-        return (0, 0)
-
-
-def _sizes(api: Any) -> Dict[str, Optional[int]]:
-    """Volume name -> bytes used, from ``system df`` (which walks every volume's files)."""
-    if _api_version(api) >= DF_TYPE_API:
-        df = api._result(api._get(api._url("/system/df"), params={"type": "volume"}), True)
-    else:
-        df = api.df()
-    out: Dict[str, Optional[int]] = {}
-    for v in (df or {}).get("Volumes") or []:
-        size = (v.get("UsageData") or {}).get("Size")
-        # -1: the driver does not say (not a local volume).
-        out[v.get("Name")] = size if isinstance(size, int) and size >= 0 else None
-    return out
-
-
 def _summary(v: Dict[str, Any], users: Users) -> Dict[str, Any]:
     name = v.get("Name") or ""
     return {
@@ -99,7 +77,8 @@ def list_volumes(ctx: OpContext, args: Dict[str, Any]) -> List[Dict[str, Any]]:
     users = _users(api)
     out = [_summary(v, users) for v in _volumes(api)]
     if measure:
-        sizes = _sizes(api)
+        # `system df` of the volumes only (where the engine can), which walks their files.
+        sizes = disk.volume_sizes(disk.system_df(api, ["volumes"]))
         for item in out:
             item["size"] = sizes.get(item["name"])
     return sorted(out, key=lambda v: str(v["name"]))
