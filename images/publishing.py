@@ -1,0 +1,239 @@
+"""Making and publishing images: tag an image, push it to a registry, build one on a
+host from a git URL. Requests are checked here (a 400 before anything is queued),
+recorded as Operations and run by the ``@action`` handlers below in the worker.
+
+Pushing is shared with the containers app (commit, then push): ``push_on_host``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from agent_link.errors import AgentError
+from berth.invalid import InvalidRequest
+from hosts.agent import HostAgent, operation_host
+from hosts.models import Host
+from operations.context import OperationContext, OperationFailed
+from operations.models import Operation
+from operations.registry import action
+from operations.services import Actor, submit
+
+from .models import Image, RegistryCredential
+from .services import _agent_timeout, _reconcile_from_agent, credential_for, docker_auth
+from .validators import DEFAULT_REGISTRY, ImageRef, parse_image_ref
+
+PUSH_TIME_LIMIT = 900  # seconds an image.push may run before it is stopped
+PUSH_WAIT = PUSH_TIME_LIMIT - 30
+BUILD_TIME_LIMIT = 1800  # seconds an image.build (with its pushes) may run
+BUILD_WAIT = 1200
+# As `docker build` takes a remote context: dockerd clones it itself. No shell anywhere.
+GIT_URL_RE = re.compile(r"^(?:(?:https?|git)://[^\s@/]+[^\s]*|git@[^\s:/]+:[^\s]+)$")
+BUILD_ARG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_BUILD_TAGS = 20
+# A pushed layer is done in one of these states (or "Mounted from <repo>": the registry
+# already had it in another repository).
+PUSHED = {"Pushed", "Layer already exists"}
+
+
+def parse_tagged_ref(value: str, field: str) -> ImageRef:
+    """A reference to tag or push to: the Docker grammar, with a tag (not a digest)."""
+    try:
+        ref = parse_image_ref(value)
+    except ValueError as exc:
+        raise InvalidRequest(field, str(exc)) from None
+    if ref.digest:
+        raise InvalidRequest(field, "Give a tag, not a digest: a digest is what a push makes.")
+    return ref
+
+
+def _repository(ref: ImageRef) -> str:
+    """The repository as the engine names it (Docker Hub ones short)."""
+    return ref.repository if ref.registry == DEFAULT_REGISTRY else ref.name
+
+
+def full_reference(ref: ImageRef) -> str:
+    return f"{_repository(ref)}:{ref.tag}"
+
+
+def _credential_params(ref: ImageRef) -> dict[str, Any]:
+    # The audit record names the credential; its secret stays in the database.
+    credential = credential_for(ref)
+    return {
+        "credential": credential.pk if credential else None,
+        "credential_name": credential.name if credential else "",
+    }
+
+
+# --- requests (check, record, queue) ---------------------------------------------------
+
+
+def request_tag(image: Image, *, repository: str, tag: str, actor: Actor) -> Operation:
+    """Record giving ``image`` (on its host) the name ``repository:tag``, and queue it."""
+    ref = parse_tagged_ref(f"{repository}:{tag}" if tag else repository, "repository")
+    params = {"image": image.image_id, "ref": full_reference(ref)}
+    return submit(action="image.tag", target=image, actor=actor, host=image.host, params=params)
+
+
+def push_params(reference: str, field: str = "reference") -> dict[str, Any]:
+    """What an operation that pushes ``reference`` records: the ref and its credential."""
+    ref = parse_tagged_ref(reference, field)
+    return {"push": full_reference(ref), **_credential_params(ref)}
+
+
+def request_push(image: Image, *, reference: str, actor: Actor) -> Operation:
+    """Record a push of ``image`` as ``reference`` (tagged so first if it is not yet) to
+    its registry, with the stored credential for that registry, and queue it."""
+    params = {"image": image.image_id, **push_params(reference)}
+    return submit(action="image.push", target=image, actor=actor, host=image.host, params=params)
+
+
+def check_git_url(value: str) -> str:
+    url = value.strip()
+    if len(url) > 2048 or not GIT_URL_RE.match(url):
+        raise InvalidRequest(
+            "git_url",
+            "Give a git repository URL: https://, http://, git:// or git@host:path "
+            "(a #ref:subdir suffix chooses a branch and folder).",
+        )
+    return url
+
+
+def request_build(
+    host: Host,
+    *,
+    git_url: str,
+    dockerfile: str = "",
+    target: str = "",
+    build_args: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    tags: Sequence[str] = (),
+    push: bool = False,
+    actor: Actor,
+) -> Operation:
+    """Record a build on ``host`` from a git repository its engine clones (then, with
+    ``push``, a push of every tag), and queue it."""
+    if len(tags) > MAX_BUILD_TAGS:
+        raise InvalidRequest("tags", f"Give at most {MAX_BUILD_TAGS} tags.")
+    refs = [full_reference(parse_tagged_ref(tag, "tags")) for tag in tags]
+    if push and not refs:
+        raise InvalidRequest("tags", "Give at least one tag to push.")
+    for name in build_args or {}:
+        if not BUILD_ARG_RE.match(name):
+            raise InvalidRequest("build_args", f"{name!r} is not a build argument name.")
+    params: dict[str, Any] = {
+        "git_url": check_git_url(git_url),
+        "dockerfile": dockerfile,
+        "target": target,
+        "build_args": dict(build_args or {}),
+        "labels": dict(labels or {}),
+        "tags": refs,
+        "push": [push_params(ref, "tags") for ref in refs] if push else [],
+    }
+    return submit(action="image.build", target=host, actor=actor, host=host, params=params)
+
+
+# --- the worker ----------------------------------------------------------------------
+
+
+def _auth_for(params: dict[str, Any]) -> dict[str, str] | None:
+    credential_id = params.get("credential")
+    if not credential_id:
+        return None
+    credential = RegistryCredential.objects.filter(pk=credential_id).first()
+    if credential is None:
+        name = params.get("credential_name") or credential_id
+        raise OperationFailed(f"registry credential {name!r} was deleted before the push ran")
+    return docker_auth(credential)
+
+
+def push_on_host(agent: HostAgent, context: OperationContext, params: dict[str, Any]) -> str:
+    """Push ``params["push"]`` (a tagged ref on the agent's host) with per-layer progress
+    in the operation's stream; returns ``repo@digest`` as the registry stored it."""
+    ref = str(params["push"])
+    args: dict[str, Any] = {"ref": ref}
+    auth = _auth_for(params)
+    if auth:
+        args["auth"] = auth
+    layers: dict[str, str] = {}
+
+    def on_progress(item: dict[str, Any]) -> None:
+        if item.get("layer"):
+            layers[str(item["layer"])] = str(item.get("status") or "")
+        context.stream({"push": ref, **item})
+        done = sum(1 for s in layers.values() if s in PUSHED or s.startswith("Mounted from"))
+        context.progress(step=f"pushing {ref}", layers_total=len(layers), layers_done=done)
+
+    context.progress(force=True, step=f"pushing {ref}")
+    try:
+        result = agent.call("image.push", args, timeout=PUSH_WAIT, on_progress=on_progress)
+    except AgentError as exc:
+        raise OperationFailed(f"push of {ref} failed: {exc.message}") from None
+    repository = ref.rsplit(":", 1)[0] if ":" in ref.rpartition("/")[2] else ref
+    return f"{repository}@{result['digest']}"
+
+
+@action("image.tag", time_limit=120)
+def _tag(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    agent = HostAgent(operation_host(operation), context)
+    ref = str(operation.params["ref"])
+    repository, _, tag = ref.rpartition(":")
+    try:
+        result = agent.call(
+            "image.tag",
+            {"id": operation.params["image"], "repository": repository, "tag": tag},
+            timeout=_agent_timeout(),
+        )
+    finally:
+        _reconcile_from_agent(agent)
+    return {"id": result["id"], "tags": result["tags"], "ref": ref}
+
+
+@action("image.push", time_limit=PUSH_TIME_LIMIT)
+def _push(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    agent = HostAgent(operation_host(operation), context)
+    ref = str(operation.params["push"])
+    repository, _, tag = ref.rpartition(":")
+    try:
+        # Naming the image as asked first makes "push this image as X" one action.
+        agent.call(
+            "image.tag",
+            {"id": operation.params["image"], "repository": repository, "tag": tag},
+            timeout=_agent_timeout(),
+        )
+        pushed = push_on_host(agent, context, operation.params)
+    finally:
+        _reconcile_from_agent(agent)
+    return {"ref": ref, "pushed": pushed, "digest": pushed.partition("@")[2]}
+
+
+@action("image.build", time_limit=BUILD_TIME_LIMIT)
+def _build(operation: Operation, context: OperationContext) -> dict[str, Any]:
+    params = operation.params
+    agent = HostAgent(operation_host(operation), context)
+    args: dict[str, Any] = {"git_url": params["git_url"], "tags": list(params.get("tags") or [])}
+    for key in ("dockerfile", "target"):
+        if params.get(key):
+            args[key] = params[key]
+    for key in ("build_args", "labels"):
+        if params.get(key):
+            args[key] = params[key]
+    lines = 0
+
+    def on_log(item: dict[str, Any]) -> None:
+        nonlocal lines
+        lines += 1
+        context.stream({"log": str(item.get("log", ""))})
+        context.progress(step="building", log_lines=lines)
+
+    context.progress(force=True, step=f"building on {agent.host.name}")
+    try:
+        result = agent.call("image.build", args, timeout=BUILD_WAIT, on_progress=on_log)
+    except AgentError as exc:
+        _reconcile_from_agent(agent)
+        raise OperationFailed(f"the build failed: {exc.message}") from None
+    pushed = [push_on_host(agent, context, push) for push in params.get("push") or []]
+    _reconcile_from_agent(agent)
+    context.progress(force=True, step="built" + (" and pushed" if pushed else ""))
+    return {"id": result["id"], "tags": result["tags"], "pushed": pushed}
