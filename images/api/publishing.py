@@ -53,13 +53,16 @@ class ImageBuildSerializer(StrictFieldsMixin, serializers.Serializer):
     labels = serializers.DictField(
         child=Text(allow_blank=True, max_length=65536),
         default=dict,
-        validators=[check_engine_labels],
     )
     tags = serializers.ListField(child=Text(max_length=512), default=list, max_length=20)
     push = serializers.BooleanField(default=False, help_text="push every tag after the build")
 
+    def validate_labels(self, value: dict[str, str]) -> dict[str, str]:
+        return check_engine_labels(value)
 
-def _accepted(request: Request, start: Any) -> Response:
+
+def accepted(request: Request, start: Any) -> Response:
+    """202 with the operation ``start()`` queued, or a 400 naming the field it refused."""
     try:
         operation = start()
     except InvalidRequest as exc:
@@ -86,7 +89,7 @@ class HostImageTagView(APIView):
         serializer = ImageTagSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        return _accepted(
+        return accepted(
             request,
             lambda: publishing.request_tag(
                 image, repository=data["repository"], tag=data["tag"], actor=request.user
@@ -108,7 +111,7 @@ class HostImagePushView(APIView):
         serializer = ImagePushSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reference = serializer.validated_data["reference"]
-        return _accepted(
+        return accepted(
             request, lambda: publishing.request_push(image, reference=reference, actor=request.user)
         )
 
@@ -127,6 +130,4 @@ class HostImageBuildView(APIView):
         serializer = ImageBuildSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data: dict[str, Any] = dict(serializer.validated_data)
-        return _accepted(
-            request, lambda: publishing.request_build(host, actor=request.user, **data)
-        )
+        return accepted(request, lambda: publishing.request_build(host, actor=request.user, **data))

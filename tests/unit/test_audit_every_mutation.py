@@ -108,6 +108,9 @@ CASES: dict[tuple[str, str], Case] = {
         {}, "hostgroup.delete", ids=lambda w: w.spare_group.pk
     ),
     ("post", "/api/v1/host-images/{id}/remove/"): Case({}, "image.remove"),
+    ("post", "/api/v1/containers/{id}/commit/"): Case(
+        {"repository": "demo/web", "changes": ["ENV MODE=prod"]}, "container.commit"
+    ),
     ("post", "/api/v1/host-images/{id}/tag/"): Case(
         {"repository": "demo/web", "tag": "t2"}, "image.tag"
     ),
