@@ -59,10 +59,12 @@ def request_commit(
     author: str = "",
     changes: list[str] | None = None,
     push: bool = False,
+    revision_of: int | None = None,
     actor: Actor,
 ) -> Operation:
     """Record committing ``container`` to the image ``repository:tag`` (and, with
-    ``push``, pushing it to its registry), and queue it."""
+    ``push``, pushing it to its registry; with ``revision_of``, the pushed digest then
+    becomes that service's next revision), and queue it."""
     ref = publishing.parse_tagged_ref(f"{repository}:{tag}", "repository")
     reference = publishing.full_reference(ref)
     params: dict[str, Any] = {
@@ -73,6 +75,7 @@ def request_commit(
         "author": author,
         "changes": check_changes(list(changes or [])),
         "push": publishing.push_params(reference, "repository") if push else None,
+        **publishing.revision_params(revision_of, actor, push=push),
     }
     return submit(
         action="container.commit", target=container, actor=actor, host=container.host, params=params
@@ -108,4 +111,5 @@ def _commit(operation: Operation, context: OperationContext) -> dict[str, Any]:
         )
     finally:
         _reconcile_from_agent(agent)
-    return {"id": result["id"], "ref": params["ref"], "pushed": pushed}
+    made = publishing.add_revision_from(operation, pushed) if pushed else {}
+    return {"id": result["id"], "ref": params["ref"], "pushed": pushed, **made}

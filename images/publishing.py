@@ -8,7 +8,7 @@ Pushing is shared with the containers app (commit, then push): ``push_on_host``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent_link.errors import AgentError
@@ -35,6 +35,51 @@ MAX_BUILD_TAGS = 20
 # A pushed layer is done in one of these states (or "Mounted from <repo>": the registry
 # already had it in another repository).
 PUSHED = {"Pushed", "Layer already exists"}
+
+
+# --- a service revision from what was pushed -------------------------------------------
+
+# Making a service revision is the deployments app's (its policy checks apply), and it
+# sits above this app: it registers these when ready. ``check(service_id, actor)``
+# raises InvalidRequest("revision_of", ...) for a service the caller cannot change;
+# ``add(service_id, "repo@digest", operation)`` adds the revision and says which, or
+# raises OperationFailed saying why not.
+RevisionCheck = Callable[[int, Actor], None]
+RevisionAdd = Callable[[int, str, Operation], dict[str, Any]]
+
+
+def _no_revisions(service_id: int, actor: Actor) -> None:
+    raise InvalidRequest("revision_of", "Service revisions cannot be made here.")
+
+
+def _no_add(service_id: int, pushed: str, operation: Operation) -> dict[str, Any]:
+    raise OperationFailed("service revisions cannot be made here")
+
+
+_check_revision_of: RevisionCheck = _no_revisions
+_add_revision: RevisionAdd = _no_add
+
+
+def set_revision_hooks(check: RevisionCheck, add: RevisionAdd) -> None:
+    global _check_revision_of, _add_revision
+    _check_revision_of, _add_revision = check, add
+
+
+def revision_params(revision_of: int | None, actor: Actor, *, push: bool) -> dict[str, Any]:
+    """What an operation records to add a revision of service ``revision_of`` once its
+    push succeeded (nothing without one); a 400 when there is nothing pushed to use."""
+    if revision_of is None:
+        return {}
+    if not push:
+        raise InvalidRequest("revision_of", "A revision is made from a pushed image: push too.")
+    _check_revision_of(revision_of, actor)
+    return {"revision_of": revision_of}
+
+
+def add_revision_from(operation: Operation, pushed: str) -> dict[str, Any]:
+    """After a push: the revision of ``operation.params["revision_of"]``, if asked for."""
+    service_id = operation.params.get("revision_of")
+    return {"revision": _add_revision(int(service_id), pushed, operation)} if service_id else {}
 
 
 def parse_tagged_ref(value: str, field: str) -> ImageRef:
@@ -82,10 +127,17 @@ def push_params(reference: str, field: str = "reference") -> dict[str, Any]:
     return {"push": full_reference(ref), **_credential_params(ref)}
 
 
-def request_push(image: Image, *, reference: str, actor: Actor) -> Operation:
+def request_push(
+    image: Image, *, reference: str, revision_of: int | None = None, actor: Actor
+) -> Operation:
     """Record a push of ``image`` as ``reference`` (tagged so first if it is not yet) to
-    its registry, with the stored credential for that registry, and queue it."""
-    params = {"image": image.image_id, **push_params(reference)}
+    its registry, with the stored credential for that registry, and queue it; with
+    ``revision_of``, the pushed digest then becomes that service's next revision."""
+    params = {
+        "image": image.image_id,
+        **push_params(reference),
+        **revision_params(revision_of, actor, push=True),
+    }
     return submit(action="image.push", target=image, actor=actor, host=image.host, params=params)
 
 
@@ -110,10 +162,12 @@ def request_build(
     labels: dict[str, str] | None = None,
     tags: Sequence[str] = (),
     push: bool = False,
+    revision_of: int | None = None,
     actor: Actor,
 ) -> Operation:
     """Record a build on ``host`` from a git repository its engine clones (then, with
-    ``push``, a push of every tag), and queue it."""
+    ``push``, a push of every tag; with ``revision_of``, the first tag's pushed digest
+    becomes that service's next revision), and queue it."""
     if len(tags) > MAX_BUILD_TAGS:
         raise InvalidRequest("tags", f"Give at most {MAX_BUILD_TAGS} tags.")
     refs = [full_reference(parse_tagged_ref(tag, "tags")) for tag in tags]
@@ -130,6 +184,7 @@ def request_build(
         "labels": dict(labels or {}),
         "tags": refs,
         "push": [push_params(ref, "tags") for ref in refs] if push else [],
+        **revision_params(revision_of, actor, push=push),
     }
     return submit(action="image.build", target=host, actor=actor, host=host, params=params)
 
@@ -205,7 +260,8 @@ def _push(operation: Operation, context: OperationContext) -> dict[str, Any]:
         pushed = push_on_host(agent, context, operation.params)
     finally:
         _reconcile_from_agent(agent)
-    return {"ref": ref, "pushed": pushed, "digest": pushed.partition("@")[2]}
+    made = add_revision_from(operation, pushed)
+    return {"ref": ref, "pushed": pushed, "digest": pushed.partition("@")[2], **made}
 
 
 @action("image.build", time_limit=BUILD_TIME_LIMIT)
@@ -236,4 +292,5 @@ def _build(operation: Operation, context: OperationContext) -> dict[str, Any]:
     pushed = [push_on_host(agent, context, push) for push in params.get("push") or []]
     _reconcile_from_agent(agent)
     context.progress(force=True, step="built" + (" and pushed" if pushed else ""))
-    return {"id": result["id"], "tags": result["tags"], "pushed": pushed}
+    made = add_revision_from(operation, pushed[0]) if pushed else {}
+    return {"id": result["id"], "tags": result["tags"], "pushed": pushed, **made}

@@ -30,6 +30,11 @@ class ContainerCommitSerializer(StrictFieldsMixin, serializers.Serializer):
         + ' (e.g. "ENV MODE=prod", "CMD [\\"app\\"]")',
     )
     push = serializers.BooleanField(default=False, help_text="push the new image after")
+    revision_of = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="service id: once pushed, add a revision of it running the pushed digest",
+    )
 
 
 class ContainerCommitView(APIView):

@@ -39,6 +39,11 @@ class ImagePushSerializer(StrictFieldsMixin, serializers.Serializer):
         max_length=512,
         help_text="registry[:port]/repo:tag to push as (the image is tagged so first)",
     )
+    revision_of = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="service id: once pushed, add a revision of it running the pushed digest",
+    )
 
 
 class ImageBuildSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -56,6 +61,11 @@ class ImageBuildSerializer(StrictFieldsMixin, serializers.Serializer):
     )
     tags = serializers.ListField(child=Text(max_length=512), default=list, max_length=20)
     push = serializers.BooleanField(default=False, help_text="push every tag after the build")
+    revision_of = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="service id: once pushed, add a revision of it running the first tag's digest",
+    )
 
     def validate_labels(self, value: dict[str, str]) -> dict[str, str]:
         return check_engine_labels(value)
@@ -110,10 +120,8 @@ class HostImagePushView(APIView):
         image = _image(request, pk)
         serializer = ImagePushSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        reference = serializer.validated_data["reference"]
-        return accepted(
-            request, lambda: publishing.request_push(image, reference=reference, actor=request.user)
-        )
+        data = dict(serializer.validated_data)
+        return accepted(request, lambda: publishing.request_push(image, actor=request.user, **data))
 
 
 class HostImageBuildView(APIView):
