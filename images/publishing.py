@@ -7,9 +7,14 @@ Pushing is shared with the containers app (commit, then push): ``push_on_host``.
 
 from __future__ import annotations
 
+import base64
 import re
+import tarfile
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
 
 from agent_link.errors import AgentError
 from berth.invalid import InvalidRequest
@@ -18,7 +23,8 @@ from hosts.models import Host
 from operations.context import OperationContext, OperationFailed
 from operations.models import Operation
 from operations.registry import action
-from operations.services import Actor, submit
+from operations.services import Actor, enqueue, start_operation, submit
+from operations.uploads import read_upload, save_upload
 
 from .models import Image, RegistryCredential
 from .services import _agent_timeout, _reconcile_from_agent, credential_for, docker_auth
@@ -152,10 +158,28 @@ def check_git_url(value: str) -> str:
     return url
 
 
+def _check_context(context: IO[bytes], size: int) -> None:
+    limit = int(settings.BERTH_BUILD_CONTEXT_MAX_BYTES)
+    if size > limit:
+        raise InvalidRequest(
+            "tarball", f"The build context is {size} bytes; at most {limit} are taken."
+        )
+    # A tar, plain or compressed (gzip, bzip2, xz), as the engine takes it.
+    try:
+        with tarfile.open(fileobj=context, mode="r:*") as archive:
+            archive.next()
+    except (tarfile.TarError, EOFError, OSError):
+        raise InvalidRequest("tarball", "The build context must be a tar file.") from None
+    finally:
+        context.seek(0)
+
+
 def request_build(
     host: Host,
     *,
-    git_url: str,
+    git_url: str = "",
+    context: IO[bytes] | None = None,
+    context_size: int = 0,
     dockerfile: str = "",
     target: str = "",
     build_args: dict[str, str] | None = None,
@@ -165,9 +189,14 @@ def request_build(
     revision_of: int | None = None,
     actor: Actor,
 ) -> Operation:
-    """Record a build on ``host`` from a git repository its engine clones (then, with
-    ``push``, a push of every tag; with ``revision_of``, the first tag's pushed digest
+    """Record a build on ``host`` from a git repository its engine clones, or from an
+    uploaded tar ``context`` (kept with the operation until it ends), then, with
+    ``push``, a push of every tag (with ``revision_of``, the first tag's pushed digest
     becomes that service's next revision), and queue it."""
+    if bool(git_url) == (context is not None):
+        raise InvalidRequest("git_url", "Give either git_url or a tarball (the build context).")
+    if context is not None:
+        _check_context(context, context_size)
     if len(tags) > MAX_BUILD_TAGS:
         raise InvalidRequest("tags", f"Give at most {MAX_BUILD_TAGS} tags.")
     refs = [full_reference(parse_tagged_ref(tag, "tags")) for tag in tags]
@@ -176,8 +205,9 @@ def request_build(
     for name in build_args or {}:
         if not BUILD_ARG_RE.match(name):
             raise InvalidRequest("build_args", f"{name!r} is not a build argument name.")
+    source = {"git_url": check_git_url(git_url)} if git_url else {"context_bytes": context_size}
     params: dict[str, Any] = {
-        "git_url": check_git_url(git_url),
+        **source,
         "dockerfile": dockerfile,
         "target": target,
         "build_args": dict(build_args or {}),
@@ -186,7 +216,14 @@ def request_build(
         "push": [push_params(ref, "tags") for ref in refs] if push else [],
         **revision_params(revision_of, actor, push=push),
     }
-    return submit(action="image.build", target=host, actor=actor, host=host, params=params)
+    if context is None:
+        return submit(action="image.build", target=host, actor=actor, host=host, params=params)
+    with transaction.atomic():  # the upload is stored before the worker can look for it
+        operation = start_operation(
+            action="image.build", target=host, actor=actor, host=host, params=params
+        )
+        save_upload(operation, context)
+        return enqueue(operation)
 
 
 # --- the worker ----------------------------------------------------------------------
@@ -264,11 +301,32 @@ def _push(operation: Operation, context: OperationContext) -> dict[str, Any]:
     return {"ref": ref, "pushed": pushed, "digest": pushed.partition("@")[2], **made}
 
 
+def _upload_context(agent: HostAgent, operation: Operation, context: OperationContext) -> str:
+    """Send the operation's uploaded build context to the host, a chunk per request (a
+    request is at most 1 MiB); returns the upload id the agent's build reads it by."""
+    upload = f"op-{operation.pk}"
+    total = int(operation.params.get("context_bytes") or 0)
+    offset = 0
+    for chunk in read_upload(operation):
+        data = base64.b64encode(chunk).decode("ascii")
+        agent.call("upload.write", {"upload": upload, "offset": offset, "data": data})
+        offset += len(chunk)
+        context.progress(step="sending the build context", sent=offset, total=total)
+        context.check_cancelled()
+    if offset != total:
+        raise OperationFailed("the uploaded build context is gone (the operation ran before?)")
+    return upload
+
+
 @action("image.build", time_limit=BUILD_TIME_LIMIT)
 def _build(operation: Operation, context: OperationContext) -> dict[str, Any]:
     params = operation.params
     agent = HostAgent(operation_host(operation), context)
-    args: dict[str, Any] = {"git_url": params["git_url"], "tags": list(params.get("tags") or [])}
+    args: dict[str, Any] = {"tags": list(params.get("tags") or [])}
+    if params.get("git_url"):
+        args["git_url"] = params["git_url"]
+    else:
+        args["context_upload"] = _upload_context(agent, operation, context)
     for key in ("dockerfile", "target"):
         if params.get(key):
             args[key] = params[key]

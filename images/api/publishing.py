@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -47,10 +48,23 @@ class ImagePushSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class ImageBuildSerializer(StrictFieldsMixin, serializers.Serializer):
+    """JSON with ``git_url``, or multipart with a ``tarball`` (the build context) (then
+    ``build_args``, ``labels`` and ``tags`` are JSON text fields)."""
+
     git_url = Text(
+        required=False,
+        default="",
+        allow_blank=True,
         max_length=2048,
         help_text="git repository the host's engine clones: https://, http://, git:// or "
         "git@host:path, optionally with #ref:subdir",
+    )
+    tarball = serializers.FileField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="the build context as a tar file (plain or gzip/bzip2/xz); "
+        "at most BERTH_BUILD_CONTEXT_MAX_BYTES",
     )
     dockerfile = Text(max_length=1024, default="", allow_blank=True, help_text="path in context")
     target = Text(max_length=256, default="", allow_blank=True, help_text="build stage")
@@ -69,6 +83,22 @@ class ImageBuildSerializer(StrictFieldsMixin, serializers.Serializer):
 
     def validate_labels(self, value: dict[str, str]) -> dict[str, str]:
         return check_engine_labels(value)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "getlist"):  # multipart: the structured fields come as JSON text
+            data = _decoded_form(data)
+        return super().to_internal_value(data)
+
+
+def _decoded_form(form: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {key: form.get(key) for key in form}
+    for key in ("build_args", "labels", "tags", "push", "revision_of"):
+        if isinstance(out.get(key), str) and key in form:
+            try:
+                out[key] = json.loads(out[key])
+            except ValueError:
+                raise serializers.ValidationError({key: ["Give JSON text."]}) from None
+    return out
 
 
 def accepted(request: Request, start: Any) -> Response:
@@ -138,4 +168,7 @@ class HostImageBuildView(APIView):
         serializer = ImageBuildSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data: dict[str, Any] = dict(serializer.validated_data)
+        upload = data.pop("tarball", None)
+        if upload is not None:
+            data.update(context=upload, context_size=upload.size)
         return accepted(request, lambda: publishing.request_build(host, actor=request.user, **data))

@@ -1,5 +1,6 @@
 """Building an image on a host from a git repository served on the test bed (a
-`git daemon` on 198.18.0.1 that the hosts' engines clone from): the build log in the
+`git daemon` on 198.18.0.1 that the hosts' engines clone from) or from an uploaded
+tarball (sent to the host in chunks, then deleted there): the build log in the
 operation's stream, the tags pushed to the test registry, the pushed digest made a
 revision of a service in the same step, and that revision deployed to another host,
 which pulls it. A broken Dockerfile fails with the builder's message; a git URL that
@@ -7,18 +8,24 @@ is not one is a 400 before anything is queued."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
 import random
 import socket
 import subprocess
+import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from deployments import services as deployments
 from deployments.models import Revision, Service
-from operations.models import Operation
+from operations.models import Operation, OperationUpload
 from tests.fleet import wait_for
 from tests.integration import rollout_support
 from tests.integration.publish_support import finished, online, post, stream
@@ -203,3 +210,73 @@ def test_revision_of_needs_a_push_and_a_service(register, admin_client, fleet):
     assert (
         no_service.status_code == 400 and "999999" in no_service.json()["errors"]["revision_of"][0]
     )
+
+
+def _tarball(files: dict[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    buffer.name = "context.tar.gz"
+    return buffer
+
+
+def test_build_from_an_uploaded_tarball_push_and_run_it_on_another_host(
+    register, admin_client, fleet
+):
+    h2, h3 = online(register(fleet["h2"])), online(register(fleet["h3"]))
+    repository = f"{fleet.registry}/test-tarball-{uuid.uuid4().hex[:10]}"
+    # Incompressible and over 1 MiB: the context goes to the host in several chunks.
+    payload = os.urandom(1536 * 1024)
+    tarball = _tarball(
+        {
+            "Dockerfile": f"FROM {fleet.registry}/demo/sleeper:v1\nCOPY . /ctx/\n".encode(),
+            "note.txt": b"from a tarball\n",
+            "payload.bin": payload,
+        }
+    )
+
+    response = admin_client.post(
+        reverse("host-image-build", args=[h2.pk]),
+        {"tarball": tarball, "tags": json.dumps([f"{repository}:t1"]), "push": "true"},
+    )
+    operation = finished(admin_client, response, timeout=300)
+
+    assert operation["status"] == "succeeded", operation["error"]
+    assert operation["params"]["context_bytes"] == len(tarball.getvalue())
+    (pushed,) = operation["result"]["pushed"]
+    # Nothing of the upload is left: not in the database, not on the host.
+    assert not OperationUpload.objects.filter(operation_id=operation["id"]).exists()
+    uploads = Path(fleet.raw_host("h2")["home"]) / ".berth" / "uploads"
+    assert not (uploads / f"op-{operation['id']}.tar").exists()
+    pull = post(admin_client, "host-image-pull", [h3.pk], {"ref": pushed})
+    assert finished(admin_client, pull)["status"] == "succeeded"
+    seen = fleet["h3"].docker(
+        "run", "--rm", pushed, "sh", "-c", "cat /ctx/note.txt; md5sum /ctx/payload.bin"
+    )
+    note, digest = seen.stdout.splitlines()
+    assert note == "from a tarball"
+    assert digest.split()[0] == hashlib.md5(payload).hexdigest()  # noqa: S324 - a checksum
+
+
+def test_a_tarball_that_is_not_one_or_too_big_is_a_400(register, admin_client, fleet, settings):
+    h2 = online(register(fleet["h2"]))
+    url = reverse("host-image-build", args=[h2.pk])
+    before = Operation.objects.count()
+    not_tar = io.BytesIO(b"FROM scratch\n" * 100)
+    not_tar.name = "Dockerfile"
+
+    refused = admin_client.post(url, {"tarball": not_tar})
+    settings.BERTH_BUILD_CONTEXT_MAX_BYTES = 1024
+    too_big = admin_client.post(url, {"tarball": _tarball({"Dockerfile": os.urandom(4096)})})
+    both = admin_client.post(
+        url, {"tarball": _tarball({"Dockerfile": b"FROM x\n"}), "git_url": "https://x.org/a.git"}
+    )
+
+    assert refused.status_code == 400 and "tar file" in refused.json()["errors"]["tarball"][0]
+    assert too_big.status_code == 400 and "at most 1024" in too_big.json()["errors"]["tarball"][0]
+    assert both.status_code == 400 and "either" in both.json()["errors"]["git_url"][0]
+    assert Operation.objects.count() == before

@@ -27,6 +27,8 @@ OPS: dict[str, Callable[[Any, dict], Any]] = {
     "image.tag": publish.tag,
     "image.push": publish.push,
     "image.build": publish.build,
+    "upload.write": publish.upload_write,
+    "upload.remove": publish.upload_remove,
     "container.commit": publish.commit,
     "network.list": networks.list_networks,
     "network.create": networks.create,

@@ -3,7 +3,11 @@ container, and build from a git URL (streamed build log)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
+import os
 import re
 from typing import Any, Dict, List, Optional
 
@@ -40,6 +44,55 @@ COMMIT_CHANGES = (
 # What a build's context may be fetched from: dockerd clones these itself.
 _GIT_URL_RE = re.compile(r"^(?:(?:https?|git)://[^\s]+|git@[^\s:]+:[^\s]+)$")
 _BUILD_ARG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Uploaded build contexts wait here (private: ~/.berth is the agent's, mode 0700) until
+# the build that reads them deletes them.
+UPLOAD_DIR = os.path.join("~", ".berth", "uploads")
+_UPLOAD_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
+MAX_CHUNK_BYTES = 768 * 1024
+
+
+def _upload_path(args: dict, key: str = "upload") -> str:
+    value = args.get(key)
+    if not isinstance(value, str) or not _UPLOAD_ID_RE.match(value):
+        raise InvalidArgument(f"args.{key} must be an upload id (lowercase letters, digits, '-')")
+    return os.path.join(os.path.expanduser(UPLOAD_DIR), value + ".tar")
+
+
+def upload_write(ctx: OpContext, args: dict) -> Dict[str, Any]:
+    """Write one chunk (base64) of an upload at ``offset``: 0 starts it afresh, any other
+    offset must be where the file ends now (chunks come in order, once each)."""
+    check_keys(args, {"upload", "offset", "data"})
+    path = _upload_path(args)
+    offset = args.get("offset")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidArgument("args.offset must be a byte offset (an integer >= 0)")
+    try:
+        data = base64.b64decode(check_str(args.get("data"), "args.data", 2 * MAX_CHUNK_BYTES))
+    except (binascii.Error, ValueError):
+        raise InvalidArgument("args.data must be base64") from None
+    if len(data) > MAX_CHUNK_BYTES:
+        raise InvalidArgument(f"args.data holds more than {MAX_CHUNK_BYTES} bytes")
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags |= os.O_TRUNC if offset == 0 else os.O_APPEND
+    fd = os.open(path, flags, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        if size != offset:
+            raise InvalidArgument(f"args.offset is {offset}, but the upload holds {size} bytes")
+        os.write(fd, data)
+        return {"size": size + len(data)}
+    finally:
+        os.close(fd)
+
+
+def upload_remove(ctx: OpContext, args: dict) -> Dict[str, Any]:
+    check_keys(args, {"upload"})
+    try:
+        os.unlink(_upload_path(args))
+    except FileNotFoundError:
+        return {"removed": False}
+    return {"removed": True}
 
 
 def _repository(args: dict, key: str = "repository") -> str:
@@ -166,10 +219,14 @@ def commit(ctx: OpContext, args: dict) -> Dict[str, Any]:
 
 
 def _build_params(args: dict) -> Dict[str, Any]:
-    remote = check_str(args.get("git_url"), "args.git_url", 2048)
-    if not _GIT_URL_RE.match(remote):
-        raise InvalidArgument("args.git_url must be an https://, http://, git:// or git@ URL")
-    params: Dict[str, Any] = {"remote": remote, "rm": True, "forcerm": True}
+    params: Dict[str, Any] = {"rm": True, "forcerm": True}
+    if ("git_url" in args) == ("context_upload" in args):
+        raise InvalidArgument("give either args.git_url or args.context_upload")
+    if "git_url" in args:
+        remote = check_str(args.get("git_url"), "args.git_url", 2048)
+        if not _GIT_URL_RE.match(remote):
+            raise InvalidArgument("args.git_url must be an https://, http://, git:// or git@ URL")
+        params["remote"] = remote
     if args.get("dockerfile") is not None:
         params["dockerfile"] = check_str(args["dockerfile"], "args.dockerfile", 1024)
     if args.get("target") is not None:
@@ -196,12 +253,35 @@ def _json(value: Any) -> str:
 
 
 def build(ctx: OpContext, args: dict) -> Dict[str, Any]:
-    """Build an image from a git URL the host's engine clones; each log line is a
-    progress line ``{"log": ...}``."""
-    check_keys(args, {"git_url", "dockerfile", "target", "tags", "build_args", "labels"})
+    """Build an image from a git URL the host's engine clones, or from an uploaded tar
+    (``context_upload``, deleted after); each log line is a progress line ``{"log": ...}``."""
+    check_keys(
+        args, {"git_url", "context_upload", "dockerfile", "target", "tags", "build_args", "labels"}
+    )
     params = _build_params(args)
+    upload = _upload_path(args, "context_upload") if "context_upload" in args else None
+    try:
+        return _build(ctx, params, upload)
+    finally:
+        if upload:
+            with contextlib.suppress(OSError):
+                os.unlink(upload)
+
+
+def _build(ctx: OpContext, params: Dict[str, Any], upload: Optional[str]) -> Dict[str, Any]:
     api = docker_client.api()
-    res = api._post(api._url("/build"), params=params, stream=True, timeout=None)
+    with contextlib.ExitStack() as stack:
+        body, headers = None, {}
+        if upload:
+            try:
+                body = stack.enter_context(open(upload, "rb"))
+            except FileNotFoundError:
+                raise AgentError(NOT_FOUND, "the uploaded build context is not here") from None
+            headers = {"Content-Type": "application/x-tar"}
+        # With stream=True this returns once the engine answers: the body is sent by then.
+        res = api._post(
+            api._url("/build"), params=params, data=body, headers=headers, stream=True, timeout=None
+        )
     api._raise_for_status(res)
     ctx.on_cancel(lambda: docker_client.close_response(res))
     image_id: Optional[str] = None
