@@ -1,6 +1,16 @@
 from django.urls import path
 
-from .views import containers, deployments, fleet, hosts, images, networks, operations, volumes
+from .views import (
+    containers,
+    deployments,
+    fleet,
+    hosts,
+    images,
+    networks,
+    operations,
+    publishing,
+    volumes,
+)
 
 app_name = "frontend"
 
@@ -19,12 +29,17 @@ urlpatterns = [
     path("containers/<int:pk>/", containers.container_detail, name="container"),
     path("containers/<int:pk>/stats/", containers.container_stats, name="container-stats"),
     path("containers/<int:pk>/logs/", containers.container_logs_follow, name="container-logs"),
+    path("containers/<int:pk>/commit/", publishing.container_commit, name="container-commit"),
     path("containers/<int:pk>/<str:verb>/", containers.container_action, name="container-action"),
     # images
     path("images/", images.image_list, name="images"),
     path("images/pull/", images.image_pull, name="image-pull"),
     path("images/prune/", hosts.host_prune, name="image-prune"),
     path("images/<int:pk>/remove/", images.image_remove, name="image-remove"),
+    path("images/build/", publishing.image_build, name="image-build"),
+    path("images/<int:pk>/publish/", publishing.image_publish, name="image-publish"),
+    path("images/<int:pk>/tag/", publishing.image_tag, name="image-tag"),
+    path("images/<int:pk>/push/", publishing.image_push, name="image-push"),
     # networks
     path("networks/", networks.network_list, name="networks"),
     path("networks/new/", networks.network_create, name="network-create"),

@@ -338,7 +338,8 @@ def _build(operation: Operation, context: OperationContext) -> dict[str, Any]:
     def on_log(item: dict[str, Any]) -> None:
         nonlocal lines
         lines += 1
-        context.stream({"log": str(item.get("log", ""))})
+        # As a "line", like a container's log: the operation page shows it as one.
+        context.stream({"line": str(item.get("log", ""))})
         context.progress(step="building", log_lines=lines)
 
     context.progress(force=True, step=f"building on {agent.host.name}")

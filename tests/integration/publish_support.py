@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
 from django.urls import reverse
 
 from hosts.choices import HostStatus
@@ -42,3 +49,64 @@ def pulled_image(client, host: Host, ref: str) -> Image:
 def stream(client, operation_id: int) -> list[dict]:
     url = reverse("operation-stream", args=[operation_id])
     return client.get(url, {"offset": 0}).json()["items"]
+
+
+BED = "198.18.0.1"  # the only address the test hosts reach
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], str]]:
+    """serve(name, files) -> a git:// URL of a repository holding ``files`` on its branch
+    main, served by a
+    `git daemon` on the test bed's address for as long as the test runs."""
+    base = tmp_path / "served"
+    base.mkdir()
+    port = random.randint(20000, 39999)
+    daemon = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            f"--base-path={base}",
+            f"--listen={BED}",
+            f"--port={port}",
+            str(base),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def listening() -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex((BED, port)) == 0
+
+    wait_for(listening, timeout=10, interval=0.1, what="git daemon to listen")
+
+    def serve(name: str, files: dict[str, str]) -> str:
+        work = tmp_path / f"work-{name}"
+        work.mkdir()
+        for path, text in files.items():
+            (work / path).parent.mkdir(parents=True, exist_ok=True)
+            (work / path).write_text(text)
+        _git(work, "init", "-q", "-b", "main")
+        _git(work, "add", ".")
+        _git(work, "commit", "-q", "-m", "context")
+        _git(tmp_path, "clone", "-q", "--bare", str(work), str(base / f"{name}.git"))
+        # Without a #ref the engine fetches "master".
+        return f"git://{BED}:{port}/{name}.git#main"
+
+    try:
+        yield serve
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)

@@ -12,12 +12,8 @@ import hashlib
 import io
 import json
 import os
-import random
-import socket
-import subprocess
 import tarfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,71 +22,12 @@ from django.urls import reverse
 from deployments import services as deployments
 from deployments.models import Revision, Service
 from operations.models import Operation, OperationUpload
-from tests.fleet import wait_for
-from tests.integration import rollout_support
+from tests.integration import publish_support, rollout_support
 from tests.integration.publish_support import finished, online, post, stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BED = "198.18.0.1"  # the only address the test hosts reach
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
-
-
-@pytest.fixture
-def git_server(tmp_path: Path) -> Iterator[callable]:
-    """serve(name, files) -> a git:// URL of a repository holding ``files`` on its branch
-    main, served by a
-    `git daemon` on the test bed's address for as long as the test runs."""
-    base = tmp_path / "served"
-    base.mkdir()
-    port = random.randint(20000, 39999)
-    daemon = subprocess.Popen(
-        [
-            "git",
-            "daemon",
-            "--export-all",
-            "--reuseaddr",
-            f"--base-path={base}",
-            f"--listen={BED}",
-            f"--port={port}",
-            str(base),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def listening() -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex((BED, port)) == 0
-
-    wait_for(listening, timeout=10, interval=0.1, what="git daemon to listen")
-
-    def serve(name: str, files: dict[str, str]) -> str:
-        work = tmp_path / f"work-{name}"
-        work.mkdir()
-        for path, text in files.items():
-            (work / path).parent.mkdir(parents=True, exist_ok=True)
-            (work / path).write_text(text)
-        _git(work, "init", "-q", "-b", "main")
-        _git(work, "add", ".")
-        _git(work, "commit", "-q", "-m", "context")
-        _git(tmp_path, "clone", "-q", "--bare", str(work), str(base / f"{name}.git"))
-        # Without a #ref the engine fetches "master".
-        return f"git://{BED}:{port}/{name}.git#main"
-
-    try:
-        yield serve
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
+git_server = publish_support.git_server  # the fixture, for this module's tests
 
 
 def _build(client, host_id: int, body: dict) -> dict:
@@ -138,7 +75,7 @@ def test_build_from_git_push_make_a_revision_and_deploy_it_on_another_host(
     result = operation["result"]
     (pushed,) = result["pushed"]
     assert pushed.startswith(f"{repository}@sha256:")
-    log = [item["log"] for item in stream(admin_client, operation["id"]) if "log" in item]
+    log = [item["line"] for item in stream(admin_client, operation["id"]) if "line" in item]
     assert any("COPY hello.txt /hello.txt" in line for line in log), log
     built = fleet["h2"].docker(
         "image", "inspect", f"{repository}:b1", "-f", "{{json .Config.Labels}}"
