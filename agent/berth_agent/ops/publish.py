@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from berth_agent import docker_client
 from berth_agent.context import OpContext
@@ -95,6 +95,40 @@ def upload_remove(ctx: OpContext, args: dict) -> Dict[str, Any]:
     return {"removed": True}
 
 
+def _follow(
+    ctx: OpContext,
+    api: Any,
+    res: Any,
+    on_event: Callable[[Dict[str, Any]], None],
+    on_error: Optional[Callable[[str], None]] = None,
+) -> None:
+    """Read the engine's JSON event stream ``res`` (a push, a build) to its end, passing
+    each event to ``on_event``; an error event raises it as the agent's error. A cancel
+    closes the stream (the SDK's helpers hide the response, so it could not be aborted)."""
+    api._raise_for_status(res)
+    ctx.on_cancel(lambda: docker_client.close_response(res))
+    try:
+        for ev in api._stream_helper(res, decode=True):
+            if ctx.cancelled:
+                break
+            if not isinstance(ev, dict):
+                continue
+            if ev.get("error"):
+                message = str(ev["error"]).strip()
+                if on_error is not None:
+                    on_error(message)
+                raise AgentError(DOCKER_ERROR, message)
+            on_event(ev)
+    except AgentError:
+        raise
+    except Exception:
+        if not ctx.cancelled:
+            raise
+    finally:
+        res.close()
+    ctx.check_cancelled()
+
+
 def _repository(args: dict, key: str = "repository") -> str:
     value = args.get(key)
     if not isinstance(value, str) or len(value) > 255 or not _REPOSITORY_RE.match(value):
@@ -146,31 +180,18 @@ def push(ctx: OpContext, args: dict) -> Dict[str, Any]:
     if res.status_code == 404:
         res.close()
         raise AgentError(NOT_FOUND, f"no image {ref} on this host")
-    api._raise_for_status(res)
-    ctx.on_cancel(lambda: docker_client.close_response(res))
     last: Dict[str, Any] = {}
     digest: Optional[str] = None
-    try:
-        for ev in api._stream_helper(res, decode=True):
-            if ctx.cancelled:
-                break
-            if not isinstance(ev, dict):
-                continue
-            if ev.get("error"):
-                raise AgentError(DOCKER_ERROR, str(ev["error"]))
-            aux = ev.get("aux")
-            if isinstance(aux, dict):
-                digest = str(aux.get("Digest") or "") or digest
-                continue
+
+    def on_event(ev: Dict[str, Any]) -> None:
+        nonlocal digest
+        aux = ev.get("aux")
+        if isinstance(aux, dict):
+            digest = str(aux.get("Digest") or "") or digest
+        else:
             _report(ctx, ev, last)
-    except AgentError:
-        raise
-    except Exception:
-        if not ctx.cancelled:
-            raise
-    finally:
-        res.close()
-    ctx.check_cancelled()
+
+    _follow(ctx, api, res, on_event)
     if not digest:
         raise AgentError(
             DOCKER_ERROR, f"the registry did not answer the push of {ref} with a digest"
@@ -282,36 +303,24 @@ def _build(ctx: OpContext, params: Dict[str, Any], upload: Optional[str]) -> Dic
         res = api._post(
             api._url("/build"), params=params, data=body, headers=headers, stream=True, timeout=None
         )
-    api._raise_for_status(res)
-    ctx.on_cancel(lambda: docker_client.close_response(res))
     image_id: Optional[str] = None
-    try:
-        for ev in api._stream_helper(res, decode=True):
-            if ctx.cancelled:
-                break
-            if not isinstance(ev, dict):
-                continue
-            if ev.get("error"):
-                message = str(ev["error"]).strip()
-                ctx.progress({"log": message})
-                raise AgentError(DOCKER_ERROR, message)
-            aux = ev.get("aux")
-            if isinstance(aux, dict) and aux.get("ID"):
-                image_id = str(aux["ID"])
-            text = ev.get("stream") or ev.get("status")
-            if isinstance(text, str) and text.strip():
-                for line in text.rstrip("\n").split("\n"):
-                    ctx.progress({"log": line[:8192]})
-                    if line.startswith("Successfully built "):
-                        image_id = image_id or line.split()[-1]
-    except AgentError:
-        raise
-    except Exception:
-        if not ctx.cancelled:
-            raise
-    finally:
-        res.close()
-    ctx.check_cancelled()
+
+    def on_event(ev: Dict[str, Any]) -> None:
+        nonlocal image_id
+        aux = ev.get("aux")
+        if isinstance(aux, dict) and aux.get("ID"):
+            image_id = str(aux["ID"])
+        text = ev.get("stream") or ev.get("status")
+        if isinstance(text, str) and text.strip():
+            for line in text.rstrip("\n").split("\n"):
+                ctx.progress({"log": line[:8192]})
+                if line.startswith("Successfully built "):
+                    image_id = image_id or line.split()[-1]
+
+    def on_error(message: str) -> None:
+        ctx.progress({"log": message})  # the failing step's words end the log too
+
+    _follow(ctx, api, res, on_event, on_error)
     if not image_id:
         raise AgentError(DOCKER_ERROR, "the build ended without an image")
     summary = _summary(api.inspect_image(image_id))
