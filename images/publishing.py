@@ -8,6 +8,7 @@ Pushing is shared with the containers app (commit, then push): ``push_on_host``.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import tarfile
 from collections.abc import Callable, Sequence
@@ -29,6 +30,8 @@ from operations.uploads import read_upload, save_upload
 from .models import Image, RegistryCredential
 from .services import _agent_timeout, _reconcile_from_agent, credential_for, docker_auth
 from .validators import DEFAULT_REGISTRY, ImageRef, parse_image_ref
+
+log = logging.getLogger(__name__)
 
 PUSH_TIME_LIMIT = 900  # seconds an image.push may run before it is stopped
 PUSH_WAIT = PUSH_TIME_LIMIT - 30
@@ -307,14 +310,22 @@ def _upload_context(agent: HostAgent, operation: Operation, context: OperationCo
     upload = f"op-{operation.pk}"
     total = int(operation.params.get("context_bytes") or 0)
     offset = 0
-    for chunk in read_upload(operation):
-        data = base64.b64encode(chunk).decode("ascii")
-        agent.call("upload.write", {"upload": upload, "offset": offset, "data": data})
-        offset += len(chunk)
-        context.progress(step="sending the build context", sent=offset, total=total)
-        context.check_cancelled()
-    if offset != total:
-        raise OperationFailed("the uploaded build context is gone (the operation ran before?)")
+    try:
+        for chunk in read_upload(operation):
+            data = base64.b64encode(chunk).decode("ascii")
+            agent.call("upload.write", {"upload": upload, "offset": offset, "data": data})
+            offset += len(chunk)
+            context.progress(step="sending the build context", sent=offset, total=total)
+            context.check_cancelled()
+        if offset != total:
+            raise OperationFailed("the uploaded build context is gone (the operation ran before?)")
+    except BaseException:
+        # The build deletes what it read; a part sent without a build must not stay.
+        try:
+            agent.call("upload.remove", {"upload": upload}, cancel=None)
+        except Exception:
+            log.warning("could not remove upload %s from %s", upload, agent, exc_info=True)
+        raise
     return upload
 
 
