@@ -8,7 +8,7 @@ class ContainersConfig(AppConfig):
         from hosts.inventory import register_inventory
         from policies.services import add_spec_check
 
-        from . import scoping, services  # noqa: F401 - registers scope rules and operation actions
+        from . import publishing, scoping, services  # noqa: F401 - scope rules, operation actions
         from .secrets import refuse_out_of_scope
 
         add_spec_check(refuse_out_of_scope)

@@ -546,3 +546,97 @@ class VolumePruneForm(forms.Form):
 
 class VolumeMeasureForm(forms.Form):
     host = forms.ModelChoiceField(queryset=Host.objects.order_by("name"))
+
+
+def _pairs(text: str, field: str) -> dict[str, str]:
+    """KEY=VALUE lines (blank lines skipped) as a dict."""
+    pairs: dict[str, str] = {}
+    for line in _lines(text):
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise forms.ValidationError(f"{line!r}: write one KEY=VALUE a line.")
+        pairs[key.strip()] = value
+    return pairs
+
+
+class BuildForm(forms.Form):
+    """A build on one host (images.publishing.request_build checks it, as the API's)."""
+
+    host = forms.ModelChoiceField(queryset=Host.objects.order_by("name"), widget=ManyChoicesSelect)
+    git_url = forms.CharField(
+        max_length=2048,
+        required=False,
+        label="Git repository",
+        help_text="https://, http://, git:// or git@host:path; #branch:folder picks a ref "
+        "and folder (without one the engine fetches master). The host clones it.",
+    )
+    tarball = forms.FileField(
+        required=False,
+        label="Or a build context (tar file)",
+        help_text="plain or gzip/bzip2/xz",
+    )
+    dockerfile = forms.CharField(
+        max_length=1024, required=False, help_text="e.g. docker/app.Dockerfile"
+    )
+    target = forms.CharField(max_length=256, required=False, help_text="build stage")
+    build_args = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="KEY=VALUE a line"
+    )
+    labels = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="KEY=VALUE a line"
+    )
+    tags = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="one a line, e.g. 198.18.0.1:5000/team/app:1.2",
+    )
+    push = forms.BooleanField(required=False, label="Push the tags after the build")
+    revision_of = forms.ModelChoiceField(
+        queryset=Service.objects.order_by("name"),
+        required=False,
+        label="Then make a revision of",
+        help_text="the first tag's pushed digest becomes the service's next revision",
+    )
+
+    def clean_build_args(self) -> dict[str, str]:
+        return _pairs(self.cleaned_data["build_args"], "build_args")
+
+    def clean_labels(self) -> dict[str, str]:
+        return _pairs(self.cleaned_data["labels"], "labels")
+
+    def clean_tags(self) -> list[str]:
+        return _lines(self.cleaned_data["tags"])
+
+
+class PushForm(forms.Form):
+    reference = forms.CharField(
+        max_length=512, help_text="registry[:port]/repo:tag; the image is tagged so first"
+    )
+    revision_of = forms.ModelChoiceField(
+        queryset=Service.objects.order_by("name"),
+        required=False,
+        label="Then make a revision of",
+        help_text="the pushed digest becomes the service's next revision",
+    )
+
+
+class TagForm(forms.Form):
+    repository = forms.CharField(max_length=255, help_text="e.g. 198.18.0.1:5000/team/app")
+    tag = forms.CharField(max_length=128, initial="latest")
+
+
+class CommitForm(forms.Form):
+    repository = forms.CharField(max_length=255, help_text="e.g. 198.18.0.1:5000/team/app")
+    tag = forms.CharField(max_length=128, initial="latest")
+    message = forms.CharField(max_length=4096, required=False)
+    author = forms.CharField(max_length=256, required=False)
+    changes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="Dockerfile instructions, one a line: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, "
+        "ONBUILD, USER, VOLUME, WORKDIR",
+    )
+    push = forms.BooleanField(required=False, label="Push it after")
+
+    def clean_changes(self) -> list[str]:
+        return _lines(self.cleaned_data["changes"])

@@ -8,6 +8,7 @@ from .views import (
     images,
     networks,
     operations,
+    publishing,
     registries,
     volumes,
 )
@@ -34,6 +35,7 @@ urlpatterns = [
     path("containers/<int:pk>/stats/", containers.container_stats, name="container-stats"),
     path("containers/<int:pk>/logs/", containers.container_logs_follow, name="container-logs"),
     path("containers/<int:pk>/diff/", containers.container_diff, name="container-diff"),
+    path("containers/<int:pk>/commit/", publishing.container_commit, name="container-commit"),
     path("containers/<int:pk>/<str:verb>/", containers.container_action, name="container-action"),
     # images
     path("images/", images.image_list, name="images"),
@@ -46,6 +48,10 @@ urlpatterns = [
     path("registries/", registries.registry_list, name="registries"),
     path("registries/<int:pk>/", registries.registry_detail, name="registry"),
     path("registries/<int:pk>/tag/", registries.registry_tag, name="registry-tag"),
+    path("images/build/", publishing.image_build, name="image-build"),
+    path("images/<int:pk>/publish/", publishing.image_publish, name="image-publish"),
+    path("images/<int:pk>/tag/", publishing.image_tag, name="image-tag"),
+    path("images/<int:pk>/push/", publishing.image_push, name="image-push"),
     # networks
     path("networks/", networks.network_list, name="networks"),
     path("networks/new/", networks.network_create, name="network-create"),

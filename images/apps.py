@@ -7,6 +7,6 @@ class ImagesConfig(AppConfig):
     def ready(self) -> None:
         from hosts.inventory import register_inventory
 
-        from . import scoping, services  # noqa: F401 - registers scope rules and operation actions
+        from . import publishing, scoping, services  # noqa: F401 - scope rules, operation actions
 
         register_inventory("images", "image.list", services.reconcile_images)

@@ -10,3 +10,7 @@ class OperationsConfig(AppConfig):
         # autodiscovery finds them): services queue them by name, and an eager run
         # (BERTH_TASKS_EAGER) needs the task itself in this process.
         from . import tasks  # noqa: F401
+        from .signals import operation_finished
+        from .uploads import drop_upload
+
+        operation_finished.connect(drop_upload, dispatch_uid="operations-drop-upload")

@@ -103,3 +103,22 @@ class PrunedOperationTotals(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.status}: {self.count} pruned"
+
+
+class OperationUpload(models.Model):
+    """One chunk of a file sent with a request (a build context) for the operation's
+    handler to pass on to its host: the worker that runs it may be another machine, and
+    the database is what every process shares. Dropped once the operation has ended."""
+
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="uploads")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["operation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["operation", "seq"], name="unique_upload_chunk")
+        ]
+
+    def __str__(self) -> str:
+        return f"upload chunk {self.seq} of operation #{self.operation_id}"

@@ -379,6 +379,11 @@ if BERTH_LOG_MAX_BYTES > 16 * 1024 * 1024:
     raise ImproperlyConfigured(
         f"BERTH_LOG_MAX_BYTES must be at most {16 * 1024 * 1024}, not {BERTH_LOG_MAX_BYTES}"
     )
+# Largest build context (a tar file) a build request may upload, in bytes. It is kept in
+# the database, in chunks, until its build has ended.
+BERTH_BUILD_CONTEXT_MAX_BYTES = env_int(
+    "BERTH_BUILD_CONTEXT_MAX_BYTES", 100 * 1024 * 1024, minimum=1024
+)
 CELERY_BEAT_SCHEDULE["reap-stuck-operations"] = {
     "task": "operations.tasks.reap_stuck_operations",
     "schedule": env_float("BERTH_REAPER_INTERVAL", 20.0, minimum=1.0),

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from .publishing import ContainerCommitView
 from .secrets import SecretViewSet
 from .views import ContainerViewSet, HostContainersView
 
@@ -10,5 +11,6 @@ router.register("secrets", SecretViewSet, basename="secret")
 
 urlpatterns = [
     path("hosts/<int:host_id>/containers/", HostContainersView.as_view(), name="host-containers"),
+    path("containers/<int:pk>/commit/", ContainerCommitView.as_view(), name="container-commit"),
     *router.urls,
 ]

@@ -14,6 +14,7 @@ from hosts.models import Host
 from images.references import describe_container_images
 from operations.models import Operation
 
+from ..forms import CommitForm
 from .common import is_htmx, operator, paginate, refused, started, viewer, visible
 
 CONTAINERS_PER_PAGE = 100
@@ -96,7 +97,11 @@ def container_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     if container is None:
         raise Http404("No such container (it may have been removed)")
-    context = {"container": container, "operations": _recent_operations(container)}
+    context = {
+        "container": container,
+        "operations": _recent_operations(container),
+        "commit_form": CommitForm(),
+    }
     return render(request, "frontend/container.html", context)
 
 

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
+from .publishing import HostImageBuildView, HostImagePushView, HostImageTagView
 from .views import (
     FleetImageViewSet,
     HostImagePruneView,
@@ -43,5 +44,10 @@ urlpatterns = [
         RegistryTagView.as_view(),
         name="registry-tag",
     ),
+    path(
+        "hosts/<int:host_id>/images/build/", HostImageBuildView.as_view(), name="host-image-build"
+    ),
+    path("host-images/<int:pk>/tag/", HostImageTagView.as_view(), name="host-image-tag"),
+    path("host-images/<int:pk>/push/", HostImagePushView.as_view(), name="host-image-push"),
     *router.urls,
 ]

@@ -1,5 +1,6 @@
-"""Pulling from a registry that requires a login: the stored credential is what
-gets the image, and its password shows up nowhere (operation row, stream, API).
+"""Pulling from (and pushing to) a registry that requires a login: the stored
+credential is what gets the image in, and its password shows up nowhere (operation
+row, stream, API).
 
 A second registry (Debian's docker-registry with htpasswd auth) runs on
 198.18.0.1:5001 for this module. The fleet's engines trust only :5000 as an
@@ -36,6 +37,7 @@ from images.services import create_registry_credential
 from operations import streams
 from operations.models import Operation
 from tests.fleet import wait_for
+from tests.integration.publish_support import finished, post, pulled_image
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -244,3 +246,29 @@ def test_pull_without_a_login_or_with_a_wrong_password_is_refused(
     assert refused["status"] == "failed"
     assert "unauthorized" in refused["error"] or "authentication required" in refused["error"]
     assert "not-the-password" not in refused["error"]
+
+
+def test_push_to_a_registry_that_wants_a_login_uses_the_stored_credential(
+    auth_registry, register, admin_client, fleet
+):
+    host = _online_h3(register, fleet)
+    image = pulled_image(admin_client, host, f"{fleet.registry}/demo/web:v1")
+    target = f"{REGISTRY}/private/pushed-{uuid.uuid4().hex[:8]}:p1"
+
+    anonymous = finished(
+        admin_client, post(admin_client, "host-image-push", [image.pk], {"reference": target})
+    )
+    create_registry_credential(
+        name="private", registry=REGISTRY, username=USERNAME, password=PASSWORD
+    )
+    pushed = finished(
+        admin_client, post(admin_client, "host-image-push", [image.pk], {"reference": target})
+    )
+
+    assert anonymous["status"] == "failed"
+    assert f"push of {target} failed" in anonymous["error"]
+    assert pushed["status"] == "succeeded", pushed["error"]
+    assert pushed["params"]["credential_name"] == "private"
+    assert pushed["result"]["digest"].startswith("sha256:")
+    stream = admin_client.get(reverse("operation-stream", args=[pushed["id"]]))
+    assert PASSWORD not in json.dumps(pushed) and PASSWORD not in stream.content.decode()

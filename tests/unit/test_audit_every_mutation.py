@@ -110,6 +110,18 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("post", "/api/v1/host-images/{id}/layers/"): Case({}, "image.layers"),
     ("post", "/api/v1/host-images/{id}/remove/"): Case({}, "image.remove"),
+    ("post", "/api/v1/containers/{id}/commit/"): Case(
+        {"repository": "demo/web", "changes": ["ENV MODE=prod"]}, "container.commit"
+    ),
+    ("post", "/api/v1/host-images/{id}/tag/"): Case(
+        {"repository": "demo/web", "tag": "t2"}, "image.tag"
+    ),
+    ("post", "/api/v1/host-images/{id}/push/"): Case(
+        {"reference": "198.18.0.1:5000/demo/web:t2"}, "image.push"
+    ),
+    ("post", "/api/v1/hosts/{host_id}/images/build/"): Case(
+        {"git_url": "https://git.example.com/app.git", "tags": ["demo/app:1"]}, "image.build"
+    ),
     ("post", "/api/v1/hosts/"): Case({"name": "new-host", "transport": "local"}, "host.create"),
     ("post", "/api/v1/hosts/{host_id}/containers/"): Case(
         {"image": "demo/web:v1"}, "container.run"

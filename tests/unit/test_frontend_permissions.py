@@ -33,6 +33,22 @@ def _operator_actions(seeded):
         (reverse("frontend:image-prune"), {"host": seeded["hosts"][0].pk}),
         (reverse("frontend:service-deploy", args=[service.pk]), {}),
         (reverse("frontend:service-rollback", args=[service.pk, 1]), {}),
+        (
+            reverse("frontend:image-build"),
+            {"host": seeded["hosts"][0].pk, "git_url": "https://git.example.com/a.git"},
+        ),
+        (
+            reverse("frontend:image-tag", args=[seeded["image"].pk]),
+            {"repository": "demo/web", "tag": "t2"},
+        ),
+        (
+            reverse("frontend:image-push", args=[seeded["image"].pk]),
+            {"reference": "198.18.0.1:5000/demo/web:t2"},
+        ),
+        (
+            reverse("frontend:container-commit", args=[container.pk]),
+            {"repository": "demo/web", "tag": "c1"},
+        ),
     ]
 
 
@@ -49,7 +65,11 @@ def test_a_viewers_forged_post_is_refused_and_queues_nothing(viewer_client, seed
     for url, data in _operator_actions(seeded) + _admin_actions(seeded):
         response = viewer_client.post(url, data)
         assert response.status_code == 403, url
-    forms = [reverse("frontend:service-create"), reverse("frontend:host-add")]
+    forms = [
+        reverse("frontend:service-create"),
+        reverse("frontend:host-add"),
+        reverse("frontend:image-build"),
+    ]
     for url in forms:
         assert viewer_client.get(url).status_code == 403
         assert viewer_client.post(url, {"name": "x"}).status_code == 403

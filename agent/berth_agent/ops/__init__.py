@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from berth_agent.ops import containers, disk, events, host, images, networks, service, volumes
+from berth_agent.ops import (
+    containers,
+    disk,
+    events,
+    host,
+    images,
+    networks,
+    publish,
+    service,
+    volumes,
+)
 
 OPS: dict[str, Callable[[Any, dict], Any]] = {
     "ping": host.ping,
@@ -27,6 +37,12 @@ OPS: dict[str, Callable[[Any, dict], Any]] = {
     "image.pull": images.pull,
     "image.remove": images.remove,
     "image.prune": images.prune,
+    "image.tag": publish.tag,
+    "image.push": publish.push,
+    "image.build": publish.build,
+    "upload.write": publish.upload_write,
+    "upload.remove": publish.upload_remove,
+    "container.commit": publish.commit,
     "network.list": networks.list_networks,
     "network.create": networks.create,
     "network.remove": networks.remove,
