@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,31 @@ class _PullContext:
         self._ctx.progress({"step": "pulling", **data})
 
 
+def pull_image(
+    ctx: OpContext,
+    api: Any,
+    image: str,
+    auth: dict[str, str] | None,
+    step: Callable[[str, str], None],
+) -> tuple[str, str | None]:
+    """Pull ``image`` (not when a digest reference is present already): its image id
+    and the ``repo@sha256:...`` it resolved to."""
+    if "@" in image:
+        with contextlib.suppress(Exception):
+            attrs = api.inspect_image(image)
+            step("pulling", f"{image} is present; not pulling")
+            return attrs["Id"], _repo_digest(image, attrs.get("RepoDigests") or [], None)
+    step("pulling", f"pulling {image}")
+    pull_ctx = _PullContext(ctx)
+    args: dict[str, Any] = {"ref": image}
+    if auth is not None:
+        args["auth"] = auth
+    # _PullContext stands in for the OpContext: it forwards every other attribute to it.
+    images.pull(pull_ctx, args)  # type: ignore[arg-type]
+    attrs = api.inspect_image(image)
+    return attrs["Id"], _repo_digest(image, attrs.get("RepoDigests") or [], pull_ctx.digest)
+
+
 @dataclass
 class Old:
     id: str
@@ -165,21 +191,7 @@ class Deploy:
     # 1. pull
 
     def pull(self) -> tuple[str, str | None]:
-        if "@" in self.image:
-            with contextlib.suppress(Exception):
-                attrs = self.api.inspect_image(self.image)
-                self.step("pulling", f"{self.image} is present; not pulling")
-                return attrs["Id"], _repo_digest(self.image, attrs.get("RepoDigests") or [], None)
-        self.step("pulling", f"pulling {self.image}")
-        pull_ctx = _PullContext(self.ctx)
-        args: dict[str, Any] = {"ref": self.image}
-        if self.auth is not None:
-            args["auth"] = self.auth
-        # _PullContext stands in for the OpContext: it forwards every other attribute to it.
-        images.pull(pull_ctx, args)  # type: ignore[arg-type]
-        attrs = self.api.inspect_image(self.image)
-        digest = _repo_digest(self.image, attrs.get("RepoDigests") or [], pull_ctx.digest)
-        return attrs["Id"], digest
+        return pull_image(self.ctx, self.api, self.image, self.auth, self.step)
 
     # 2-3. create, start, health gate
 
@@ -267,25 +279,7 @@ class Deploy:
         raise error from None
 
     def _wait_restored(self) -> list[str]:
-        deadline = time.monotonic() + RESTORE_TIMEOUT_S
-        problems = []
-        for old in self.stopped:
-            while True:
-                try:
-                    state = self.api.inspect_container(old.id).get("State") or {}
-                except Exception as e:
-                    problems.append(f"{old.name}: {_describe(e)}")
-                    break
-                if state.get("Running"):
-                    if old.state == "paused" and not state.get("Paused"):
-                        with contextlib.suppress(Exception):
-                            self.api.pause(old.id)
-                    break
-                if time.monotonic() >= deadline:
-                    problems.append(f"{old.name} is {state.get('Status')}, not running")
-                    break
-                time.sleep(0.1)
-        return problems
+        return wait_restored(self.api, self.stopped)
 
     # 4. success: clean up
 
@@ -294,6 +288,30 @@ class Deploy:
             return []
         self.step("cleaning-up", "stopping and removing " + ", ".join(o.name for o in olds))
         return stop_and_remove(self.api, olds, self.stop_timeout)
+
+
+def wait_restored(api: Any, stopped: list[Old]) -> list[str]:
+    """Wait for the old containers an undo started again to run (paused ones paused
+    again); what did not come back."""
+    deadline = time.monotonic() + RESTORE_TIMEOUT_S
+    problems = []
+    for old in stopped:
+        while True:
+            try:
+                state = api.inspect_container(old.id).get("State") or {}
+            except Exception as e:
+                problems.append(f"{old.name}: {_describe(e)}")
+                break
+            if state.get("Running"):
+                if old.state == "paused" and not state.get("Paused"):
+                    with contextlib.suppress(Exception):
+                        api.pause(old.id)
+                break
+            if time.monotonic() >= deadline:
+                problems.append(f"{old.name} is {state.get('Status')}, not running")
+                break
+            time.sleep(0.1)
+    return problems
 
 
 def stop_and_remove(api: Any, olds: list[Old], stop_timeout: int) -> list[str]:
