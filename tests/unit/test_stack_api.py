@@ -191,3 +191,41 @@ def test_runs_revision_wants_exactly_the_revisions_set_of_containers(host):
     assert not services.runs_revision(
         [labels("web"), labels("cache"), labels("cache", 2)], revision
     )
+
+
+def test_a_host_missing_part_of_a_stack_converges_and_one_running_it_all_does_not(settings, host):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from containers.models import Container
+    from operations.choices import OperationStatus
+    from operations.models import Operation
+
+    settings.BERTH_CONVERGE_SETTLE = 30
+    stack = services.create_service(
+        name="shop", actor=None, hosts=[host], kind="stack",
+        first_revision={"compose_text": COMPOSE},
+    )  # fmt: skip
+    r1 = stack.revisions.get()
+    rollout = services.request_deploy(stack, r1, actor=None)
+    Rollout.objects.filter(pk=rollout.pk).update(
+        status="succeeded", finished_at=timezone.now() - timedelta(seconds=120)
+    )
+    Operation.objects.filter(pk=rollout.operation_id).update(status=OperationStatus.SUCCEEDED)
+    Service.objects.filter(pk=stack.pk).update(current_revision=r1)
+
+    def runs(component):
+        labels = {"berth.stack": "shop", "berth.revision": "1", "berth.component": component}
+        return Container.objects.create(
+            host=host, container_id=f"c-{component}", name=f"shop-{component}-r1-x",
+            image=WEB, state="running", labels=labels,
+        )  # fmt: skip
+
+    runs("web")
+    runs("cache")
+    assert services.converge_host(host) == []
+    Container.objects.filter(container_id="c-cache").delete()  # cache is gone from the host
+    (converge,) = services.converge_host(host)
+    assert converge.revision == r1
+    assert converge.kind == RolloutKind.CONVERGE
