@@ -116,21 +116,13 @@ class ServiceViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         check_revision_kind(service.kind, data)
-        if service.is_stack:
-            with compose_refusals():
-                revision = services.add_revision(
-                    service,
-                    compose_text=data["compose"],
-                    health=data.get("health"),
-                    note=data.get("note", ""),
-                    override=bool(data.get("policy_override")),
-                    actor=request.user,
-                )
-            return Response(RevisionSerializer(revision).data, status=status.HTTP_201_CREATED)
-        with policy_refusals(field_prefix="spec."):
+        # A stack's refusals name the compose key, a service's the spec's field.
+        refusals = compose_refusals() if service.is_stack else policy_refusals(field_prefix="spec.")
+        with refusals:
             revision = services.add_revision(
                 service,
-                spec=data["spec"],
+                spec=data.get("spec"),
+                compose_text=data.get("compose"),
                 health=data.get("health"),
                 note=data.get("note", ""),
                 override=bool(data.get("policy_override")),

@@ -14,10 +14,8 @@ import pytest
 from deployments import services
 from deployments.choices import RolloutStatus
 from deployments.models import Service
-from hosts.choices import HostStatus
-from hosts.models import Host
 from tests.fleet import Fleet, wait_for
-from tests.integration.rollout_support import NAMES, finished
+from tests.integration.rollout_support import NAMES, finished, online_hosts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,14 +91,7 @@ def note(fleet: Fleet, name: str, stack: str) -> str:
 
 @pytest.fixture
 def shop(register: Any, fleet: Fleet) -> Iterator[Service]:
-    hosts: list[Host] = [register(fleet[name]) for name in NAMES]
-    wait_for(
-        lambda: (
-            Host.objects.filter(pk__in=[h.pk for h in hosts], status=HostStatus.ONLINE).count()
-            == len(hosts)
-        ),
-        what="h1, h2 and h3 online",
-    )
+    hosts = online_hosts(register, fleet)
     stack = services.create_service(
         name=f"shop-{uuid.uuid4().hex[:6]}",
         actor=None,
@@ -141,10 +132,7 @@ def test_a_stack_rolls_out_keeps_its_data_and_rolls_back(shop: Service, fleet: F
     assert_runs(fleet, shop.name, 2)
     for name, address in addresses.items():
         assert "demo web v2" in page(address)
-        note = fleet[name].docker(
-            "exec", web_container(fleet, name, shop.name), "cat", "/data/note"
-        )
-        assert note.stdout.strip() == f"{name}-r1"
+        assert note(fleet, name, shop.name) == f"{name}-r1"
 
     # v3's health check always fails: the first host fails, the rollout stops and every
     # host is back on r2, with nothing of r3 left anywhere.
@@ -165,10 +153,7 @@ def test_a_stack_rolls_out_keeps_its_data_and_rolls_back(shop: Service, fleet: F
     assert_runs(fleet, shop.name, 1)
     for name, address in addresses.items():
         assert "demo web v1" in page(address)
-        note = fleet[name].docker(
-            "exec", web_container(fleet, name, shop.name), "cat", "/data/note"
-        )
-        assert note.stdout.strip() == f"{name}-r1"
+        assert note(fleet, name, shop.name) == f"{name}-r1"
 
 
 def test_retiring_a_stack_removes_its_containers_and_networks_and_keeps_its_volumes(

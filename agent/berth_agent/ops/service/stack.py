@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from berth_agent import docker_client, policy
 from berth_agent.context import OpContext
@@ -25,26 +25,26 @@ from berth_agent.ops import images
 from berth_agent.ops.networks import ALIAS_RE, NETWORK_RE
 from berth_agent.ops.volumes import VOLUME_RE
 from berth_agent.protocol import (
-    CANCELLED,
     CONFLICT,
-    HEALTH_CHECK_FAILED,
-    INTERNAL,
     AgentError,
     InvalidArgument,
 )
 from berth_agent.validation import check_keys, check_str, opt_int, opt_number, str_dict, str_list
 
 from .args import MAX_REVISION, REVISION_LABEL, Health, service_arg, spec_arg
-from .gates import HealthGate, short
+from .gates import HealthGate
 from .lock import service_lock
 from .switch import (
     _ACTIVE_STATES,
     Old,
     _describe,
     _is_not_found,
+    failure,
     pull_image,
+    put_back,
+    raise_undone,
     stop_and_remove,
-    wait_restored,
+    undo_message,
 )
 
 STACK_LABEL = "berth.stack"
@@ -121,49 +121,38 @@ def _plan(args: dict) -> Plan:
     return Plan(stack, revision, networks, volumes, components, auth, health, stop_timeout)
 
 
-def _networks(value: Any, stack: str) -> dict[str, dict[str, Any]]:
+def _owned(value: Any, stack: str, what: str, keys: set[str]) -> dict[str, dict[str, Any]]:
+    """args.networks or args.volumes (``what``): {<stack>_<name>: settings}, each named
+    for the stack, its settings ``keys`` only and its labels checked."""
+    name_re = NETWORK_RE if what == "networks" else VOLUME_RE
     if not isinstance(value, dict):
-        raise InvalidArgument("args.networks must be an object: {name: {internal, labels}}")
+        raise InvalidArgument(f"args.{what} must be an object: {{name: {{settings}}}}")
     out = {}
     for name, settings in value.items():
-        where = f"args.networks.{str(name)[:100]}"
-        if (
-            not isinstance(name, str)
-            or not NETWORK_RE.match(name)
-            or not name.startswith(f"{stack}_")
-        ):
-            raise InvalidArgument(f"{where}: a stack's network is named <stack>_<network>")
+        where = f"args.{what}.{str(name)[:100]}"
+        if not (isinstance(name, str) and name_re.match(name) and name.startswith(f"{stack}_")):
+            raise InvalidArgument(f"{where}: a stack's {what} are named <stack>_<name>")
         if not isinstance(settings, dict):
             raise InvalidArgument(f"{where} must be an object")
-        check_keys(settings, {"internal", "labels"}, where)
-        internal = settings.get("internal", False)
-        if not isinstance(internal, bool):
-            raise InvalidArgument(f"{where}.internal must be true or false")
+        check_keys(settings, keys, where)
         labels = str_dict(settings.get("labels") or {}, f"{where}.labels")
         policy.check_labels(labels, f"{where}.labels")
-        out[name] = {"internal": internal, "labels": labels}
+        out[name] = {**settings, "labels": labels}
     return out
+
+
+def _networks(value: Any, stack: str) -> dict[str, dict[str, Any]]:
+    networks = _owned(value, stack, "networks", {"internal", "labels"})
+    for name, settings in networks.items():
+        settings["internal"] = settings.get("internal", False)
+        if not isinstance(settings["internal"], bool):
+            raise InvalidArgument(f"args.networks.{name}.internal must be true or false")
+    return networks
 
 
 def _volumes(value: Any, stack: str) -> dict[str, dict[str, str]]:
-    if not isinstance(value, dict):
-        raise InvalidArgument("args.volumes must be an object: {name: {labels}}")
-    out = {}
-    for name, settings in value.items():
-        where = f"args.volumes.{str(name)[:100]}"
-        if (
-            not isinstance(name, str)
-            or not VOLUME_RE.match(name)
-            or not name.startswith(f"{stack}_")
-        ):
-            raise InvalidArgument(f"{where}: a stack's volume is named <stack>_<volume>")
-        if not isinstance(settings, dict):
-            raise InvalidArgument(f"{where} must be an object")
-        check_keys(settings, {"labels"}, where)
-        labels = str_dict(settings.get("labels") or {}, f"{where}.labels")
-        policy.check_labels(labels, f"{where}.labels")
-        out[name] = labels
-    return out
+    volumes = _owned(value, stack, "volumes", {"labels"})
+    return {name: settings["labels"] for name, settings in volumes.items()}
 
 
 def _component(
@@ -389,41 +378,15 @@ class StackDeploy:
 
     # failure: undo
 
-    def undo(self, exc: BaseException) -> None:
+    def undo(self, exc: BaseException) -> NoReturn:
         """Put the host back as it was, then raise the (translated) failure."""
         plan = self.plan
-        if isinstance(exc, AgentError):
-            error = exc
-        else:
-            error = docker_client.translate_error(exc) or AgentError(
-                INTERNAL, f"internal error in stack.deploy: {type(exc).__name__}"
-            )
-        if self.ctx.cancelled and error.code != HEALTH_CHECK_FAILED:
-            error = AgentError(
-                CANCELLED,
-                f"stack.deploy of {plan.stack} revision {plan.revision} was cancelled while "
-                f"{self.step_name}; the host is back to its previous state",
-            )
-        actions = []
-        if self.created:
-            actions.append("removing " + ", ".join(n.name for n in self.created))
-        if self.stopped:
-            actions.append("starting " + ", ".join(o.name for o in self.stopped) + " again")
-        self.step("rolling-back", f"{short(error.message)}; " + ("; ".join(actions) or "done"))
-        problems = []
-        for new in self.created:
-            try:
-                self.api.remove_container(new.id, v=True, force=True)
-            except Exception as e:  # report, keep undoing
-                if not _is_not_found(e):
-                    problems.append(f"could not remove {new.name}: {_describe(e)}")
-        for old in self.stopped:
-            try:
-                self.api.start(old.id)
-            except Exception as e:
-                problems.append(f"could not start {old.name}: {_describe(e)}")
-        problems += wait_restored(self.api, self.stopped)
-        # What this deploy created is empty and unused: it goes too.
+        what = f"stack.deploy of {plan.stack} revision {plan.revision}"
+        error = failure(self.ctx, exc, what, self.step_name)
+        news = [(n.id, n.name) for n in self.created]
+        self.step("rolling-back", undo_message(error, news, self.stopped))
+        problems = put_back(self.api, news, self.stopped)
+        # What this deploy created is empty and unused now: it goes too.
         for network in self.created_networks:
             try:
                 self.api.remove_network(network)
@@ -434,12 +397,7 @@ class StackDeploy:
                 self.api.remove_volume(volume)
             except Exception as e:
                 problems.append(f"could not remove volume {volume}: {_describe(e)}")
-        if problems:
-            incomplete = "; ".join(problems)
-            error = AgentError(error.code, f"{error.message}; rollback incomplete: {incomplete}")
-        if error is exc:
-            raise exc
-        raise error from None
+        raise_undone(exc, error, problems)
 
     # 3. success: the old revision goes, and the networks it alone used
 
