@@ -229,3 +229,19 @@ def test_a_host_missing_part_of_a_stack_converges_and_one_running_it_all_does_no
     (converge,) = services.converge_host(host)
     assert converge.revision == r1
     assert converge.kind == RolloutKind.CONVERGE
+
+
+def test_a_secret_a_stack_names_is_reported_as_in_use(host):
+    from containers.models import Secret
+    from containers.secrets import secret_users
+
+    Secret.objects.create(name="db-password", value="s3cret")
+    with_secret = COMPOSE.replace(
+        "    depends_on", "    x-berth-env-secrets: {DB_PASSWORD: db-password}\n    depends_on"
+    )
+    services.create_service(
+        name="shop", actor=None, hosts=[host], kind="stack",
+        first_revision={"compose_text": with_secret},
+    )  # fmt: skip
+    assert secret_users("db-password") == ["service shop revision 1 (web.DB_PASSWORD)"]
+    assert secret_users("other") == []
