@@ -230,3 +230,23 @@ def test_the_hosts_policy_is_enforced_on_each_component(
     assert reply.code == "policy_denied", reply.raw
     assert "args.components[1].spec.volumes[1].source" in reply.error["message"]
     assert containers(docker_host, stack) == []
+
+
+@pytest.mark.parametrize("fixed_port", [False, True], ids=["start-first", "stop-first"])
+def test_a_cancel_during_a_health_gate_puts_the_previous_revision_back(
+    agent: Agent, stack: str, web: str, docker_host: str, fixed_port: bool
+) -> None:
+    ports = {"ports": [{"private": 80, "public": 18990}]} if fixed_port else {}
+    assert deploy(agent, stack, 1, plan(stack, web, **ports)).ok
+    before = sorted((c["Id"], c["State"]["Status"]) for c in containers(docker_host, stack))
+    # web's health check runs first after 300 s: it stays "starting" until cancelled.
+    slow = {"healthcheck": {"test": ["CMD", "true"], "interval_s": 300}}
+    req = agent.start("stack.deploy", {**plan(stack, web, "v2", **ports, **slow), "revision": 2})
+    service_tests.wait_for_step(agent, req, "health-checking")  # cache's gate
+    service_tests.wait_for_step(agent, req, "health-checking")  # web's
+    assert agent.ok("cancel", {"target": req}) == {"cancelled": True}
+    reply = agent.wait(req, timeout=60)
+    assert reply.code == "cancelled", reply
+    assert "back to its previous state" in reply.error["message"]
+    after = sorted((c["Id"], c["State"]["Status"]) for c in containers(docker_host, stack))
+    assert after == before
