@@ -13,8 +13,10 @@ import pytest
 
 from deployments import services
 from deployments.choices import RolloutStatus
-from deployments.models import Service
-from tests.fleet import Fleet, wait_for
+from deployments.models import Rollout, Service
+from hosts.models import Host
+from hosts.tasks import refresh_host
+from tests.fleet import Fleet, run_testbed, wait_for
 from tests.integration.rollout_support import NAMES, finished, online_hosts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -173,3 +175,37 @@ def test_retiring_a_stack_removes_its_containers_and_networks_and_keeps_its_volu
         assert on_host(fleet, name, shop.name) == []
         assert owned(fleet, name, "network", shop.name) == []
         assert owned(fleet, name, "volume", shop.name) == [f"{shop.name}_data"]
+
+
+def test_a_host_cut_off_mid_rollout_converges_later_to_one_set_of_containers(
+    shop: Service, fleet: Fleet, beat: Any
+) -> None:
+    r1 = shop.revisions.get(number=1)
+    assert finished(services.request_deploy(shop, r1, actor=None), timeout=300).status == (
+        RolloutStatus.SUCCEEDED
+    )
+    r2 = services.add_revision(shop, compose_text=compose(fleet, "v2"), actor=None)
+    run_testbed("link", "down", "h3")
+    try:
+        rollout = finished(
+            services.request_deploy(shop, r2, actor=None, batch_size=1, max_failures=2),
+            timeout=300,
+        )
+    finally:
+        run_testbed("link", "up", "h3")
+    assert rollout.status == RolloutStatus.PARTIAL, rollout.reason
+    steps = {step.host.name: step.step for step in rollout.hosts.select_related("host")}
+    assert steps == {"h1": "done", "h2": "done", "h3": "failed"}
+
+    h3 = Host.objects.get(name="h3")
+    refresh_host.delay(h3.pk)  # beat keeps refreshing too
+    converge = wait_for(
+        lambda: Rollout.objects.filter(
+            service=shop, kind="converge", hosts__host=h3, status=RolloutStatus.SUCCEEDED
+        ).first(),
+        timeout=180,
+        what="the converge rollout on h3 to succeed",
+    )
+    assert converge.revision == r2
+    assert_runs(fleet, shop.name, 2)
+    assert "demo web v2" in page(fleet["h3"].address)
