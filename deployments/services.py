@@ -994,7 +994,12 @@ class RolloutRunner:
         place a stack's rollout differs from a service's."""
         service = self.rollout.service
         if service.is_stack:
-            plan = compose.agent_plan(service.name, revision.spec)
+            try:
+                plan = compose.agent_plan(service.name, revision.spec)
+            except compose.ComposeInvalid as exc:
+                # Checked when it was made; what it names may have changed since (a
+                # secret deleted): that host's deploy fails saying so, as a service's.
+                raise AgentError("invalid_argument", f"revision {revision.number}: {exc}") from None
             for part in plan["components"]:
                 # Secrets named by the specs are looked up only here, for the agent alone.
                 part["spec"] = resolve_env(part["spec"], host)

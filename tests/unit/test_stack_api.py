@@ -245,3 +245,23 @@ def test_a_secret_a_stack_names_is_reported_as_in_use(host):
     )  # fmt: skip
     assert secret_users("db-password") == ["service shop revision 1 (web.DB_PASSWORD)"]
     assert secret_users("other") == []
+
+
+def test_a_deploy_of_a_revision_naming_a_secret_deleted_since_fails_that_host(host):
+    from agent_link.errors import AgentError
+    from containers.models import Secret
+    from deployments.services import RolloutRunner
+
+    secret = Secret.objects.create(name="db-password", value="s3cret")
+    stack = services.create_service(
+        name="shop", actor=None, hosts=[host], kind="stack",
+        first_revision={"compose_text": COMPOSE.replace(
+            "    depends_on", "    x-berth-env-secrets: {DB_PASSWORD: db-password}\n    depends_on"
+        )},
+    )  # fmt: skip
+    revision = stack.revisions.get()
+    secret.delete()
+    rollout = Rollout.objects.create(service=stack, revision=revision)
+    with pytest.raises(AgentError) as refused:
+        RolloutRunner(rollout, context=None)._deploy_args(revision, host)  # type: ignore[arg-type]
+    assert "services.web.x-berth-env-secrets.DB_PASSWORD" in refused.value.message
