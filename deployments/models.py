@@ -67,6 +67,9 @@ class Revision(models.Model):
     )
     # A stack's Compose file as it was given (YAML, comments and all); "" for a service.
     compose = models.TextField(blank=True)
+    # A stack's ``digest``: {compose service: repo@sha256:…}, pinned when the revision
+    # first deployed; every later deploy of the revision uses them.
+    digests = models.JSONField(default=dict, blank=True)
     health = models.JSONField(default=dict, blank=True, help_text="The health gate")
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -539,8 +539,8 @@ def request_rollback(
     service: Service, revision: Revision, *, actor: Actor, **strategy: Any
 ) -> Rollout:
     """Deploy an earlier revision again, by the digest pinned when it first deployed
-    (a stack's, by the references its compose file names: it pins no digest yet)."""
-    if not revision.digest and not service.is_stack:
+    (a stack's: each compose service's)."""
+    if not (revision.digests if service.is_stack else revision.digest):
         raise ValueError(
             f"revision {revision.number} was never deployed, so no image digest is pinned to it"
         )
@@ -926,6 +926,11 @@ class RolloutRunner:
                 step.container_id = result["containers"][0]["id"] if result["containers"] else ""
                 count = len(result["containers"])
                 step.message = f"{count} container(s) of revision {revision.number} are {health}"
+                pins = {name: ref for name, ref in (result.get("digests") or {}).items() if ref}
+                if pins and not revision.digests:
+                    # The first host to resolve the references pins the digests for good.
+                    Revision.objects.filter(pk=revision.pk, digests={}).update(digests=pins)
+                    revision.digests = pins
             else:
                 step.container_id = result["container"]["id"]
                 step.message = f"{result['container']['name']} is {health}"
@@ -1001,8 +1006,11 @@ class RolloutRunner:
                 # secret deleted): that host's deploy fails saying so, as a service's.
                 raise AgentError("invalid_argument", f"revision {revision.number}: {exc}") from None
             for part in plan["components"]:
+                pinned = revision.digests.get(part["name"])
                 # Secrets named by the specs are looked up only here, for the agent alone.
-                part["spec"] = resolve_env(part["spec"], host)
+                part["spec"] = resolve_env(
+                    {**part["spec"], "image": pinned or part["spec"]["image"]}, host
+                )
             health = self.rollout.health or revision.health or {}
             args = {"stack": service.name, "revision": revision.number, **plan}
             if health.get("timeout_s"):

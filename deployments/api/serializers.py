@@ -99,11 +99,17 @@ class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer[Revision
 
     class Meta:
         model = Revision
-        fields = ["id", "number", "image", "image_digest", "digest", "spec", "compose", "health",
-                  "author_name", "note", "created_at", "policy_override",
+        fields = ["id", "number", "image", "image_digest", "digest", "digests", "spec", "compose",
+                  "health", "author_name", "note", "created_at", "policy_override",
                   "archived"]  # fmt: skip
-        read_only_fields = ["id", "number", "image", "digest", "author_name", "created_at",
-                            "archived"]  # fmt: skip
+        read_only_fields = ["id", "number", "image", "digest", "digests", "author_name",
+                            "created_at", "archived"]  # fmt: skip
+        extra_kwargs = {
+            "digests": {
+                "help_text": "A stack's: each compose service's pinned repo@sha256:… once the "
+                "revision first deployed ({} before, and for a service)"
+            }
+        }
 
     def get_image_digest(self, revision: Revision) -> str:
         return digest_of(revision.digest)

@@ -149,10 +149,19 @@ def test_a_stack_rolls_out_keeps_its_data_and_rolls_back(shop: Service, fleet: F
     assert_runs(fleet, shop.name, 2)
     assert all("demo web v2" in page(address) for address in addresses.values())
 
-    # One-click rollback to r1: the data is still there.
+    # One-click rollback to r1, by the digests its first deploy pinned: the data is
+    # still there.
+    r1.refresh_from_db()
+    assert sorted(r1.digests) == ["cache", "web"]
+    assert r1.digests["web"].startswith(f"{fleet.registry}/demo/web@sha256:")
     rollout = finished(services.request_rollback(shop, r1, actor=None), timeout=300)
     assert rollout.status == RolloutStatus.SUCCEEDED, rollout.reason
     assert_runs(fleet, shop.name, 1)
+    for name in NAMES:
+        image = fleet[name].docker(
+            "inspect", "-f", "{{.Config.Image}}", web_container(fleet, name, shop.name)
+        )
+        assert image.stdout.strip() == r1.digests["web"]  # the pinned digest, not the tag
     for name, address in addresses.items():
         assert "demo web v1" in page(address)
         assert note(fleet, name, shop.name) == f"{name}-r1"

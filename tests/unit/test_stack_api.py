@@ -137,8 +137,12 @@ def test_a_stack_deploys_and_rolls_back_through_the_one_rollout_engine(admin_cli
     rollout = Rollout.objects.get()
     assert rollout.operation.action == "service.deploy"
     Rollout.objects.filter(pk=rollout.pk).update(status="succeeded")
-    # A stack pins no digest yet: rolling back to a revision goes by its references.
+    # Rolling back to a revision needs its digests, pinned by its first deploy.
     first = Revision.objects.get(service=stack, number=1)
+    with pytest.raises(ValueError, match="never deployed"):
+        services.request_rollback(stack, first, actor=None)
+    Revision.objects.filter(pk=first.pk).update(digests={"web": "r/web@sha256:" + "a" * 64})
+    first.refresh_from_db()
     back = services.request_rollback(stack, first, actor=None)
     assert back.kind == RolloutKind.ROLLBACK
 
@@ -171,6 +175,12 @@ def test_the_runner_sends_stack_deploy_with_the_plan_and_resolved_secrets(host):
     assert web["spec"]["volumes"][0]["source"] == "shop_data"
     assert args["volumes"] == {"shop_data": {"labels": {}}}
     assert revision.spec["services"]["web"]["x-berth-env-secrets"] == {"DB_PASSWORD": "db-password"}
+    # Once pinned, the digests are what every later deploy of the revision runs.
+    pinned = "198.18.0.1:5000/demo/web@sha256:" + "b" * 64
+    revision.digests = {"web": pinned}
+    _cache, web = RolloutRunner(rollout, context=None)._deploy_args(revision, host)[1]["components"]  # type: ignore[arg-type]
+    assert web["spec"]["image"] == pinned
+    assert _cache["spec"]["image"].endswith("demo/sleeper:v1")
 
 
 def test_runs_revision_wants_exactly_the_revisions_set_of_containers(host):

@@ -28,6 +28,8 @@ def stack():
         first_revision={"compose_text": COMPOSE.format(tag="v1")},
     )  # fmt: skip
     r2 = services.add_revision(stack, compose_text=COMPOSE.format(tag="v2"), actor=None)
+    pinned = {"web": "198.18.0.1:5000/demo/web@sha256:" + "a" * 64}
+    stack.revisions.filter(number=1).update(digests=pinned)  # r1 was deployed
     Service.objects.filter(pk=stack.pk).update(current_revision=r2)
     return stack
 
