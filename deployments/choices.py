@@ -29,3 +29,10 @@ class HostStep(models.TextChoices):
     FAILED = "failed"
     ROLLED_BACK = "rolled_back", "Rolled back"
     SKIPPED = "skipped"
+
+
+class ServiceKind(models.TextChoices):
+    """A service runs one container per host; a stack, a Compose file's containers."""
+
+    SERVICE = "service"
+    STACK = "stack"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db.models import Q
+
 from containers.secrets import add_secret_users, variables_naming
 from hosts.models import Host
 from images.references import set_revision_lookups
@@ -31,13 +33,26 @@ def pinned_images(digests: set[str]) -> Iterable[tuple[str, str]]:
     return Revision.objects.filter(digest__in=digests).values_list("digest", "image")
 
 
+def _variables_naming(revision: Revision, name: str) -> list[str]:
+    if not revision.compose:
+        return variables_naming(revision.spec, name)
+    return sorted(
+        f"{service}.{variable}"
+        for service, settings in (revision.spec.get("services") or {}).items()
+        for variable in variables_naming({"env_secrets": settings.get("x-berth-env-secrets")}, name)
+    )
+
+
 def revisions_naming(name: str) -> list[str]:
     """Every revision that names the secret ``name`` (any of them can be deployed or
     rolled back to again, and revisions never change)."""
     users = []
-    revisions = Revision.objects.filter(spec__has_key="env_secrets").select_related("service")
+    # A stack's revision names secrets in its compose services (x-berth-env-secrets).
+    revisions = Revision.objects.filter(
+        Q(spec__has_key="env_secrets") | ~Q(compose="")
+    ).select_related("service")
     for revision in revisions.order_by("service__name", "number"):
-        variables = variables_naming(revision.spec, name)
+        variables = _variables_naming(revision, name)
         if variables:
             current = "current; " if revision.service.current_revision_id == revision.pk else ""
             users.append(

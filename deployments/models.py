@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from .choices import HostStep, RolloutKind, RolloutStatus
+from .choices import HostStep, RolloutKind, RolloutStatus, ServiceKind
 
 SERVICE_NAME = RegexValidator(
     r"^[a-z0-9][a-z0-9_.-]{0,62}$",
@@ -13,9 +13,12 @@ SERVICE_NAME = RegexValidator(
 
 
 class Service(models.Model):
-    """Something deployed as one container per target host, with a history of revisions."""
+    """Something deployed to each target host, with a history of revisions: one
+    container (kind service) or the containers of a Compose file (kind stack)."""
 
     name = models.CharField(max_length=63, unique=True, validators=[SERVICE_NAME])
+    # Fixed at creation: it says what the revisions hold and which agent op deploys them.
+    kind = models.CharField(max_length=16, choices=ServiceKind.choices, default=ServiceKind.SERVICE)
     hosts = models.ManyToManyField("hosts.Host", blank=True, related_name="services")
     host_group = models.ForeignKey(
         "hosts.HostGroup", null=True, blank=True, on_delete=models.PROTECT, related_name="services"
@@ -37,6 +40,10 @@ class Service(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_stack(self) -> bool:
+        return self.kind == ServiceKind.STACK
+
 
 # A note says what changed and why, in a line or two; it shows on the service's page.
 NOTE_MAX_LENGTH = 500
@@ -54,7 +61,15 @@ class Revision(models.Model):
     number = models.PositiveIntegerField()
     image = models.CharField(max_length=512)
     digest = models.CharField(max_length=600, blank=True)
-    spec = models.JSONField(help_text="The container spec, as the agent's service.deploy takes it")
+    spec = models.JSONField(
+        help_text="The container spec, as the agent's service.deploy takes it; for a stack, "
+        "the Compose document as parsed from ``compose``"
+    )
+    # A stack's Compose file as it was given (YAML, comments and all); "" for a service.
+    compose = models.TextField(blank=True)
+    # A stack's ``digest``: {compose service: repo@sha256:…}, pinned when the revision
+    # first deployed; every later deploy of the revision uses them.
+    digests = models.JSONField(default=dict, blank=True)
     health = models.JSONField(default=dict, blank=True, help_text="The health gate")
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

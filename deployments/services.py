@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -32,10 +32,11 @@ from operations.context import OperationCancelled, OperationContext, OperationFa
 from operations.models import Operation
 from operations.registry import action
 from operations.services import Actor, record_change, request_cancel, submit
-from policies.services import bind_sources, check_spec, refused_settings
+from policies.services import PolicyViolation, bind_sources, check_spec, refused_settings
 
+from . import compose
 from .audit import record_revision_created, record_service_saved
-from .choices import ACTIVE_ROLLOUT_STATUSES, HostStep, RolloutKind, RolloutStatus
+from .choices import ACTIVE_ROLLOUT_STATUSES, HostStep, RolloutKind, RolloutStatus, ServiceKind
 from .models import Revision, Rollout, RolloutHost, Service
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,11 @@ ROLLOUT_ACTIONS: dict[str, str] = {
 }
 # Seconds between pings of a host's agent while its deploy is under way.
 LINK_CHECK_EVERY = 5.0
+# The labels Berth's deploys put on containers (the agent's ops/service/args.py).
+SERVICE_LABEL = "berth.service"
+STACK_LABEL = "berth.stack"
+REVISION_LABEL = "berth.revision"
+COMPONENT_LABEL = "berth.component"
 # Steps at which a host's deploy is under way (the agent op sent, no answer yet).
 IN_FLIGHT_STEPS = (HostStep.PULLING, HostStep.STARTING, HostStep.HEALTH_CHECKING)
 
@@ -159,12 +165,16 @@ def create_service(
     host_group: HostGroup | None = None,
     host_label: str = "",
     first_revision: dict[str, Any] | None = None,
+    kind: str = ServiceKind.SERVICE,
 ) -> Service:
-    """A new service, recorded as ``service.create``, and with ``first_revision`` (the
-    arguments of :func:`add_revision`) its revision 1. A first revision the policy
-    refuses leaves no service behind."""
+    """A new service (or stack, ``kind``), recorded as ``service.create``, and with
+    ``first_revision`` (the arguments of :func:`add_revision`) its revision 1. A first
+    revision the policy refuses (or a compose file that is not valid) leaves no service
+    behind."""
     with transaction.atomic():
-        service = Service.objects.create(name=name, host_group=host_group, host_label=host_label)
+        service = Service.objects.create(
+            name=name, host_group=host_group, host_label=host_label, kind=kind
+        )
         service.hosts.set(hosts)
         record_service_saved(service, actor=actor, created=True, changed={})
         if first_revision is not None:
@@ -175,17 +185,34 @@ def create_service(
 def add_revision(
     service: Service,
     *,
-    spec: dict[str, Any],
+    spec: dict[str, Any] | None = None,
+    compose_text: str | None = None,
     actor: Actor,
     health: dict[str, Any] | None = None,
     note: str = "",
     override: bool = False,
 ) -> Revision:
-    """Check ``spec`` against the policy of every host the service targets now, then
-    snapshot it as the service's next revision. Raises PolicyViolation, or
-    OverrideRefused for an ``override`` from someone who is not an admin. An admin's
-    override approves the revision (see :func:`grant_override`) and is audited."""
+    """Check ``spec`` (a stack's: ``compose_text``) against the policy of every host the
+    service targets now, then snapshot it as the service's next revision. Raises
+    PolicyViolation, OverrideRefused for an ``override`` from someone who is not an
+    admin, and for a stack compose.ComposeInvalid. An admin's override approves the
+    revision (see :func:`grant_override`) and is audited."""
     hosts = target_hosts(service)
+    if service.is_stack:
+        if compose_text is None or spec is not None:
+            raise compose.ComposeInvalid("compose", "a stack's revision is a compose file")
+        if override:
+            raise compose.ComposeInvalid(
+                "compose", "policy_override is not available for stacks: change the file"
+            )
+        document = compose.parse(compose_text)
+        check_stack(service.name, document, hosts, actor=actor)
+        return create_revision(
+            service, spec=document, compose_text=compose_text, health=health, note=note,
+            actor=actor,
+        )  # fmt: skip
+    if spec is None:
+        raise ValueError("a service's revision is a container spec")
     check_spec(spec, hosts, actor=actor, override=override)
     with transaction.atomic():
         revision = create_revision(service, spec=spec, health=health, note=note, actor=actor)
@@ -193,6 +220,30 @@ def add_revision(
             grant_override(revision)
             record_override(revision, spec, hosts, actor=actor)
     return revision
+
+
+def check_stack(stack: str, document: dict[str, Any], hosts: list[Host], *, actor: Actor) -> None:
+    """Every compose service of a stack passes the container security policy of each
+    host, as a single-container service's spec does. Raises ComposeInvalid for a spec
+    the container.run serializer refuses, and PolicyViolation naming the compose key
+    (``services.web.volumes``) for one the policy refuses."""
+    for part in compose.components(stack, document):
+        try:
+            check_spec(part.spec, hosts, actor=actor)
+        except PolicyViolation as exc:
+            key = compose.SPEC_KEYS.get(exc.field, exc.field)
+            raise PolicyViolation(f"services.{part.name}.{key}", exc.message) from None
+
+
+def check_revision(
+    revision: Revision, hosts: list[Host], *, actor: Actor, override: bool = False
+) -> None:
+    """A revision about to be deployed, against the policies of ``hosts`` as they are
+    now. Raises PolicyViolation (OverrideRefused, ComposeInvalid)."""
+    if revision.service.is_stack:
+        check_stack(revision.service.name, revision.spec, hosts, actor=actor)
+    else:
+        check_spec(revision.spec, hosts, actor=actor, override=override)
 
 
 def grant_override(revision: Revision) -> None:
@@ -225,11 +276,13 @@ def create_revision(
     service: Service,
     *,
     spec: dict[str, Any],
+    compose_text: str = "",
     health: dict[str, Any] | None = None,
     note: str = "",
     actor: Actor = None,
 ) -> Revision:
-    """Snapshot a new container spec as the service's next revision."""
+    """Snapshot a new container spec (a stack's: the parsed ``compose_text``) as the
+    service's next revision."""
     user = actor if isinstance(actor, User) and actor.is_authenticated else None
     with transaction.atomic():
         # Two revisions of one service made at once must not both take the next number.
@@ -238,8 +291,9 @@ def create_revision(
         revision = Revision.objects.create(
             service=service,
             number=last + 1,
-            image=spec["image"],
+            image=compose.images(spec) if compose_text else spec["image"],
             spec=spec,
+            compose=compose_text,
             health=health or {},
             author=user,
             author_name=user.get_username() if user else "system",
@@ -484,8 +538,9 @@ def on_operation_finished(sender: Any, operation: Operation, **kwargs: Any) -> N
 def request_rollback(
     service: Service, revision: Revision, *, actor: Actor, **strategy: Any
 ) -> Rollout:
-    """Deploy an earlier revision again, by the digest pinned when it first deployed."""
-    if not revision.digest:
+    """Deploy an earlier revision again, by the digest pinned when it first deployed
+    (a stack's: each compose service's)."""
+    if not (revision.digests if service.is_stack else revision.digest):
         raise ValueError(
             f"revision {revision.number} was never deployed, so no image digest is pinned to it"
         )
@@ -500,7 +555,7 @@ RETIRE_ACTION = "service.retire"
 def retire_hosts(service: Service) -> list[Host]:
     """The hosts a retirement removes the service from: its targets, and every host
     Berth last saw running a container of it (a host that left its targets may still)."""
-    mine = LabelSelector.parse([f"berth.service={service.name}"])
+    mine = LabelSelector.parse([f"{owner_label(service)}={service.name}"])
     running = Container.objects.filter(mine.q("labels")).values_list("host_id", flat=True)
     pks = {host.pk for host in target_hosts(service)} | set(running)
     return list(Host.objects.filter(pk__in=pks).order_by("name"))
@@ -648,7 +703,8 @@ def _remove_from(service: Service, hosts: list[Host]) -> tuple[dict[str, str], d
         agent = HostAgent(host)
         try:
             agent.ensure_live()
-            result = agent.call("service.remove", {"service": service.name}, timeout=360)
+            op, args = remove_op(service)
+            result = agent.call(op, args, timeout=360)
         except (AgentError, AgentLinkError) as exc:
             failed[host.name] = str(exc)
             return
@@ -741,10 +797,10 @@ class RolloutRunner:
 
     def _confirm_on_hosts(self, steps: list[RolloutHost], revision: Revision) -> None:
         """After an interruption: a host recorded done counts as done only if it runs
-        exactly one container of the service, on this revision. Every other started host
-        is redone: a deploy cut off mid-way may still be finishing, or undoing, on the
-        host, and the agent's deploy waits for it and then replaces whatever containers
-        of the service it finds."""
+        exactly the revision's set of containers (a service's: one), all running. Every
+        other started host is redone: a deploy cut off mid-way may still be finishing, or
+        undoing, on the host, and the agent's deploy waits for it and then replaces
+        whatever containers of the service it finds."""
         for step in steps:
             if step.step in IN_FLIGHT_STEPS:
                 step.step = HostStep.PENDING
@@ -756,20 +812,16 @@ class RolloutRunner:
             try:
                 agent = HostAgent(step.host)
                 agent.ensure_live()
-                containers = _service_containers(agent, self.rollout.service.name)
+                containers = _service_containers(agent, self.rollout.service)
             except (AgentError, AgentLinkError) as exc:
                 containers = []
                 log.info("could not check %s after an interruption: %s", step.host.name, exc)
-            on_revision = [
-                c
-                for c in containers
-                if c["labels"].get("berth.revision") == str(revision.number)
-                and c["state"] == "running"
-            ]
-            if len(containers) == 1 and on_revision:
+            running = all(c["state"] == "running" for c in containers)
+            if running and runs_revision([c["labels"] for c in containers], revision):
                 step.step = HostStep.DONE
-                step.container_id = on_revision[0]["id"]
-                step.message = f"{on_revision[0]['name']} confirmed on revision {revision.number}"
+                step.container_id = containers[0]["id"]
+                names = ", ".join(sorted(c["name"] for c in containers))
+                step.message = f"{names} confirmed on revision {revision.number}"
             else:
                 step.step = HostStep.PENDING
                 step.message = "interrupted; deploying again"
@@ -869,8 +921,19 @@ class RolloutRunner:
             step.message = str(exc)
         else:
             step.step = HostStep.DONE
-            step.container_id = result["container"]["id"]
-            step.message = f"{result['container']['name']} is {result.get('health', 'running')}"
+            health = result.get("health", "running")
+            if "containers" in result:  # a stack's
+                step.container_id = result["containers"][0]["id"] if result["containers"] else ""
+                count = len(result["containers"])
+                step.message = f"{count} container(s) of revision {revision.number} are {health}"
+                pins = {name: ref for name, ref in (result.get("digests") or {}).items() if ref}
+                if pins and not revision.digests:
+                    # The first host to resolve the references pins the digests for good.
+                    Revision.objects.filter(pk=revision.pk, digests={}).update(digests=pins)
+                    revision.digests = pins
+            else:
+                step.container_id = result["container"]["id"]
+                step.message = f"{result['container']['name']} is {health}"
             if result.get("digest") and not revision.digest:
                 # The first host to resolve the reference pins the digest for good.
                 Revision.objects.filter(pk=revision.pk, digest="").update(digest=result["digest"])
@@ -884,9 +947,8 @@ class RolloutRunner:
                 self._agent_deploy(step, previous, track=False)
                 step.message = f"back on revision {previous.number}"
             else:
-                HostAgent(step.host).call(
-                    "service.remove", {"service": self.rollout.service.name}, timeout=120
-                )
+                op, args = remove_op(self.rollout.service)
+                HostAgent(step.host).call(op, args, timeout=120)
                 step.message = "removed: the service had no earlier revision"
             step.step = HostStep.ROLLED_BACK
         # MissingSecret and SecretOutOfScope are AgentErrors
@@ -906,13 +968,7 @@ class RolloutRunner:
         # The host's policy file as the policy is now: a change since the link opened
         # must reach the agent, which checks the spec against it again.
         agent.sync_policy()
-        args = {
-            "service": self.rollout.service.name,
-            "revision": revision.number,
-            # Secrets named by the spec are looked up only here, for the agent alone.
-            "spec": resolve_env({**revision.spec, "image": revision.deploy_image}, host),
-            "health": self.rollout.health or revision.health or {"mode": "docker"},
-        }
+        op, args = self._deploy_args(revision, host)
         shown = step.step
 
         def on_progress(event: dict[str, Any]) -> None:
@@ -924,7 +980,7 @@ class RolloutRunner:
 
         timeout = float(settings.BERTH_DEPLOY_HOST_TIMEOUT)
         result: dict[str, Any] = agent.call(
-            "service.deploy",
+            op,
             args,
             timeout=timeout,
             on_progress=on_progress if track else None,
@@ -937,6 +993,36 @@ class RolloutRunner:
         )
         _refresh_containers(agent)
         return result
+
+    def _deploy_args(self, revision: Revision, host: Host) -> tuple[str, dict[str, Any]]:
+        """The agent op that deploys ``revision`` on ``host`` and its arguments: the one
+        place a stack's rollout differs from a service's."""
+        service = self.rollout.service
+        if service.is_stack:
+            try:
+                plan = compose.agent_plan(service.name, revision.spec)
+            except compose.ComposeInvalid as exc:
+                # Checked when it was made; what it names may have changed since (a
+                # secret deleted): that host's deploy fails saying so, as a service's.
+                raise AgentError("invalid_argument", f"revision {revision.number}: {exc}") from None
+            for part in plan["components"]:
+                pinned = revision.digests.get(part["name"])
+                # Secrets named by the specs are looked up only here, for the agent alone.
+                part["spec"] = resolve_env(
+                    {**part["spec"], "image": pinned or part["spec"]["image"]}, host
+                )
+            health = self.rollout.health or revision.health or {}
+            args = {"stack": service.name, "revision": revision.number, **plan}
+            if health.get("timeout_s"):
+                args["health_timeout_s"] = health["timeout_s"]
+            return "stack.deploy", args
+        return "service.deploy", {
+            "service": service.name,
+            "revision": revision.number,
+            # Secrets named by the spec are looked up only here, for the agent alone.
+            "spec": resolve_env({**revision.spec, "image": revision.deploy_image}, host),
+            "health": self.rollout.health or revision.health or {"mode": "docker"},
+        }
 
     def _cancel_wanted(self) -> bool:
         """Whether the rollout was cancelled (asked from each host's thread)."""
@@ -952,13 +1038,47 @@ def _refresh_containers(agent: HostAgent) -> None:
         log.info("could not re-read containers of %s after a deploy: %s", agent.host.name, exc)
 
 
-def _service_containers(agent: HostAgent, service: str | None) -> list[dict[str, Any]]:
+def _service_containers(agent: HostAgent, service: Service | None) -> list[dict[str, Any]]:
     """Read the host's containers (storing them, as a refresh would) and return those
     of ``service`` (every container when None)."""
     reported = read_containers(agent, timeout=30)
     if service is None:
         return list(reported)
-    return [c for c in reported if (c.get("labels") or {}).get("berth.service") == service]
+    label = owner_label(service)
+    return [c for c in reported if (c.get("labels") or {}).get(label) == service.name]
+
+
+def owner_label(service: Service) -> str:
+    """The label naming the service on each of its containers."""
+    return STACK_LABEL if service.is_stack else SERVICE_LABEL
+
+
+def remove_op(service: Service) -> tuple[str, dict[str, Any]]:
+    """The agent op (and its arguments) removing the service's containers from a host.
+    A stack's named volumes stay: they hold its data (docs/stacks.md)."""
+    if service.is_stack:
+        return "stack.remove", {"stack": service.name}
+    return "service.remove", {"service": service.name}
+
+
+def runs_revision(labels: list[dict[str, str]], revision: Revision) -> bool:
+    """Whether containers with these labels are exactly the revision's set: for a
+    service one container, for a stack each compose service's replicas, all labelled
+    with the revision."""
+    want: Counter[str] = Counter({"": 1})
+    if revision.compose:
+        want = Counter(
+            {
+                name: (service.get("deploy") or {}).get("replicas", 1)
+                for name, service in revision.spec["services"].items()
+            }
+        )
+    got = Counter(
+        item.get(COMPONENT_LABEL, "")
+        for item in labels
+        if item.get(REVISION_LABEL) == str(revision.number)
+    )
+    return len(labels) == sum(want.values()) and got == want
 
 
 # --- convergence ------------------------------------------------------------------------------
@@ -987,8 +1107,10 @@ def converge_host(host: Host) -> list[Rollout]:
     if not services:
         return started  # the common case on every refresh: nothing deployed yet
     running: dict[str, list[Any]] = {}
-    for container in host.containers.filter(labels__has_key="berth.service"):
-        running.setdefault(container.labels["berth.service"], []).append(container)
+    mine = Q(labels__has_key=SERVICE_LABEL) | Q(labels__has_key=STACK_LABEL)
+    for container in host.containers.filter(mine):
+        owner = container.labels.get(SERVICE_LABEL) or container.labels.get(STACK_LABEL)
+        running.setdefault(owner, []).append(container)
     settle_from = timezone.now() - timedelta(seconds=settings.BERTH_CONVERGE_SETTLE)
     busy = set(
         Rollout.objects.filter(
@@ -1001,9 +1123,9 @@ def converge_host(host: Host) -> list[Rollout]:
             continue
         revision = service.current_revision
         assert revision is not None
-        containers = running.get(service.name, [])
-        revisions = sorted({c.labels.get("berth.revision", "?") for c in containers})
-        if len(containers) == 1 and revisions == [str(revision.number)]:
+        containers = [c for c in running.get(service.name, []) if owner_label(service) in c.labels]
+        revisions = sorted({c.labels.get(REVISION_LABEL, "?") for c in containers})
+        if runs_revision([c.labels for c in containers], revision):
             continue
         recent = Rollout.objects.filter(
             service=service,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -7,7 +9,8 @@ from rest_framework import serializers
 
 from berth.labels import LabelSelector, LabelSelectorError
 from containers.api.serializers import ContainerRunSerializer
-from deployments import services
+from deployments import compose, services
+from deployments.choices import ServiceKind
 from deployments.models import Revision, Rollout, RolloutHost, Service
 from hosts.models import Host, HostGroup
 from images.references import digest_of
@@ -41,6 +44,16 @@ class ServiceSpecSerializer(ContainerRunSerializer):
         return value
 
 
+class RevisionSpecSerializer(ServiceSpecSerializer):
+    """A revision's spec as read: a service's container spec, or a stack's Compose
+    document as parsed from its file."""
+
+    def to_representation(self, instance: Any) -> Any:
+        if isinstance(instance, dict) and "services" in instance and "image" not in instance:
+            return instance
+        return super().to_representation(instance)
+
+
 class HealthGateSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     """When a new container counts as healthy. ``docker``: the image's HEALTHCHECK."""
 
@@ -66,7 +79,18 @@ POLICY_OVERRIDE_HELP = (
 
 
 class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer[Revision]):
-    spec = ServiceSpecSerializer()
+    spec = RevisionSpecSerializer(
+        required=False,
+        help_text="A service's container spec (required for a service); read from a stack's "
+        "revision: its Compose document as parsed",
+    )
+    compose = serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        max_length=compose.MAX_COMPOSE_CHARS,
+        help_text="A stack's Compose file (YAML text; required for a stack, docs/stacks.md "
+        'says what it may hold); "" for a service\'s revision',
+    )
     health = HealthGateSerializer(required=False)
     # Written: the admin's override; read: whether an admin approved this revision past
     # the policy (its hosts' agents accept its exact spec while it is the service's).
@@ -75,14 +99,53 @@ class RevisionSerializer(StrictFieldsMixin, serializers.ModelSerializer[Revision
 
     class Meta:
         model = Revision
-        fields = ["id", "number", "image", "image_digest", "digest", "spec", "health",
-                  "author_name", "note", "created_at", "policy_override",
+        fields = ["id", "number", "image", "image_digest", "digest", "digests", "spec", "compose",
+                  "health", "author_name", "note", "created_at", "policy_override",
                   "archived"]  # fmt: skip
-        read_only_fields = ["id", "number", "image", "digest", "author_name", "created_at",
-                            "archived"]  # fmt: skip
+        read_only_fields = ["id", "number", "image", "digest", "digests", "author_name",
+                            "created_at", "archived"]  # fmt: skip
+        extra_kwargs = {
+            "digests": {
+                "help_text": "A stack's: each compose service's pinned repo@sha256:… once the "
+                "revision first deployed ({} before, and for a service)"
+            }
+        }
 
     def get_image_digest(self, revision: Revision) -> str:
         return digest_of(revision.digest)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("spec" in attrs) == ("compose" in attrs):
+            raise serializers.ValidationError(
+                {"spec": "Give spec (a service's revision) or compose (a stack's), one of them."}
+            )
+        return attrs
+
+
+def check_revision_kind(kind: str, revision: dict[str, Any], field_prefix: str = "") -> None:
+    """A service's revision is a spec, a stack's a compose file: a 400 for the other."""
+    if kind == ServiceKind.STACK and "compose" not in revision:
+        raise serializers.ValidationError(
+            {f"{field_prefix}compose": "A stack's revision is a compose file: give compose."}
+        )
+    if kind != ServiceKind.STACK and "spec" not in revision:
+        raise serializers.ValidationError(
+            {f"{field_prefix}spec": 'A service\'s revision is a container spec (for a Compose '
+             'file, create a service of kind "stack").'}
+        )  # fmt: skip
+
+
+@contextmanager
+def compose_refusals(*, field_prefix: str = "") -> Iterator[None]:
+    """A compose file Berth cannot deploy is a 400 naming its key, under the body's
+    ``compose.`` (``compose.services.web.cap_add``); the policy's refusals likewise."""
+    try:
+        with policy_refusals(field_prefix=f"{field_prefix}compose."):
+            yield
+    except compose.ComposeInvalid as exc:
+        raise serializers.ValidationError(
+            {f"{field_prefix}compose.{exc.path}": exc.message}
+        ) from None
 
 
 class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer[Service]):
@@ -114,11 +177,18 @@ class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer[Service])
         "the operation removing the service's containers from them; null otherwise"
     )
 
+    kind = serializers.ChoiceField(
+        choices=ServiceKind.choices,
+        required=False,
+        help_text="service (the default): one container per host; stack: a Compose file's "
+        "containers. Set on create only",
+    )
+
     class Meta:
         model = Service
-        fields = ["id", "url", "name", "hosts", "host_group", "host_label", "current_revision",
-                  "image", "image_digest", "retiring", "removal", "created_at",
-                  "revision"]  # fmt: skip
+        fields = ["id", "url", "name", "kind", "hosts", "host_group", "host_label",
+                  "current_revision", "image", "image_digest", "retiring", "removal",
+                  "created_at", "revision"]  # fmt: skip
         read_only_fields = ["retiring"]
 
     @extend_schema_field(RemovalSerializer(allow_null=True))
@@ -135,14 +205,22 @@ class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer[Service])
     def create(self, validated_data: dict[str, Any]) -> Service:
         actor = acting_user(self, validated_data)
         first = validated_data.pop("revision", None)
+        validated_data.setdefault("kind", ServiceKind.SERVICE)
         if first is not None:
             first["override"] = first.pop("policy_override", False)
+            check_revision_kind(validated_data["kind"], first, "revision.")
+            if "compose" in first:
+                first["compose_text"] = first.pop("compose")
+        if validated_data["kind"] == ServiceKind.STACK:
+            with compose_refusals(field_prefix="revision."):
+                return services.create_service(actor=actor, first_revision=first, **validated_data)
         # Refusals name the spec's field under the body's "revision.spec.".
         with policy_refusals(field_prefix="revision.spec."):
             return services.create_service(actor=actor, first_revision=first, **validated_data)
 
     def update(self, instance: Service, validated_data: dict[str, Any]) -> Service:
         actor = acting_user(self, validated_data)
+        validated_data.pop("kind", None)  # unchanged: validate_kind refuses another
         service, self.removal_operation = services.update_service(
             instance, actor=actor, **validated_data
         )
@@ -155,6 +233,11 @@ class ServiceSerializer(StrictFieldsMixin, serializers.ModelSerializer[Service])
                 "A service's name cannot change: it names its containers on every host. "
                 "Create a new service instead."
             )
+        return value
+
+    def validate_kind(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.kind:
+            raise serializers.ValidationError("A service's kind is set when it is created.")
         return value
 
     def validate_revision(self, value: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,8 @@ from .serializers import (
     RollbackSerializer,
     RolloutSerializer,
     ServiceSerializer,
+    check_revision_kind,
+    compose_refusals,
 )
 
 # What starting a deploy or a rollback can answer besides 202.
@@ -113,10 +115,14 @@ class ServiceViewSet(
         serializer = RevisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        with policy_refusals(field_prefix="spec."):
+        check_revision_kind(service.kind, data)
+        # A stack's refusals name the compose key, a service's the spec's field.
+        refusals = compose_refusals() if service.is_stack else policy_refusals(field_prefix="spec.")
+        with refusals:
             revision = services.add_revision(
                 service,
-                spec=data["spec"],
+                spec=data.get("spec"),
+                compose_text=data.get("compose"),
                 health=data.get("health"),
                 note=data.get("note", ""),
                 override=bool(data.get("policy_override")),
@@ -233,14 +239,22 @@ class ServiceViewSet(
         # Checked against each target host's policy as it is now: a revision made
         # before a policy tightened must not deploy.
         hosts = services.target_hosts(service)
-        enforce_policy(
-            revision.spec,
-            hosts,
-            actor=request.user,
-            override=override,
-            field_prefix="spec.",
-            context=f"revision {revision.number}: ",
-        )
+        if service.is_stack:
+            if override:
+                raise ValidationError(
+                    {"policy_override": "Not available for stacks: add a revision that passes."}
+                )
+            with compose_refusals():
+                services.check_stack(service.name, revision.spec, hosts, actor=request.user)
+        else:
+            enforce_policy(
+                revision.spec,
+                hosts,
+                actor=request.user,
+                override=override,
+                field_prefix="spec.",
+                context=f"revision {revision.number}: ",
+            )
         try:
             with transaction.atomic():
                 if override:

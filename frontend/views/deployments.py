@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from deployments import services
 from deployments.models import Revision, Rollout, RolloutHost, Service
-from policies.services import PolicyViolation, check_spec
+from policies.services import PolicyViolation
 
 from ..forms import RevisionForm, ServiceForm, ServiceTargetsForm, SpecFields
 from .common import done, is_htmx, operator, refused, scoped_form, started, viewer, visible
@@ -122,6 +122,10 @@ def service_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @operator
 def revision_create(request: HttpRequest, pk: int) -> HttpResponse:
     service = get_object_or_404(visible(request, Service.objects.all()), pk=pk)
+    if service.is_stack:
+        # A stack's revision is a compose file, which this form does not take yet.
+        message = f"{service.name} is a stack: add its revisions with POST /api/v1/services/."
+        return refused(request, message, "frontend:service", pk=service.pk)
     latest = service.revisions.order_by("-number").first()
     initial = SpecFields.initial_from(latest.spec, latest.health) if latest else {}
     form = RevisionForm(request.POST or None, initial=initial)
@@ -155,7 +159,7 @@ def _start_rollout(
 ) -> HttpResponse:  # type: ignore[no-untyped-def]
     try:
         # Against each target host's policy as it is now (pages have no override).
-        check_spec(revision.spec, services.target_hosts(service), actor=request.user)
+        services.check_revision(revision, services.target_hosts(service), actor=request.user)
     except PolicyViolation as exc:
         message = f"Revision {revision.number} cannot be deployed: {exc.message}"
         return refused(request, message, "frontend:service", pk=service.pk)

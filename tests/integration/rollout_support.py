@@ -95,9 +95,8 @@ def assert_runs_only(fleet: Fleet, name: str, service: Service, revision: Revisi
 SLOW_GATE = {"mode": "docker", "interval_s": 2, "retries": 3, "timeout_s": 60}
 
 
-def service_on_the_fleet(register: Any, fleet: Fleet) -> Iterator[Service]:
-    """For a fixture: a service on h1, h2, h3 (in that order: one batch each with batch
-    size 1), its containers removed from every host afterwards."""
+def online_hosts(register: Any, fleet: Fleet) -> list[Host]:
+    """h1, h2 and h3 registered, once all three are online."""
     hosts: list[Host] = [register(fleet[name]) for name in NAMES]
     wait_for(
         lambda: (
@@ -106,6 +105,13 @@ def service_on_the_fleet(register: Any, fleet: Fleet) -> Iterator[Service]:
         ),
         what="h1, h2 and h3 online",
     )
+    return hosts
+
+
+def service_on_the_fleet(register: Any, fleet: Fleet) -> Iterator[Service]:
+    """For a fixture: a service on h1, h2, h3 (in that order: one batch each with batch
+    size 1), its containers removed from every host afterwards."""
+    hosts = online_hosts(register, fleet)
     created = Service.objects.create(name=f"undo-{uuid.uuid4().hex[:6]}")
     created.hosts.set(hosts)
     yield created

@@ -57,4 +57,6 @@ OPS: dict[str, Callable[[Any, dict], Any]] = {
     "service.deploy": service.deploy,
     "service.list": service.list_services,
     "service.remove": service.remove,
+    "stack.deploy": service.deploy_stack,
+    "stack.remove": service.remove_stack,
 }

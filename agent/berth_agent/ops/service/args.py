@@ -22,15 +22,16 @@ _ARGS_RE = re.compile(r"(?<![\w.])args\.")
 DEPLOY_KEYS = frozenset({"service", "revision", "spec", "auth", "health", "stop_timeout"})
 
 
-def service_arg(args: dict, required: bool = True) -> str | None:
-    value = args.get("service")
+def service_arg(args: dict, required: bool = True, key: str = "service") -> str | None:
+    """The service's (or with ``key`` "stack", the stack's) name."""
+    value = args.get(key)
     if value is None:
         if required:
-            raise InvalidArgument("args.service is required: the service name")
+            raise InvalidArgument(f"args.{key} is required: the {key} name")
         return None
     if not isinstance(value, str) or not SERVICE_RE.match(value):
         raise InvalidArgument(
-            "args.service must be 1-63 characters: lowercase letters, digits, '_', '.', '-', "
+            f"args.{key} must be 1-63 characters: lowercase letters, digits, '_', '.', '-', "
             "starting with a letter or digit"
         )
     return value
@@ -69,16 +70,15 @@ def health_arg(value: Any) -> Health:
     return Health(mode, port, path, timeout_s, interval_s, retries)
 
 
-def spec_arg(value: Any) -> tuple[str, dict[str, Any], bool, bool]:
+def spec_arg(value: Any, where: str = "args.spec") -> tuple[str, dict[str, Any], bool, bool]:
     """(image, engine create body, publishes a fixed host port, the image's own user
-    must be checked against the policy) from args.spec."""
-    where = "args.spec"
+    must be checked against the policy) from args.spec (or the spec at ``where``)."""
     if not isinstance(value, dict):
         raise InvalidArgument(f"{where} must be an object: a container.run spec without name")
     if "name" in value:
         raise InvalidArgument(
             f"{where}.name is not allowed: the agent names the container "
-            "<service>-r<revision>-<random>"
+            "<service>-r<revision>-<random> (a stack's <stack>-<component>-r<revision>-<random>)"
         )
     image = value.get("image")
     if image is None:
@@ -98,8 +98,8 @@ def spec_arg(value: Any) -> tuple[str, dict[str, Any], bool, bool]:
     try:
         config, _ = containers.build_create_config(value)
     except InvalidArgument as e:
-        raise InvalidArgument(_ARGS_RE.sub("args.spec.", e.message)) from None
-    check_user = policy.check_spec(value, "args.spec")
+        raise InvalidArgument(_ARGS_RE.sub(f"{where}.", e.message)) from None
+    check_user = policy.check_spec(value, where)
     bindings = config["HostConfig"].get("PortBindings") or {}
     fixed = any(b.get("HostPort") for entries in bindings.values() for b in entries)
     return image, config, fixed, check_user

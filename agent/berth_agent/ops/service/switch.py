@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from berth_agent import docker_client, policy
 from berth_agent.context import OpContext
@@ -90,6 +91,31 @@ class _PullContext:
         self._ctx.progress({"step": "pulling", **data})
 
 
+def pull_image(
+    ctx: OpContext,
+    api: Any,
+    image: str,
+    auth: dict[str, str] | None,
+    step: Callable[[str, str], None],
+) -> tuple[str, str | None]:
+    """Pull ``image`` (not when a digest reference is present already): its image id
+    and the ``repo@sha256:...`` it resolved to."""
+    if "@" in image:
+        with contextlib.suppress(Exception):
+            attrs = api.inspect_image(image)
+            step("pulling", f"{image} is present; not pulling")
+            return attrs["Id"], _repo_digest(image, attrs.get("RepoDigests") or [], None)
+    step("pulling", f"pulling {image}")
+    pull_ctx = _PullContext(ctx)
+    args: dict[str, Any] = {"ref": image}
+    if auth is not None:
+        args["auth"] = auth
+    # _PullContext stands in for the OpContext: it forwards every other attribute to it.
+    images.pull(pull_ctx, args)  # type: ignore[arg-type]
+    attrs = api.inspect_image(image)
+    return attrs["Id"], _repo_digest(image, attrs.get("RepoDigests") or [], pull_ctx.digest)
+
+
 @dataclass
 class Old:
     id: str
@@ -165,21 +191,7 @@ class Deploy:
     # 1. pull
 
     def pull(self) -> tuple[str, str | None]:
-        if "@" in self.image:
-            with contextlib.suppress(Exception):
-                attrs = self.api.inspect_image(self.image)
-                self.step("pulling", f"{self.image} is present; not pulling")
-                return attrs["Id"], _repo_digest(self.image, attrs.get("RepoDigests") or [], None)
-        self.step("pulling", f"pulling {self.image}")
-        pull_ctx = _PullContext(self.ctx)
-        args: dict[str, Any] = {"ref": self.image}
-        if self.auth is not None:
-            args["auth"] = self.auth
-        # _PullContext stands in for the OpContext: it forwards every other attribute to it.
-        images.pull(pull_ctx, args)  # type: ignore[arg-type]
-        attrs = self.api.inspect_image(self.image)
-        digest = _repo_digest(self.image, attrs.get("RepoDigests") or [], pull_ctx.digest)
-        return attrs["Id"], digest
+        return pull_image(self.ctx, self.api, self.image, self.auth, self.step)
 
     # 2-3. create, start, health gate
 
@@ -226,66 +238,13 @@ class Deploy:
 
     # failure: undo
 
-    def undo(self, exc: BaseException) -> None:
+    def undo(self, exc: BaseException) -> NoReturn:
         """Put the host back as it was, then raise the (translated) failure."""
-        if isinstance(exc, AgentError):
-            error = exc
-        else:
-            error = docker_client.translate_error(exc) or AgentError(
-                INTERNAL, f"internal error in service.deploy: {type(exc).__name__}"
-            )
-        if self.ctx.cancelled and error.code not in (HEALTH_CHECK_FAILED,):
-            error = AgentError(
-                CANCELLED,
-                f"service.deploy of {self.service} revision {self.revision} was cancelled "
-                f"while {self.step_name}; the host is back to its previous state",
-            )
-        actions = []
-        if self.new_id:
-            actions.append(f"removing {self.name}")
-        if self.stopped:
-            actions.append("starting " + ", ".join(o.name for o in self.stopped) + " again")
-        self.step("rolling-back", f"{short(error.message)}; " + ("; ".join(actions) or "done"))
-        problems = []
-        if self.new_id:
-            try:
-                self.api.remove_container(self.new_id, v=True, force=True)
-            except Exception as e:  # report, keep undoing
-                if not _is_not_found(e):
-                    problems.append(f"could not remove {self.name}: {_describe(e)}")
-        for old in self.stopped:
-            try:
-                self.api.start(old.id)
-            except Exception as e:
-                problems.append(f"could not start {old.name}: {_describe(e)}")
-        problems += self._wait_restored()
-        if problems:
-            incomplete = "; ".join(problems)
-            error = AgentError(error.code, f"{error.message}; rollback incomplete: {incomplete}")
-        if error is exc:
-            raise exc
-        raise error from None
-
-    def _wait_restored(self) -> list[str]:
-        deadline = time.monotonic() + RESTORE_TIMEOUT_S
-        problems = []
-        for old in self.stopped:
-            while True:
-                try:
-                    state = self.api.inspect_container(old.id).get("State") or {}
-                except Exception as e:
-                    problems.append(f"{old.name}: {_describe(e)}")
-                    break
-                if state.get("Running"):
-                    if old.state == "paused" and not state.get("Paused"):
-                        with contextlib.suppress(Exception):
-                            self.api.pause(old.id)
-                    break
-                if time.monotonic() >= deadline:
-                    problems.append(f"{old.name} is {state.get('Status')}, not running")
-                    break
-                time.sleep(0.1)
-        return problems
+        what = f"service.deploy of {self.service} revision {self.revision}"
+        error = failure(self.ctx, exc, what, self.step_name)
+        news = [(self.new_id, self.name)] if self.new_id else []
+        self.step("rolling-back", undo_message(error, news, self.stopped))
+        raise_undone(exc, error, put_back(self.api, news, self.stopped))
 
     # 4. success: clean up
 
@@ -294,6 +253,86 @@ class Deploy:
             return []
         self.step("cleaning-up", "stopping and removing " + ", ".join(o.name for o in olds))
         return stop_and_remove(self.api, olds, self.stop_timeout)
+
+
+def failure(ctx: OpContext, exc: BaseException, what: str, step_name: str) -> AgentError:
+    """What a deploy that failed with ``exc`` answers (``what``: "service.deploy of web
+    revision 3"): an AgentError, and a cancel's says so."""
+    if isinstance(exc, AgentError):
+        error = exc
+    else:
+        op = what.split(" ", 1)[0]
+        error = docker_client.translate_error(exc) or AgentError(
+            INTERNAL, f"internal error in {op}: {type(exc).__name__}"
+        )
+    if ctx.cancelled and error.code != HEALTH_CHECK_FAILED:
+        error = AgentError(
+            CANCELLED,
+            f"{what} was cancelled while {step_name}; the host is back to its previous state",
+        )
+    return error
+
+
+def undo_message(error: AgentError, news: list[tuple[str, str]], stopped: list[Old]) -> str:
+    """The rolling-back step's message: why, and what the undo does."""
+    actions = []
+    if news:
+        actions.append("removing " + ", ".join(name for _, name in news))
+    if stopped:
+        actions.append("starting " + ", ".join(o.name for o in stopped) + " again")
+    return f"{short(error.message)}; " + ("; ".join(actions) or "done")
+
+
+def put_back(api: Any, news: list[tuple[str, str]], stopped: list[Old]) -> list[str]:
+    """Remove the new containers ((id, name) each), start the old ones a deploy stopped
+    and wait for them; what could not be done."""
+    problems = []
+    for new_id, name in news:
+        try:
+            api.remove_container(new_id, v=True, force=True)
+        except Exception as e:  # report, keep undoing
+            if not _is_not_found(e):
+                problems.append(f"could not remove {name}: {_describe(e)}")
+    for old in stopped:
+        try:
+            api.start(old.id)
+        except Exception as e:
+            problems.append(f"could not start {old.name}: {_describe(e)}")
+    return problems + wait_restored(api, stopped)
+
+
+def raise_undone(exc: BaseException, error: AgentError, problems: list[str]) -> NoReturn:
+    """Raise a deploy's failure once it was undone, with what the undo could not do."""
+    if problems:
+        incomplete = "; ".join(problems)
+        error = AgentError(error.code, f"{error.message}; rollback incomplete: {incomplete}")
+    if error is exc:
+        raise exc
+    raise error from None
+
+
+def wait_restored(api: Any, stopped: list[Old]) -> list[str]:
+    """Wait for the old containers an undo started again to run (paused ones paused
+    again); what did not come back."""
+    deadline = time.monotonic() + RESTORE_TIMEOUT_S
+    problems = []
+    for old in stopped:
+        while True:
+            try:
+                state = api.inspect_container(old.id).get("State") or {}
+            except Exception as e:
+                problems.append(f"{old.name}: {_describe(e)}")
+                break
+            if state.get("Running"):
+                if old.state == "paused" and not state.get("Paused"):
+                    with contextlib.suppress(Exception):
+                        api.pause(old.id)
+                break
+            if time.monotonic() >= deadline:
+                problems.append(f"{old.name} is {state.get('Status')}, not running")
+                break
+            time.sleep(0.1)
+    return problems
 
 
 def stop_and_remove(api: Any, olds: list[Old], stop_timeout: int) -> list[str]:
