@@ -19,7 +19,7 @@ from hosts.tasks import refresh_host
 from tests.fleet import Fleet, run_testbed, wait_for
 from tests.integration.rollout_support import NAMES, finished, online_hosts
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.one_database]
 
 PORT = 28180  # web's fixed host port: its old container stops before the new one starts
 
