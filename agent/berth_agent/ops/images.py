@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from typing import Any
+from typing import Any, Callable, Dict, Optional
 
 from berth_agent import docker_client
 from berth_agent.context import OpContext
@@ -98,9 +98,30 @@ def pull(ctx: OpContext, args: dict) -> dict[str, Any]:
         stream=True,
         timeout=None,
     )
+    last: dict[str, tuple[str, float]] = {}
+
+    def not_found(message: str) -> None:
+        if "not found" in message or "manifest unknown" in message:
+            raise AgentError(NOT_FOUND, message)
+
+    follow_stream(ctx, api, res, lambda ev: _report(ctx, ev, last), on_error=not_found)
+    target = f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
+    summary = _summary(api.inspect_image(target))
+    return {"id": summary["id"], "tags": summary["tags"], "digests": summary["digests"]}
+
+
+def follow_stream(
+    ctx: OpContext,
+    api: Any,
+    res: Any,
+    on_event: Callable[[Dict[str, Any]], None],
+    on_error: Optional[Callable[[str], None]] = None,
+) -> None:
+    """Read the engine's JSON event stream ``res`` (a push, a build) to its end, passing
+    each event to ``on_event``; an error event raises it as the agent's error. A cancel
+    closes the stream (the SDK's helpers hide the response, so it could not be aborted)."""
     api._raise_for_status(res)
     ctx.on_cancel(lambda: docker_client.close_response(res))
-    last: dict[str, tuple[str, float]] = {}
     try:
         for ev in api._stream_helper(res, decode=True):
             if ctx.cancelled:
@@ -108,10 +129,11 @@ def pull(ctx: OpContext, args: dict) -> dict[str, Any]:
             if not isinstance(ev, dict):
                 continue
             if ev.get("error"):
-                msg = str(ev["error"])
-                code = NOT_FOUND if "not found" in msg or "manifest unknown" in msg else None
-                raise AgentError(code or DOCKER_ERROR, msg)
-            _report(ctx, ev, last)
+                message = str(ev["error"]).strip()
+                if on_error is not None:
+                    on_error(message)
+                raise AgentError(DOCKER_ERROR, message)
+            on_event(ev)
     except AgentError:
         raise
     except Exception:
@@ -120,9 +142,6 @@ def pull(ctx: OpContext, args: dict) -> dict[str, Any]:
     finally:
         res.close()
     ctx.check_cancelled()
-    target = f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
-    summary = _summary(api.inspect_image(target))
-    return {"id": summary["id"], "tags": summary["tags"], "digests": summary["digests"]}
 
 
 def _report(ctx: OpContext, ev: dict[str, Any], last: dict[str, tuple[str, float]]) -> None:

@@ -9,11 +9,11 @@ import contextlib
 import json
 import os
 import re
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from berth_agent import docker_client
 from berth_agent.context import OpContext
-from berth_agent.ops.images import _auth, _report, _summary
+from berth_agent.ops.images import _auth, _report, _summary, follow_stream
 from berth_agent.protocol import DOCKER_ERROR, NOT_FOUND, AgentError, InvalidArgument
 from berth_agent.validation import (
     check_keys,
@@ -95,40 +95,6 @@ def upload_remove(ctx: OpContext, args: dict) -> Dict[str, Any]:
     return {"removed": True}
 
 
-def _follow(
-    ctx: OpContext,
-    api: Any,
-    res: Any,
-    on_event: Callable[[Dict[str, Any]], None],
-    on_error: Optional[Callable[[str], None]] = None,
-) -> None:
-    """Read the engine's JSON event stream ``res`` (a push, a build) to its end, passing
-    each event to ``on_event``; an error event raises it as the agent's error. A cancel
-    closes the stream (the SDK's helpers hide the response, so it could not be aborted)."""
-    api._raise_for_status(res)
-    ctx.on_cancel(lambda: docker_client.close_response(res))
-    try:
-        for ev in api._stream_helper(res, decode=True):
-            if ctx.cancelled:
-                break
-            if not isinstance(ev, dict):
-                continue
-            if ev.get("error"):
-                message = str(ev["error"]).strip()
-                if on_error is not None:
-                    on_error(message)
-                raise AgentError(DOCKER_ERROR, message)
-            on_event(ev)
-    except AgentError:
-        raise
-    except Exception:
-        if not ctx.cancelled:
-            raise
-    finally:
-        res.close()
-    ctx.check_cancelled()
-
-
 def _repository(args: dict, key: str = "repository") -> str:
     value = args.get(key)
     if not isinstance(value, str) or len(value) > 255 or not _REPOSITORY_RE.match(value):
@@ -191,7 +157,7 @@ def push(ctx: OpContext, args: dict) -> Dict[str, Any]:
         else:
             _report(ctx, ev, last)
 
-    _follow(ctx, api, res, on_event)
+    follow_stream(ctx, api, res, on_event)
     if not digest:
         raise AgentError(
             DOCKER_ERROR, f"the registry did not answer the push of {ref} with a digest"
@@ -320,7 +286,7 @@ def _build(ctx: OpContext, params: Dict[str, Any], upload: Optional[str]) -> Dic
     def on_error(message: str) -> None:
         ctx.progress({"log": message})  # the failing step's words end the log too
 
-    _follow(ctx, api, res, on_event, on_error)
+    follow_stream(ctx, api, res, on_event, on_error)
     if not image_id:
         raise AgentError(DOCKER_ERROR, "the build ended without an image")
     summary = _summary(api.inspect_image(image_id))
