@@ -16,6 +16,8 @@ from berth_agent.context import OpContext
 from berth_agent.ops.images import _auth, _report, _summary, follow_stream
 from berth_agent.protocol import DOCKER_ERROR, NOT_FOUND, AgentError, InvalidArgument
 from berth_agent.validation import (
+    REPOSITORY_RE,
+    TAG_RE,
     check_keys,
     check_str,
     container_ref,
@@ -24,11 +26,6 @@ from berth_agent.validation import (
     valid_image_reference,
 )
 
-_REPOSITORY_RE = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
-)
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 # What `docker commit --change` accepts (dockerd refuses any other instruction).
 COMMIT_CHANGES = (
     "CMD",
@@ -97,14 +94,14 @@ def upload_remove(ctx: OpContext, args: dict) -> Dict[str, Any]:
 
 def _repository(args: dict, key: str = "repository") -> str:
     value = args.get(key)
-    if not isinstance(value, str) or len(value) > 255 or not _REPOSITORY_RE.match(value):
+    if not isinstance(value, str) or len(value) > 255 or not REPOSITORY_RE.match(value):
         raise InvalidArgument(f"args.{key} must be a repository like registry:5000/team/app")
     return value
 
 
 def _tag(args: dict, key: str = "tag") -> str:
     value = args.get(key, "latest")
-    if not isinstance(value, str) or not _TAG_RE.match(value):
+    if not isinstance(value, str) or not TAG_RE.match(value):
         raise InvalidArgument(f"args.{key} must be a tag (letters, digits, '_', '.', '-')")
     return value
 
