@@ -27,8 +27,8 @@ from operations.registry import action
 from operations.services import Actor, enqueue, start_operation, submit
 from operations.uploads import read_upload, save_upload
 
-from .models import Image, RegistryCredential
-from .services import _agent_timeout, _reconcile_from_agent, credential_for, docker_auth
+from .models import Image
+from .services import _agent_timeout, _reconcile_from_agent, credential_for, recorded_auth
 from .validators import DEFAULT_REGISTRY, ImageRef, parse_image_ref
 
 log = logging.getLogger(__name__)
@@ -232,24 +232,13 @@ def request_build(
 # --- the worker ----------------------------------------------------------------------
 
 
-def _auth_for(params: dict[str, Any]) -> dict[str, str] | None:
-    credential_id = params.get("credential")
-    if not credential_id:
-        return None
-    credential = RegistryCredential.objects.filter(pk=credential_id).first()
-    if credential is None:
-        name = params.get("credential_name") or credential_id
-        raise OperationFailed(f"registry credential {name!r} was deleted before the push ran")
-    return docker_auth(credential)
-
-
 def push_on_host(agent: HostAgent, context: OperationContext, params: dict[str, Any]) -> str:
     """Push ``params["push"]`` (a tagged ref on the agent's host) with per-layer progress
     in the operation's stream; returns ``repo@digest`` as the registry stored it."""
     ref = str(params["push"])
     args: dict[str, Any] = {"ref": ref}
-    auth = _auth_for(params)
-    if auth:
+    auth = recorded_auth(params, "the push")
+    if auth is not None:
         args["auth"] = auth
     layers: dict[str, str] = {}
 

@@ -192,6 +192,20 @@ def credential_for(ref: ImageRef) -> RegistryCredential | None:
     return RegistryCredential.objects.filter(registry=ref.registry.lower()).order_by("name").first()
 
 
+def recorded_auth(params: dict[str, Any], doing: str) -> dict[str, str] | None:
+    """The login an operation recorded when it was queued (its credential's id), as the
+    agent takes it; the operation fails, saying so, when the credential was deleted
+    before ``doing`` ("the pull", "the push") ran. Only the worker calls this."""
+    credential_id = params.get("credential")
+    if not credential_id:
+        return None
+    credential = RegistryCredential.objects.filter(pk=credential_id).first()
+    if credential is None:
+        name = params.get("credential_name") or credential_id
+        raise OperationFailed(f"registry credential {name!r} was deleted before {doing} ran")
+    return docker_auth(credential)
+
+
 def docker_auth(credential: RegistryCredential) -> dict[str, str] | None:
     """What the agent's ``image.pull`` takes as ``auth`` (None for a registry without a
     login). Only the worker calls this."""
@@ -462,15 +476,9 @@ def _pull(operation: Operation, context: OperationContext) -> dict[str, Any]:
     host = operation_host(operation)
     ref = str(operation.params["ref"])
     args: dict[str, Any] = {"ref": ref}
-    credential_id = operation.params.get("credential")
-    if credential_id:
-        credential = RegistryCredential.objects.filter(pk=credential_id).first()
-        if credential is None:
-            name = operation.params.get("credential_name") or credential_id
-            raise OperationFailed(f"registry credential {name!r} was deleted before the pull ran")
-        auth = docker_auth(credential)
-        if auth is not None:
-            args["auth"] = auth
+    auth = recorded_auth(operation.params, "the pull")
+    if auth is not None:
+        args["auth"] = auth
     tracker = _PullProgress()
     context.progress(force=True, **tracker.summary())
 
